@@ -22,6 +22,19 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ticket_cart"
 
 
+# Every variable Settings.from_env reads (deploy manifests are tested against this list).
+ENVIRONMENT_VARIABLES = (
+    "HOST", "PORT", "REDIS_URL", "REDIS_CLUSTER", "ARQ_REDIS_URL", "DATABASE_URL",
+    "ADMIN_API_KEY", "CART_TOKEN_SECRET", "JWT_SECRET", "RESERVATION_TTL_SECONDS",
+    "PAYMENT_TTL_SECONDS", "KEY_PREFIX", "APP_ENV", "REDIS_TIMEOUT_SECONDS",
+    "DATABASE_TIMEOUT_SECONDS", "DB_POOL_MIN", "DB_POOL_MAX", "REDIS_MAX_CONNECTIONS",
+    "MAX_QUANTITY_PER_LINE", "MAX_LINES_PER_CART", "MAX_EVENTS_PER_CART",
+    "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "PROMO_ATTEMPTS_PER_MINUTE",
+    "TRUSTED_SERVICE_KEY", "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "WORKER_METRICS_PORT",
+)
+SECRET_VARIABLES = ("ADMIN_API_KEY", "CART_TOKEN_SECRET", "JWT_SECRET", "TRUSTED_SERVICE_KEY")
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -57,6 +70,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_service_key: str | None = None
     cors_allow_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
+    worker_metrics_port: int = 9108
 
     @property
     def is_production(self) -> bool:
@@ -118,6 +132,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 o.strip() for o in env.get("CORS_ALLOW_ORIGINS", "").split(",") if o.strip()
             ),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 9108, 0, 65535),
         )
 
 
