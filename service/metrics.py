@@ -1,0 +1,131 @@
+"""Prometheus metrics of the API and the worker: every metric is defined here, once.
+
+Other modules import these objects and only call ``inc``/``observe``/``set`` on them; they
+never create metrics of their own. Label values must stay few: ``route`` is the route's
+path template (``/api/cart/items/{tier_id}``), never the raw path, and error results are
+the problem's stable ``code`` (``sold-out``), never a message.
+
+uvicorn runs several worker processes, each with its own counters. Production sets
+``PROMETHEUS_MULTIPROC_DIR`` (a variable prometheus-client reads itself, at import) to a
+directory that is emptied before the server starts (the image's entrypoint does it); every
+process then writes its values there and ``render_latest`` adds them up. Without the
+variable (development, tests) the process's default registry is served.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+# Fine-grained at the low end: a cart change should take well under 5 ms.
+HTTP_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)
+CHECKOUT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+JOB_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+HTTP_REQUEST_DURATION = Histogram(
+    "tc_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template, method and status code.",
+    ("route", "method", "status"),
+    buckets=HTTP_LATENCY_BUCKETS,
+)
+CART_OPERATIONS = Counter(
+    "tc_cart_operations_total",
+    "Cart operations (add, set, remove, clear, view) by result: ok or a problem code.",
+    ("op", "result"),
+)
+RESERVATIONS = Counter(
+    "tc_reservations_total",
+    "Seats held: incremented by the quantity each reservation granted.",
+)
+SOLD_OUT_REFUSALS = Counter(
+    "tc_sold_out_refusals_total",
+    "Reservations refused because too few seats were left.",
+)
+CHECKOUTS = Counter(
+    "tc_checkouts_total",
+    "Checkouts by result: created, replayed, or a problem code.",
+    ("result",),
+)
+CHECKOUT_DURATION = Histogram(
+    "tc_checkout_duration_seconds",
+    "Time of a whole checkout: every Redis part and the PostgreSQL transaction.",
+    buckets=CHECKOUT_LATENCY_BUCKETS,
+)
+SWEEP_RELEASED = Counter(
+    "tc_sweep_released_parts_total",
+    "Expired cart parts released by the sweep (their holds given back).",
+)
+RECONCILE_DRIFT = Counter(
+    "tc_reconcile_drift_total",
+    "Tiers whose Redis counter the reconciler found wrong and corrected, by field.",
+    ("field",),
+)
+RECONCILE_DRIFT_SEATS = Counter(
+    "tc_reconcile_drift_seats_total",
+    "Seats the reconciler corrected (absolute difference), by field.",
+    ("field",),
+)
+WORKER_JOB_DURATION = Histogram(
+    "tc_worker_job_duration_seconds",
+    "Time of one run of a worker job.",
+    ("job",),
+    buckets=JOB_DURATION_BUCKETS,
+)
+WORKER_JOB_LAST_SUCCESS = Gauge(
+    "tc_worker_job_last_success_timestamp_seconds",
+    "Unix time at which the job last finished without error.",
+    ("job",),
+    # With several processes the newest success is the one that matters.
+    multiprocess_mode="max",
+)
+WORKER_JOB_FAILURES = Counter(
+    "tc_worker_job_failures_total",
+    "Worker job runs that raised.",
+    ("job",),
+)
+ORDERS_EXPIRED = Counter(
+    "tc_orders_expired_total",
+    "Unpaid orders expired at their payment due time (seats given back).",
+)
+RATE_LIMITED = Counter(
+    "tc_rate_limited_total",
+    "Requests refused with 429, by limit scope (cart, client, promo).",
+    ("scope",),
+)
+
+
+def _registry() -> CollectorRegistry:
+    """The registry to serve: all processes' values in multiprocess mode, else this one's."""
+    if os.environ.get(MULTIPROC_DIR_VARIABLE):
+        # A fresh registry per call: MultiProcessCollector must not share the default
+        # registry, where this process's own (file-backed) metrics would be counted twice.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def render_latest() -> tuple[bytes, str]:
+    """The text exposition of every metric, and its content type, for ``GET /metrics``."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def start_worker_metrics_server(port: int) -> None:
+    """Serve the worker's metrics on ``port`` in a background thread; 0 disables it."""
+    if port:
+        start_http_server(port, registry=_registry())
