@@ -1,0 +1,47 @@
+"""Every Redis key name is built here, and only here.
+
+All keys one script touches share one hash tag, so every script is atomic on a standalone
+server and runs unchanged on Redis Cluster: the event's keys carry ``{e:<event_id>}``, a
+cart's own keys carry ``{c:<cart_id>}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class EventKeys:
+    inventory: str  # hash: per tier T, T:total, T:sold, T:sold_v, T:held, ... (see lua/)
+    carts: str  # hash: cart id -> the cart's part in this event (JSON)
+    expiries: str  # sorted set: cart id scored by the part's expiry (ms)
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("the key prefix must not contain hash-tag braces")
+        self.prefix = prefix
+
+    def event(self, event_id: str) -> EventKeys:
+        tag = f"{self.prefix}{{e:{event_id}}}"
+        return EventKeys(inventory=f"{tag}:inv", carts=f"{tag}:carts", expiries=f"{tag}:exp")
+
+    def cart_meta(self, cart_id: str) -> str:
+        """Hash of cart-wide facts: events with a part, currency, promo code, owner."""
+        return f"{self.prefix}{{c:{cart_id}}}:meta"
+
+    def cart_checkout_lock(self, cart_id: str) -> str:
+        return f"{self.prefix}{{c:{cart_id}}}:checkout"
+
+    def active_events(self) -> str:
+        """Sorted set of events with live parts (scored by last activity, ms): the
+        worker's index of where to sweep, instead of scanning the keyspace."""
+        return f"{self.prefix}active-events"
+
+    def rate_limit(self, scope: str, subject: str) -> str:
+        return f"{self.prefix}{{rl:{scope}:{subject}}}"
+
+    def pattern(self) -> str:
+        """Glob matching every key of this prefix (tests and tools clean up with it)."""
+        return f"{self.prefix}*"

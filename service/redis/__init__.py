@@ -1,0 +1,1 @@
+"""Redis access: the client, the Lua scripts, and their typed wrappers."""

@@ -1,0 +1,81 @@
+"""Typed replies of the Lua scripts (each script answers one JSON object)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class PartLine(msgspec.Struct, frozen=True):
+    q: int  # quantity
+    n: str  # tier name
+    p: int  # unit price, minor units
+    c: str  # currency
+    m: int  # max per order
+
+
+class ReserveReply(msgspec.Struct, frozen=True):
+    r: str
+    q: int = 0
+    prev: int = 0
+    x: int = 0
+    available: int = 0
+    lines: dict[str, PartLine] = {}
+    limit: int = 0
+    what: str = ""
+
+
+class RemoveReply(msgspec.Struct, frozen=True):
+    r: str
+    removed: int = 0
+    lines: dict[str, PartLine] = {}
+
+
+class ClearReply(msgspec.Struct, frozen=True):
+    r: str
+    released: int = 0
+
+
+class ViewReply(msgspec.Struct, frozen=True):
+    r: str
+    s: str = ""  # "", "open" or "checkout"
+    x: int = 0
+    o: str = ""
+    lines: dict[str, PartLine] = {}
+
+
+class SweepReply(msgspec.Struct, frozen=True):
+    r: str
+    released: int = 0
+    due: int = 0
+
+
+class TierLoadReply(msgspec.Struct, frozen=True):
+    r: str
+    total: int = 0
+    sold: int = 0
+    held: int = 0
+    v: int = 0
+    sold_v: int = 0
+
+
+class InstallReply(msgspec.Struct, frozen=True):
+    r: str
+    installed: int = 0
+
+
+class TierCounters(msgspec.Struct, frozen=True, rename={"end_ms": "end", "start_ms": "start"}):
+    total: int
+    sold: int
+    held: int
+    active: bool
+    start_ms: int = 0
+    end_ms: int = 0
+
+    @property
+    def available(self) -> int:
+        return max(0, self.total - self.sold - self.held)
+
+
+class InventoryReply(msgspec.Struct, frozen=True):
+    r: str
+    tiers: dict[str, TierCounters] = {}

@@ -1,0 +1,191 @@
+"""Loads every Lua script in ``lua/`` once and exposes one typed async function per script.
+
+Nothing else in the code calls EVALSHA or builds a key name. Each script replies with a
+JSON object (cjson), decoded here into a msgspec Struct, so callers get typed values.
+A script missing from the server's cache (restart, flush, failover) is loaded again and
+the call repeated once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+from redis.exceptions import NoScriptError, ResponseError
+
+from service.keys import Keys
+from service.redis.client import RedisClient
+from service.redis.replies import (
+    ClearReply,
+    InstallReply,
+    InventoryReply,
+    RemoveReply,
+    ReserveReply,
+    SweepReply,
+    TierLoadReply,
+    ViewReply,
+)
+
+LUA_DIR = Path(__file__).resolve().parent.parent.parent / "lua"
+_INCLUDE = re.compile(r"^--!include\s+(\S+)\s*$", re.MULTILINE)
+
+R = TypeVar("R")
+
+
+def read_script(name: str) -> str:
+    """The source of ``lua/<name>.lua`` with its ``--!include`` lines expanded."""
+    source = (LUA_DIR / f"{name}.lua").read_text()
+    return _INCLUDE.sub(lambda m: (LUA_DIR / "include" / m.group(1)).read_text(), source)
+
+
+class TierFields(msgspec.Struct, frozen=True):
+    """What tier_load installs: one ticket_tiers row as Redis keeps it."""
+
+    tier_id: str
+    version: int
+    total: int
+    max_per_order: int
+    price: int
+    currency: str
+    name: str
+    sales_start_ms: int
+    sales_end_ms: int
+    active: bool
+    sold: int
+    sold_version: int
+
+
+class Scripts:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._source: dict[str, str] = {}
+        self._sha: dict[str, str] = {}
+        for path in sorted(LUA_DIR.glob("*.lua")):
+            self._source[path.stem] = read_script(path.stem)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._source)
+
+    async def load(self) -> None:
+        for name, source in self._source.items():
+            sha = await self.redis.script_load(source)
+            self._sha[name] = sha.decode() if isinstance(sha, bytes) else sha
+
+    async def _eval(self, name: str, keys: list[str], args: list[Any], reply: type[R]) -> R:
+        if name not in self._sha:
+            await self.load()
+        try:
+            raw = await self.redis.evalsha(self._sha[name], len(keys), *keys, *args)
+        except NoScriptError:
+            await self.load()
+            raw = await self.redis.evalsha(self._sha[name], len(keys), *keys, *args)
+        return msgspec.json.decode(raw, type=reply)
+
+    # -- cart parts ------------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        *,
+        event_id: str,
+        cart_id: str,
+        tier_id: str,
+        quantity: int,
+        mode: str,
+        now_ms: int,
+        ttl_ms: int,
+        max_lines: int,
+        sweep_limit: int,
+        request_id: str,
+        meta_fields: dict[str, str],
+        meta_ttl_ms: int,
+    ) -> tuple[ReserveReply, dict[bytes, bytes]]:
+        """Run reserve.lua, with the cart's meta written before it in the same pipeline.
+
+        The meta is written first, so its list of events is always a superset of the
+        cart's parts; it is read back after the script, so the caller sees the cart-wide
+        facts (currency, promo, other events) without another round trip.
+        """
+        ev = self.keys.event(event_id)
+        meta_key = self.keys.cart_meta(cart_id)
+        args = [cart_id, tier_id, quantity, mode, now_ms, ttl_ms, max_lines, sweep_limit, request_id]
+        if "reserve" not in self._sha:
+            await self.load()
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset(meta_key, mapping=meta_fields)
+            pipe.pexpire(meta_key, meta_ttl_ms)
+            pipe.evalsha(self._sha["reserve"], 3, ev.inventory, ev.carts, ev.expiries, *args)
+            pipe.hgetall(meta_key)
+            results = await pipe.execute(raise_on_error=False)
+            raw, meta = results[2], results[3]
+            if isinstance(raw, NoScriptError) and attempt == 1:
+                await self.load()
+                continue
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return msgspec.json.decode(raw, type=ReserveReply), meta
+        raise ResponseError("reserve: script could not be loaded")  # pragma: no cover
+
+    async def remove_line(self, *, event_id: str, cart_id: str, tier_id: str, now_ms: int) -> RemoveReply:
+        ev = self.keys.event(event_id)
+        return await self._eval(
+            "remove_line", [ev.inventory, ev.carts, ev.expiries], [cart_id, tier_id, now_ms], RemoveReply
+        )
+
+    async def clear_part(self, *, event_id: str, cart_id: str) -> ClearReply:
+        ev = self.keys.event(event_id)
+        return await self._eval("clear_part", [ev.inventory, ev.carts, ev.expiries], [cart_id], ClearReply)
+
+    async def view(self, *, event_id: str, cart_id: str, now_ms: int) -> ViewReply:
+        ev = self.keys.event(event_id)
+        return await self._eval("view", [ev.inventory, ev.carts], [cart_id, now_ms], ViewReply)
+
+    async def sweep(self, *, event_id: str, now_ms: int, limit: int) -> SweepReply:
+        ev = self.keys.event(event_id)
+        return await self._eval("sweep", [ev.inventory, ev.carts, ev.expiries], [now_ms, limit], SweepReply)
+
+    # -- tiers -----------------------------------------------------------------------------
+
+    async def tier_load(self, *, event_id: str, tier: TierFields, now_ms: int) -> TierLoadReply:
+        """Install a tier by the version rule, and note its event in the worker's index."""
+        ev = self.keys.event(event_id)
+        reply = await self._eval(
+            "tier_load",
+            [ev.inventory],
+            [
+                tier.tier_id,
+                tier.version,
+                tier.total,
+                tier.max_per_order,
+                tier.price,
+                tier.currency,
+                tier.name,
+                tier.sales_start_ms,
+                tier.sales_end_ms,
+                "1" if tier.active else "0",
+                tier.sold,
+                tier.sold_version,
+            ],
+            TierLoadReply,
+        )
+        await self.redis.zadd(self.keys.active_events(), {event_id: now_ms})
+        return reply
+
+    async def install_sold(self, *, event_id: str, pairs: list[tuple[str, int, int]]) -> InstallReply:
+        """Install (tier, sold, sold_version) triples learnt from PostgreSQL."""
+        if not pairs:
+            return InstallReply(r="ok", installed=0)
+        ev = self.keys.event(event_id)
+        args: list[Any] = []
+        for tier_id, sold, version in pairs:
+            args += [tier_id, sold, version]
+        return await self._eval("install_sold", [ev.inventory], args, InstallReply)
+
+    async def inventory(self, *, event_id: str, tier_ids: list[str]) -> InventoryReply:
+        ev = self.keys.event(event_id)
+        return await self._eval("inventory", [ev.inventory], list(tier_ids), InventoryReply)
