@@ -101,6 +101,7 @@ class Scripts:
         sweep_limit: int,
         request_id: str,
         meta_fields: dict[str, str],
+        meta_defaults: dict[str, str],
         meta_ttl_ms: int,
     ) -> tuple[ReserveReply, dict[bytes, bytes]]:
         """Run reserve.lua, with the cart's meta written before it in the same pipeline.
@@ -117,11 +118,13 @@ class Scripts:
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
             pipe.hset(meta_key, mapping=meta_fields)
+            for field, value in meta_defaults.items():
+                pipe.hsetnx(meta_key, field, value)
             pipe.pexpire(meta_key, meta_ttl_ms)
             pipe.evalsha(self._sha["reserve"], 3, ev.inventory, ev.carts, ev.expiries, *args)
             pipe.hgetall(meta_key)
             results = await pipe.execute(raise_on_error=False)
-            raw, meta = results[2], results[3]
+            raw, meta = results[-2], results[-1]
             if isinstance(raw, NoScriptError) and attempt == 1:
                 await self.load()
                 continue
@@ -144,6 +147,46 @@ class Scripts:
     async def view(self, *, event_id: str, cart_id: str, now_ms: int) -> ViewReply:
         ev = self.keys.event(event_id)
         return await self._eval("view", [ev.inventory, ev.carts], [cart_id, now_ms], ViewReply)
+
+    async def views(self, *, cart_id: str, event_ids: list[str], now_ms: int) -> dict[str, ViewReply]:
+        """view.lua for several events in one pipeline (one round trip)."""
+        if not event_ids:
+            return {}
+        if "view" not in self._sha:
+            await self.load()
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            for event_id in event_ids:
+                ev = self.keys.event(event_id)
+                pipe.evalsha(self._sha["view"], 2, ev.inventory, ev.carts, cart_id, now_ms)
+            results = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
+                await self.load()
+                continue
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return {e: msgspec.json.decode(raw, type=ViewReply) for e, raw in zip(event_ids, results)}
+        raise ResponseError("view: script could not be loaded")  # pragma: no cover
+
+    # -- cart meta (plain commands on the cart's own slot) --------------------------------
+
+    async def cart_meta(self, cart_id: str) -> dict[bytes, bytes]:
+        return await self.redis.hgetall(self.keys.cart_meta(cart_id))
+
+    async def set_cart_meta(self, cart_id: str, fields: dict[str, str], ttl_ms: int) -> None:
+        key = self.keys.cart_meta(cart_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping=fields)
+        pipe.pexpire(key, ttl_ms)
+        await pipe.execute()
+
+    async def drop_cart_meta(self, cart_id: str, fields: list[str]) -> None:
+        if fields:
+            await self.redis.hdel(self.keys.cart_meta(cart_id), *fields)
+
+    async def delete_cart_meta(self, cart_id: str) -> None:
+        await self.redis.delete(self.keys.cart_meta(cart_id))
 
     async def sweep(self, *, event_id: str, now_ms: int, limit: int) -> SweepReply:
         ev = self.keys.event(event_id)

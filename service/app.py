@@ -1,0 +1,89 @@
+"""The Litestar application: routes, problem mapping, and the lifespan that owns the
+Redis client and the PostgreSQL pool. ``uvicorn service.app:app`` serves it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Response, get
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from service.cart import handlers as cart_handlers
+from service.db.pool import create_pool
+from service.health import live, ready
+from service.http.observability import observe_requests
+from service.http.problems import EXCEPTION_HANDLERS
+from service.http.services import build_services
+from service.inventory import handlers as tier_handlers
+from service.metrics import render_latest
+from service.redis.client import create_redis
+from service.settings import Settings
+
+MAX_BODY_BYTES = 16 * 1024
+
+log = logging.getLogger("ticket_cart")
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=False, sync_to_thread=False)
+def metrics() -> Response[bytes]:
+    body, content_type = render_latest()
+    return Response(body, media_type=content_type)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        redis = create_redis(settings)
+        pool = await create_pool(settings)
+        services = build_services(settings, redis, pool)
+        try:
+            await services.scripts.load()
+        except Exception:  # Redis down at start: scripts load on first use
+            log.warning("Redis unreachable at start-up; Lua scripts will load on first use")
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await pool.close()
+            await redis.aclose()
+
+    cors = (
+        CORSConfig(allow_origins=list(settings.cors_allow_origins), allow_credentials=True,
+                   allow_headers=["content-type", "authorization", "x-cart-token", "idempotency-key"],
+                   expose_headers=["x-cart-token", "x-request-id", "retry-after"])
+        if settings.cors_allow_origins else None
+    )
+    return Litestar(
+        route_handlers=[*cart_handlers.ROUTES, *tier_handlers.ROUTES, live, ready, metrics],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[observe_requests],
+        cors_config=cors,
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="ticket-cart",
+            version="0.1.0",
+            path="/schema",
+            components=Components(security_schemes={
+                "adminKey": SecurityScheme(type="apiKey", name="X-Admin-Key", security_scheme_in="header"),
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }),
+        ),
+        debug=False,
+    )
+
+
+def __getattr__(name: str) -> Litestar:
+    # `uvicorn service.app:app` builds the app on first access, so importing this module
+    # (tests, tools) does not read the environment.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

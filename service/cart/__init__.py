@@ -1,0 +1,1 @@
+"""Carts: holding seats per event part, and the cart view."""

@@ -1,0 +1,238 @@
+"""Cart operations: one reserve script per change (meta write pipelined with it), views.
+
+Nothing here knows HTTP. Errors are domain errors. PostgreSQL is touched only to load a
+tier Redis does not have yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import msgspec
+
+from service.cart.dto import CartItem, CartView
+from service.cart.pricing import DiscountRule, no_discount, totals
+from service.errors import (
+    CheckoutInProgress,
+    CurrencyMismatch,
+    LimitExceeded,
+    SaleClosed,
+    SaleNotOpen,
+    SoldOut,
+)
+from service.inventory.catalog import TierCatalog
+from service.redis.replies import PartLine, ReserveReply, ViewReply
+from service.redis.scripts import Scripts
+from service.settings import Settings
+
+SWEEP_ON_RESERVE = 20  # expired parts each reserve releases first (bounded work)
+EVENT_FIELD = "ev:"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class CartRef(msgspec.Struct, frozen=True):
+    cart_id: str
+    user_id: str | None = None
+
+
+def events_of(meta: dict[bytes, bytes]) -> list[str]:
+    """Events the meta names (a superset of the parts: readers drop empty ones)."""
+    return sorted(k[len(EVENT_FIELD):].decode() for k in meta if k.startswith(EVENT_FIELD.encode()))
+
+
+def _text(meta: dict[bytes, bytes], field: str) -> str | None:
+    value = meta.get(field.encode())
+    return value.decode() if value else None
+
+
+_REFUSALS = {
+    "sale-not-open": lambda r: SaleNotOpen("The sale of this tier has not started yet"),
+    "sale-closed": lambda r: SaleClosed("The sale of this tier has ended"),
+    "inactive": lambda r: SaleClosed("This tier is not on sale", reason="inactive"),
+    "checkout-in-progress": lambda r: CheckoutInProgress(
+        "The cart is being checked out; try again in a moment", headers={"Retry-After": "1"}
+    ),
+}
+
+
+def refusal(reply: ReserveReply) -> Exception:
+    if reply.r == "sold-out":
+        return SoldOut(f"Only {reply.available} seats are left", available=reply.available)
+    if reply.r == "limit-exceeded":
+        if reply.what == "lines":
+            return LimitExceeded(f"A cart holds at most {reply.limit} lines per event", limit=reply.limit, what="lines")
+        return LimitExceeded(
+            f"At most {reply.limit} tickets of this tier per order", limit=reply.limit, what="per-order"
+        )
+    make = _REFUSALS.get(reply.r)
+    if make is None:
+        raise RuntimeError(f"reserve.lua answered an unknown result {reply.r!r}")
+    return make(reply)
+
+
+class CartService:
+    def __init__(self, settings: Settings, scripts: Scripts, catalog: TierCatalog, discount: DiscountRule = no_discount):
+        self.settings = settings
+        self.scripts = scripts
+        self.catalog = catalog
+        self.discount = discount
+        self.ttl_ms = settings.reservation_ttl_seconds * 1000
+        # The meta outlives every part it names (parts live ttl, plus a checkout).
+        self.meta_ttl_ms = (settings.reservation_ttl_seconds + 3600) * 1000
+
+    # -- changes ---------------------------------------------------------------------------
+
+    async def change(self, cart: CartRef, tier_id: str, quantity: int, mode: str, request_id: str) -> CartView:
+        """Add (mode "add") or set (mode "set") a line's quantity, holding the seats."""
+        place = await self.catalog.place(tier_id)
+        meta_fields = {f"{EVENT_FIELD}{place.event_id}": "1"}
+        if cart.user_id:
+            meta_fields["owner"] = cart.user_id
+        for attempt in (1, 2):
+            reply, meta = await self.scripts.reserve(
+                event_id=place.event_id,
+                cart_id=cart.cart_id,
+                tier_id=tier_id,
+                quantity=quantity,
+                mode=mode,
+                now_ms=now_ms(),
+                ttl_ms=self.ttl_ms,
+                max_lines=self.settings.max_lines_per_cart,
+                sweep_limit=SWEEP_ON_RESERVE,
+                request_id=request_id,
+                meta_fields=meta_fields,
+                meta_defaults={"cur": place.currency},
+                meta_ttl_ms=self.meta_ttl_ms,
+            )
+            if reply.r != "not-loaded" or attempt == 2:
+                break
+            await self.catalog.load(tier_id)  # cold start or flushed Redis: reload, retry once
+        if reply.r == "not-loaded":
+            raise RuntimeError(f"tier {tier_id} did not load into Redis")
+        if reply.r != "ok":
+            raise refusal(reply)
+
+        grew = reply.q > reply.prev
+        if grew and _text(meta, "cur") != place.currency:
+            meta = await self._settle_currency(cart, tier_id, place.currency, place.event_id, reply)
+        events = events_of(meta)
+        if grew and reply.prev == 0 and len(events) > self.settings.max_events_per_cart:
+            events = await self._settle_event_count(cart, tier_id, place.event_id, reply, events)
+
+        if events == [place.event_id]:
+            part = ViewReply(r="ok", s="open" if reply.lines else "", x=reply.x, lines=reply.lines)
+            return await self._view_from({place.event_id: part}, meta)
+        return await self.view(cart, meta=meta)
+
+    async def remove(self, cart: CartRef, tier_id: str) -> CartView:
+        place = await self.catalog.place(tier_id)
+        reply = await self.scripts.remove_line(
+            event_id=place.event_id, cart_id=cart.cart_id, tier_id=tier_id, now_ms=now_ms()
+        )
+        if reply.r == "checkout-in-progress":
+            raise _REFUSALS["checkout-in-progress"](reply)
+        return await self.view(cart)
+
+    async def clear(self, cart: CartRef) -> CartView:
+        meta = await self.scripts.cart_meta(cart.cart_id)
+        for event_id in events_of(meta):
+            reply = await self.scripts.clear_part(event_id=event_id, cart_id=cart.cart_id)
+            if reply.r == "checkout-in-progress":
+                raise _REFUSALS["checkout-in-progress"](reply)
+        await self.scripts.delete_cart_meta(cart.cart_id)
+        return await self._view_from({}, {})
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def view(self, cart: CartRef, meta: dict[bytes, bytes] | None = None) -> CartView:
+        if meta is None:
+            meta = await self.scripts.cart_meta(cart.cart_id)
+        parts = await self.scripts.views(cart_id=cart.cart_id, event_ids=events_of(meta), now_ms=now_ms())
+        return await self._view_from(parts, meta)
+
+    async def _view_from(self, parts: dict[str, ViewReply], meta: dict[bytes, bytes]) -> CartView:
+        items: list[CartItem] = []
+        expiries: list[int] = []
+        status = "empty"
+        for event_id in sorted(parts):
+            part = parts[event_id]
+            if not part.lines:
+                continue
+            expiries.append(part.x)
+            status = "checkout" if part.s == "checkout" or status == "checkout" else "open"
+            for tier_id in sorted(part.lines):
+                items.append(_item(event_id, tier_id, part.lines[tier_id]))
+        promo_code = _text(meta, "promo")
+        subtotal, discount, total = await totals(items, promo_code, self.discount)
+        currencies = {item.currency for item in items}
+        return CartView(
+            items=items,
+            item_count=sum(item.quantity for item in items),
+            currency=currencies.pop() if len(currencies) == 1 else (_text(meta, "cur") if items else None),
+            subtotal=subtotal,
+            discount=discount,
+            total=total,
+            promo_code=promo_code,
+            expires_at=dt.datetime.fromtimestamp(min(expiries) / 1000, dt.UTC) if expiries else None,
+            status=status,
+        )
+
+    # -- rare slow paths, found after the fact so the hot path stays one round trip --------
+
+    async def _undo(self, cart: CartRef, tier_id: str, event_id: str, reply: ReserveReply) -> None:
+        await self.scripts.reserve(
+            event_id=event_id, cart_id=cart.cart_id, tier_id=tier_id, quantity=reply.prev, mode="set",
+            now_ms=now_ms(), ttl_ms=self.ttl_ms, max_lines=self.settings.max_lines_per_cart,
+            sweep_limit=0, request_id=str(uuid.uuid4()), meta_fields={}, meta_defaults={},
+            meta_ttl_ms=self.meta_ttl_ms,
+        )
+
+    async def _settle_currency(
+        self, cart: CartRef, tier_id: str, currency: str, event_id: str, reply: ReserveReply
+    ) -> dict[bytes, bytes]:
+        """The meta names another currency: keep the hold only if no line still uses it."""
+        meta = await self.scripts.cart_meta(cart.cart_id)
+        parts = await self.scripts.views(cart_id=cart.cart_id, event_ids=events_of(meta), now_ms=now_ms())
+        others = {line.c for part in parts.values() for line in part.lines.values()} - {currency}
+        if others:
+            await self._undo(cart, tier_id, event_id, reply)
+            raise CurrencyMismatch(
+                f"The cart holds tickets in {', '.join(sorted(others))}; this tier is sold in {currency}",
+                cart_currency=sorted(others)[0],
+                tier_currency=currency,
+            )
+        await self.scripts.set_cart_meta(cart.cart_id, {"cur": currency}, self.meta_ttl_ms)
+        meta[b"cur"] = currency.encode()
+        return meta
+
+    async def _settle_event_count(
+        self, cart: CartRef, tier_id: str, event_id: str, reply: ReserveReply, events: list[str]
+    ) -> list[str]:
+        """Too many events named: drop the empty ones; refuse if still too many."""
+        parts = await self.scripts.views(cart_id=cart.cart_id, event_ids=events, now_ms=now_ms())
+        empty = [e for e, part in parts.items() if not part.lines and e != event_id]
+        await self.scripts.drop_cart_meta(cart.cart_id, [f"{EVENT_FIELD}{e}" for e in empty])
+        live = [e for e in events if e not in empty]
+        limit = self.settings.max_events_per_cart
+        if len(live) > limit:
+            await self._undo(cart, tier_id, event_id, reply)
+            raise LimitExceeded(f"A cart holds tickets of at most {limit} events", limit=limit, what="events")
+        return live
+
+
+def _item(event_id: str, tier_id: str, line: PartLine) -> CartItem:
+    return CartItem(
+        tier_id=tier_id,
+        event_id=event_id,
+        name=line.n,
+        quantity=line.q,
+        unit_price=line.p,
+        line_total=line.p * line.q,
+        currency=line.c,
+        max_per_order=line.m,
+    )

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the domain areas: problems, identity, the app's services."""

@@ -1,0 +1,57 @@
+"""Which cart a request names: a signed-in user's (bearer JWT) or a guest's (signed token).
+
+A guest without a token gets a new cart only when they change something, so a flood of
+token-less reads creates nothing.
+"""
+
+from __future__ import annotations
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+
+from service.auth import CartTokens, UserTokens, user_cart_id
+from service.cart.service import CartRef
+
+CART_TOKEN_HEADER = "x-cart-token"
+CART_TOKEN_COOKIE = "cart_token"
+
+
+def bearer_user(request: Request, users: UserTokens) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        from service.errors import InvalidUserToken
+
+        raise InvalidUserToken("Authorization must be 'Bearer <token>'")
+    return users.verify(token.strip())
+
+
+def guest_token(request: Request) -> str | None:
+    return request.headers.get(CART_TOKEN_HEADER) or request.cookies.get(CART_TOKEN_COOKIE) or None
+
+
+def resolve_cart(request: Request, tokens: CartTokens, users: UserTokens, create: bool) -> tuple[CartRef | None, str | None]:
+    """(the cart, a token to send back when a guest cart was just created)."""
+    user_id = bearer_user(request, users)
+    if user_id is not None:
+        return CartRef(cart_id=user_cart_id(user_id), user_id=user_id), None
+    token = guest_token(request)
+    if token:
+        return CartRef(cart_id=tokens.verify(token)), None
+    if not create:
+        return None, None
+    cart_id, new_token = tokens.new_cart()
+    return CartRef(cart_id=cart_id), new_token
+
+
+def with_cart_token(response: Response, token: str | None, secure: bool) -> Response:
+    """Send a newly made guest token back in the header and an HttpOnly cookie."""
+    if token:
+        response.headers[CART_TOKEN_HEADER] = token
+        response.cookies.append(
+            Cookie(key=CART_TOKEN_COOKIE, value=token, httponly=True, samesite="lax", secure=secure,
+                   path="/", max_age=30 * 24 * 3600)
+        )
+    return response

@@ -1,0 +1,99 @@
+"""Every refusal as an RFC 9457 problem (``application/problem+json``) with a stable code.
+
+Bad input never yields a 500: Litestar's own validation errors become 422
+``validation-error``; a Redis or PostgreSQL outage becomes 503 ``unavailable``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service.errors import DomainError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("ticket_cart.http")
+
+_HTTP_CODES = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    429: "rate-limited",
+}
+
+
+def problem(status: int, code: str, title: str, detail: str, request: Request | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {
+        "type": f"https://ticket-cart.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update(extra)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def domain_error(request: Request, exc: DomainError) -> Response:
+    return problem(exc.status, exc.code, exc.title, exc.detail, request, exc.headers, **exc.extra)
+
+
+def validation_error(request: Request, exc: ValidationException) -> Response:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    return problem(
+        422, "validation-error", "The request is not valid", _detail(exc.detail), request, errors=errors
+    )
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status >= 500:
+        return internal_error(request, exc)
+    code = _HTTP_CODES.get(status, "bad-request")
+    return problem(status, code, code.replace("-", " ").capitalize(), _detail(exc.detail), request, exc.headers)
+
+
+def unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("backing service unavailable on %s: %r", request.url.path, exc)
+    return problem(
+        503, "unavailable", "A backing service is unavailable; try again",
+        "The service could not reach its data store; nothing was changed", request, {"Retry-After": "1"},
+    )
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, asyncpg.PostgresConnectionStatusError,
+                        asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+                        asyncpg.InterfaceError, OSError, TimeoutError)):
+        return unavailable(request, exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal-error", "Internal error", "An unexpected error occurred", request)
+
+
+def _detail(detail: Any) -> str:
+    if isinstance(detail, str):
+        return detail
+    return msgspec.json.encode(detail).decode()
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

@@ -1,0 +1,56 @@
+"""The process's long-lived objects, built once in the app's lifespan.
+
+Handlers reach them through ``services(request)``; nothing else holds global state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from litestar import Request
+
+from service.auth import CartTokens, UserTokens
+from service.cart.service import CartService
+from service.inventory.catalog import TierCatalog
+from service.inventory.service import InventoryService
+from service.keys import Keys
+from service.redis.client import RedisClient
+from service.redis.scripts import Scripts
+from service.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: RedisClient
+    pool: asyncpg.Pool
+    keys: Keys
+    scripts: Scripts
+    catalog: TierCatalog
+    carts: CartService
+    inventory: InventoryService
+    cart_tokens: CartTokens
+    user_tokens: UserTokens
+
+
+def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
+    keys = Keys(settings.key_prefix)
+    scripts = Scripts(redis, keys)
+    catalog = TierCatalog(pool, scripts)
+    return Services(
+        settings=settings,
+        redis=redis,
+        pool=pool,
+        keys=keys,
+        scripts=scripts,
+        catalog=catalog,
+        carts=CartService(settings, scripts, catalog),
+        inventory=InventoryService(pool, scripts, catalog),
+        cart_tokens=CartTokens(settings.cart_token_secrets),
+        user_tokens=UserTokens(settings.jwt_secret),
+    )
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services

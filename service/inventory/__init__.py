@@ -1,0 +1,1 @@
+"""Ticket tiers: the catalogue in PostgreSQL, its copy in Redis, availability."""

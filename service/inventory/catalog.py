@@ -1,0 +1,98 @@
+"""Where a tier lives (its event) and its copy in Redis.
+
+A tier's event and currency never change, so each process remembers them after the first
+look-up and the hot path needs no PostgreSQL. Unknown tier ids are remembered briefly too,
+so a flood of made-up ids cannot turn into a flood of queries.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import asyncpg
+import msgspec
+
+from service.errors import TierNotFound
+from service.inventory.store import TierRow, fetch_tier, fetch_tiers
+from service.redis.scripts import Scripts, TierFields
+
+_UNKNOWN_TTL_SECONDS = 5.0
+_CACHE_LIMIT = 100_000
+
+
+class TierPlace(msgspec.Struct, frozen=True):
+    event_id: str
+    currency: str
+
+
+def _ms(value) -> int:
+    return int(value.timestamp() * 1000) if value is not None else 0
+
+
+def tier_fields(row: TierRow) -> TierFields:
+    return TierFields(
+        tier_id=str(row.id),
+        version=row.version,
+        total=row.quantity_total,
+        max_per_order=row.max_per_order,
+        price=row.price,
+        currency=row.currency,
+        name=row.name,
+        sales_start_ms=_ms(row.sales_start),
+        sales_end_ms=_ms(row.sales_end),
+        active=row.active,
+        sold=row.quantity_sold,
+        sold_version=row.sold_version,
+    )
+
+
+class TierCatalog:
+    def __init__(self, pool: asyncpg.Pool, scripts: Scripts) -> None:
+        self._pool = pool
+        self._scripts = scripts
+        self._places: dict[str, TierPlace] = {}
+        self._unknown: dict[str, float] = {}
+
+    def remember(self, row: TierRow) -> TierPlace:
+        place = TierPlace(event_id=str(row.event_id), currency=row.currency)
+        if len(self._places) >= _CACHE_LIMIT:
+            self._places.clear()
+        self._places[str(row.id)] = place
+        self._unknown.pop(str(row.id), None)
+        return place
+
+    async def place(self, tier_id: str) -> TierPlace:
+        """The tier's event and currency; TierNotFound for an unknown tier."""
+        place = self._places.get(tier_id)
+        if place is not None:
+            return place
+        seen_missing = self._unknown.get(tier_id)
+        if seen_missing is not None and time.monotonic() - seen_missing < _UNKNOWN_TTL_SECONDS:
+            raise TierNotFound(f"No ticket tier {tier_id}")
+        row = await self.load(tier_id)
+        return self.remember(row)
+
+    async def places(self, tier_ids: list[str]) -> dict[str, TierPlace]:
+        missing = [t for t in tier_ids if t not in self._places]
+        if missing:
+            for row in await fetch_tiers(self._pool, [uuid.UUID(t) for t in missing]):
+                self.remember(row)
+        return {t: self._places[t] for t in tier_ids if t in self._places}
+
+    async def load(self, tier_id: str) -> TierRow:
+        """Read the tier from PostgreSQL and install it in Redis by the version rule."""
+        row = await fetch_tier(self._pool, uuid.UUID(tier_id))
+        if row is None:
+            if len(self._unknown) >= _CACHE_LIMIT:
+                self._unknown.clear()
+            self._unknown[tier_id] = time.monotonic()
+            raise TierNotFound(f"No ticket tier {tier_id}")
+        await self.install(row)
+        self.remember(row)
+        return row
+
+    async def install(self, row: TierRow):
+        return await self._scripts.tier_load(
+            event_id=str(row.event_id), tier=tier_fields(row), now_ms=int(time.time() * 1000)
+        )

@@ -1,0 +1,49 @@
+"""Bodies of the tier endpoints (availability, admin catalogue sync)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, e.g. VND")]
+
+
+class TierDefinition(msgspec.Struct, forbid_unknown_fields=True):
+    event_id: uuid.UUID
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    price: Annotated[int, Meta(ge=0, le=10**12, description="Minor units of the currency")]
+    currency: Currency
+    quantity_total: Annotated[int, Meta(ge=0, le=10_000_000)]
+    max_per_order: Annotated[int, Meta(ge=1, le=10_000)]
+    sales_start: dt.datetime | None = None
+    sales_end: dt.datetime | None = None
+    active: bool = True
+
+
+class Inventory(msgspec.Struct):
+    total: int
+    sold: int
+    held: int
+    available: int
+    sold_db: int  # quantity_sold in PostgreSQL (Redis `sold` is its cache)
+
+
+class TierView(msgspec.Struct):
+    id: str
+    event_id: str
+    name: str
+    price: int
+    currency: str
+    quantity_total: int
+    quantity_sold: int
+    max_per_order: int
+    sales_start: dt.datetime | None
+    sales_end: dt.datetime | None
+    active: bool
+    version: int
+    sold_version: int
+    inventory: Inventory | None = None

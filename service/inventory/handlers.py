@@ -1,0 +1,24 @@
+"""Admin HTTP handlers for tiers (X-Admin-Key): catalogue sync and inventory."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get, put
+
+from service.http.guards import ADMIN
+from service.http.params import uuid_param
+from service.http.services import services
+from service.inventory.dto import TierDefinition, TierView
+
+
+@put("/api/admin/tiers/{tier_id:str}", summary="Create or update a tier", **ADMIN)
+async def put_tier(request: Request, tier_id: str, data: TierDefinition) -> Response[TierView]:
+    view, created = await services(request).inventory.put_tier(uuid_param(tier_id, "tier_id"), data)
+    return Response(view, status_code=201 if created else 200)
+
+
+@get("/api/admin/tiers/{tier_id:str}", summary="A tier with its inventory", **ADMIN)
+async def get_tier(request: Request, tier_id: str) -> TierView:
+    return await services(request).inventory.get_tier(uuid_param(tier_id, "tier_id"))
+
+
+ROUTES = [put_tier, get_tier]
