@@ -14,7 +14,8 @@ from dataclasses import dataclass
 class EventKeys:
     inventory: str  # hash: per tier T, T:total, T:sold, T:sold_v, T:held, ... (see lua/)
     carts: str  # hash: cart id -> the cart's part in this event (JSON)
-    expiries: str  # sorted set: cart id scored by the part's expiry (ms)
+    expiries: str  # sorted set: cart id scored by the part's expiry (ms), open parts only
+    checkouts: str  # sorted set: cart id scored by its checkout deadline (ms), parts in checkout
 
 
 class Keys:
@@ -25,7 +26,9 @@ class Keys:
 
     def event(self, event_id: str) -> EventKeys:
         tag = f"{self.prefix}{{e:{event_id}}}"
-        return EventKeys(inventory=f"{tag}:inv", carts=f"{tag}:carts", expiries=f"{tag}:exp")
+        return EventKeys(
+            inventory=f"{tag}:inv", carts=f"{tag}:carts", expiries=f"{tag}:exp", checkouts=f"{tag}:co"
+        )
 
     def cart_meta(self, cart_id: str) -> str:
         """Hash of cart-wide facts: events with a part, currency, promo code, owner."""
