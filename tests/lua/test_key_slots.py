@@ -1,0 +1,40 @@
+"""Every script's keys share one hash slot, so each runs unchanged on Redis Cluster."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from redis.crc import key_slot
+
+from service.keys import Keys
+from service.redis.scripts import LUA_DIR, read_script
+
+keys = Keys("tc:")
+
+
+def test_an_events_keys_share_one_slot():
+    ev = keys.event(str(uuid.uuid4()))
+    slots = {key_slot(k.encode()) for k in (ev.inventory, ev.carts, ev.expiries, ev.checkouts)}
+    assert len(slots) == 1
+
+
+def test_two_events_usually_land_in_different_slots():
+    slots = {key_slot(keys.event(str(uuid.uuid4())).inventory.encode()) for _ in range(50)}
+    assert len(slots) > 40
+
+
+def test_a_carts_own_keys_share_one_slot():
+    cart = str(uuid.uuid4())
+    assert key_slot(keys.cart_meta(cart).encode()) == key_slot(keys.cart_checkout_lock(cart).encode())
+
+
+def test_every_script_documents_keys_argv_and_reply_and_declares_its_keys():
+    for path in sorted(LUA_DIR.glob("*.lua")):
+        source = read_script(path.stem)
+        header = source.split("]]", 1)[0]
+        assert header.splitlines()[1].startswith(path.stem), f"{path.name}: header must open with its name"
+        assert "Reply" in header, f"{path.name}: header must document the reply"
+        body = source.split("]]", 1)[1]
+        for n in {int(m) for m in re.findall(r"KEYS\[(\d+)\]", body)}:
+            assert f"KEYS[{n}]" in header, f"{path.name}: KEYS[{n}] used but not documented"
