@@ -79,3 +79,11 @@ class TierCounters(msgspec.Struct, frozen=True, rename={"end_ms": "end", "start_
 class InventoryReply(msgspec.Struct, frozen=True):
     r: str
     tiers: dict[str, TierCounters] = {}
+
+
+class RateLimitReply(msgspec.Struct, frozen=True):
+    allowed: bool
+    remaining: int
+    retry_after_ms: int
+    reset_ms: int
+    r: str = "ok"

@@ -21,6 +21,7 @@ from service.redis.replies import (
     ClearReply,
     InstallReply,
     InventoryReply,
+    RateLimitReply,
     RemoveReply,
     ReserveReply,
     SweepReply,
@@ -232,3 +233,18 @@ class Scripts:
     async def inventory(self, *, event_id: str, tier_ids: list[str]) -> InventoryReply:
         ev = self.keys.event(event_id)
         return await self._eval("inventory", [ev.inventory], list(tier_ids), InventoryReply)
+
+    # -- rate limits -----------------------------------------------------------------------
+
+    async def rate_limit(self, key: str, limit_per_minute: int, burst: int, now_ms: int, *,
+                         cost: int = 1, period_ms: int = 60_000) -> RateLimitReply:
+        """Spend ``cost`` from the GCRA bucket at ``key`` (from ``Keys.rate_limit``).
+
+        ``limit_per_minute`` (with the default period) is the steady rate, ``burst`` how many
+        may come at once; both at least 1 (callers treat a limit of 0 as "no limit" and skip
+        the call). A refused call changes nothing. Not idempotent, but a repeated call can only
+        make its subject wait longer, never let more through.
+        """
+        return await self._eval(
+            "rate_limit", [key], [limit_per_minute, period_ms, burst, now_ms, cost], RateLimitReply
+        )
