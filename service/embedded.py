@@ -54,7 +54,7 @@ def database_url(url: str, database: str) -> str:
 
 
 class _Holders:
-    """The pids of the processes using one embedded server, kept beside its data.
+    """Who uses one embedded server: a pid per handle, kept beside the server's data.
 
     Changed under an exclusive flock, also held while the server starts or stops, so two
     processes never start the same server twice. Dead pids (a crash, kill -9) are dropped
@@ -74,14 +74,14 @@ class _Holders:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def live(self) -> set[int]:
+    def live(self) -> list[int]:
         try:
-            pids = set(json.loads(self._path.read_text()))
+            pids = json.loads(self._path.read_text())
         except (OSError, ValueError):
-            return set()
-        return {pid for pid in pids if _alive(pid)}
+            return []
+        return [pid for pid in pids if _alive(pid)]
 
-    def replace(self, pids: set[int]) -> None:
+    def replace(self, pids: list[int]) -> None:
         self._path.write_text(json.dumps(sorted(pids)))
 
 
@@ -92,19 +92,26 @@ class _EmbeddedServer:
         self.data_dir = data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._holders = _Holders(self.data_dir)
+        self._held = False
 
     def _acquire(self) -> None:
         with self._holders.locked():
             if not self._running():
                 self._launch()
-            self._holders.replace(self._holders.live() | {os.getpid()})
+            self._holders.replace([*self._holders.live(), os.getpid()])
+            self._held = True
 
     def release(self) -> None:
-        """Drop this process's hold; stop the server if no other live process holds it."""
+        """Drop this handle's hold; stop the server if no other handle, here or elsewhere, holds it."""
+        if not self._held:
+            return
         with self._holders.locked():
-            others = self._holders.live() - {os.getpid()}
-            self._holders.replace(others)
-            if not others:
+            holders = self._holders.live()
+            if os.getpid() in holders:
+                holders.remove(os.getpid())
+            self._holders.replace(holders)
+            self._held = False
+            if not holders:
                 self._halt()
 
     def start(self) -> None:
