@@ -43,6 +43,21 @@ class ViewReply(msgspec.Struct, frozen=True):
     lines: dict[str, PartLine] = {}
 
 
+class CappedLine(msgspec.Struct, frozen=True):
+    t: str  # tier id
+    requested: int  # the user's line plus the guest's
+    kept: int  # what the merged line holds
+
+
+class MergeReply(msgspec.Struct, frozen=True):
+    r: str  # "ok", "guest-checkout" or "user-checkout"
+    moved: int = 0
+    released: int = 0
+    x: int = 0
+    capped: list[CappedLine] = []
+    lines: dict[str, PartLine] = {}
+
+
 class SweepReply(msgspec.Struct, frozen=True):
     r: str
     released: int = 0
@@ -79,6 +94,23 @@ class TierCounters(msgspec.Struct, frozen=True, rename={"end_ms": "end", "start_
 class InventoryReply(msgspec.Struct, frozen=True):
     r: str
     tiers: dict[str, TierCounters] = {}
+
+
+class ReconciledTier(msgspec.Struct, frozen=True):
+    held_before: int
+    held: int
+    sold_before: int
+    sold_v_before: int  # -1: the tier had no sold version
+    sold: int
+    sold_v: int
+    checkout: int  # seats of the tier in parts in checkout
+    v: int  # the definition version Redis has
+
+
+class ReconcileReply(msgspec.Struct, frozen=True):
+    r: str
+    tiers: dict[str, ReconciledTier] = {}
+    missing: list[str] = []
 
 
 class RateLimitReply(msgspec.Struct, frozen=True):

@@ -21,7 +21,9 @@ from service.redis.replies import (
     ClearReply,
     InstallReply,
     InventoryReply,
+    MergeReply,
     RateLimitReply,
+    ReconcileReply,
     RemoveReply,
     ReserveReply,
     SweepReply,
@@ -39,6 +41,11 @@ def read_script(name: str) -> str:
     """The source of ``lua/<name>.lua`` with its ``--!include`` lines expanded."""
     source = (LUA_DIR / f"{name}.lua").read_text()
     return _INCLUDE.sub(lambda m: (LUA_DIR / "include" / m.group(1)).read_text(), source)
+
+
+def _flat(triples: list[tuple[str, int, int]]) -> list[Any]:
+    """(tier, sold, sold_version) triples as the flat ARGV the sold scripts read."""
+    return [value for triple in triples for value in triple]
 
 
 class TierFields(msgspec.Struct, frozen=True):
@@ -118,7 +125,8 @@ class Scripts:
             await self.load()
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
-            pipe.hset(meta_key, mapping=meta_fields)
+            if meta_fields:
+                pipe.hset(meta_key, mapping=meta_fields)
             for field, value in meta_defaults.items():
                 pipe.hsetnx(meta_key, field, value)
             pipe.pexpire(meta_key, meta_ttl_ms)
@@ -169,6 +177,18 @@ class Scripts:
                     raise result
             return {e: msgspec.json.decode(raw, type=ViewReply) for e, raw in zip(event_ids, results)}
         raise ResponseError("view: script could not be loaded")  # pragma: no cover
+
+    async def merge_part(
+        self, *, event_id: str, guest_cart_id: str, user_cart_id: str, now_ms: int, ttl_ms: int, max_lines: int
+    ) -> MergeReply:
+        """Move the guest's part of the event into the user's, capped per tier (merge_part.lua)."""
+        ev = self.keys.event(event_id)
+        return await self._eval(
+            "merge_part",
+            [ev.inventory, ev.carts, ev.expiries],
+            [guest_cart_id, user_cart_id, now_ms, ttl_ms, max_lines],
+            MergeReply,
+        )
 
     # -- cart meta (plain commands on the cart's own slot) --------------------------------
 
@@ -225,10 +245,13 @@ class Scripts:
         if not pairs:
             return InstallReply(r="ok", installed=0)
         ev = self.keys.event(event_id)
-        args: list[Any] = []
-        for tier_id, sold, version in pairs:
-            args += [tier_id, sold, version]
-        return await self._eval("install_sold", [ev.inventory], args, InstallReply)
+        return await self._eval("install_sold", [ev.inventory], _flat(pairs), InstallReply)
+
+    async def reconcile(self, *, event_id: str, pairs: list[tuple[str, int, int]]) -> ReconcileReply:
+        """Recompute the event's held counters from its parts and install (tier, sold,
+        sold_version) triples read from PostgreSQL before this call (reconcile.lua)."""
+        ev = self.keys.event(event_id)
+        return await self._eval("reconcile", [ev.inventory, ev.carts], _flat(pairs), ReconcileReply)
 
     async def inventory(self, *, event_id: str, tier_ids: list[str]) -> InventoryReply:
         ev = self.keys.event(event_id)

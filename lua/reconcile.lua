@@ -1,0 +1,75 @@
+--[[
+reconcile: make one event's counters right again. For every tier loaded in the event's
+inventory, `held` is recomputed from the parts in `carts` and set; each (sold,
+sold_version) pair read from PostgreSQL is installed by the version rule. Atomic for the
+event, so the recomputed `held` is exact at this instant whatever runs around it.
+
+Which parts count: every part in `carts`, whatever its state or expiry. An open part past
+its expiry still holds its seats until a sweep releases it, and that sweep subtracts its
+quantities from `held`; leaving it out here would make the sweep subtract them twice.
+Parts in checkout hold their seats until their apply (or move back) runs.
+
+Sold: a pair is installed only if its version is newer than `<tier>:sold_v`, so a stale
+PostgreSQL read (taken before this call) can never lower `sold` below a newer truth. One
+exception, also safe: at the same version with a different number Redis was written
+outside the version rule; PostgreSQL's number for that version is the truth, so it is set.
+A tier missing from the inventory is reported in `missing` and never created here.
+
+KEYS[1] inv    hash: event inventory
+KEYS[2] carts  hash: cart id -> part (JSON)
+
+ARGV[3i-2] tier_id, ARGV[3i-1] sold, ARGV[3i] sold_version   (for i = 1..n; n may be 0)
+
+Reply: JSON {r = "ok",
+  tiers = {[tier_id] = {held_before, held, sold_before, sold_v_before, sold, sold_v,
+           checkout (seats of the tier in parts in checkout), v (definition version)}},
+  missing = [tier ids given in ARGV that the inventory does not have]}
+Invariant kept: `held` = the seats of the parts present; `sold` never goes back in version.
+]]
+--!include parts.lua
+
+local inv, carts = KEYS[1], KEYS[2]
+
+-- Seats per tier in all parts, and in parts in checkout.
+local holding, in_checkout = {}, {}
+local entries = redis.call('HGETALL', carts)
+for i = 2, #entries, 2 do
+  local part = decode_part(entries[i])
+  for tier, qty in pairs(part.l) do
+    holding[tier] = (holding[tier] or 0) + qty
+    if part.s == 'checkout' then
+      in_checkout[tier] = (in_checkout[tier] or 0) + qty
+    end
+  end
+end
+
+local tiers = {}
+for _, field in ipairs(redis.call('HKEYS', inv)) do
+  if string.sub(field, -6) == ':total' then
+    local tier = string.sub(field, 1, -7)
+    local f = redis.call('HMGET', inv, tier .. ':held', tier .. ':sold', tier .. ':sold_v',
+      tier .. ':v')
+    local held = holding[tier] or 0
+    if tonumber(f[1]) ~= held then
+      redis.call('HSET', inv, tier .. ':held', held)
+    end
+    tiers[tier] = { held_before = tonumber(f[1]) or 0, held = held,
+      sold_before = tonumber(f[2]) or 0, sold_v_before = tonumber(f[3]) or -1,
+      sold = tonumber(f[2]) or 0, sold_v = tonumber(f[3]) or -1,
+      checkout = in_checkout[tier] or 0, v = tonumber(f[4]) or 0 }
+  end
+end
+
+local missing = {}
+for i = 1, #ARGV, 3 do
+  local tier, sold, version = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local t = tiers[tier]
+  if not t then
+    table.insert(missing, tier)
+  elseif version > t.sold_v or (version == t.sold_v and sold ~= t.sold) then
+    redis.call('HSET', inv, tier .. ':sold', sold, tier .. ':sold_v', version)
+    t.sold, t.sold_v = sold, version
+  end
+end
+
+return cjson.encode({ r = 'ok', tiers = nonempty(tiers), missing = nonempty(missing) })
