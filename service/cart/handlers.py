@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request, Response, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from service.cart.dto import AddItem, Availability, CartView, SetQuantity
 from service.cart.service import CartService
@@ -37,7 +37,7 @@ async def get_cart(request: Request) -> CartView:
 
 @post("/api/cart/items", summary="Add seats of a tier to the cart (creates the cart)", tags=["cart"],
       status_code=200)
-async def add_item(request: Request, data: AddItem,
+async def add_item(request: Request, data: JSONBody[AddItem],
                    idempotency_key: str | None = IdempotencyKey) -> Response[CartView]:
     s = services(request)
     cart, new_token = resolve_cart(request, s.cart_tokens, s.user_tokens, create=True)
@@ -48,7 +48,7 @@ async def add_item(request: Request, data: AddItem,
 
 
 @put("/api/cart/items/{tier_id:str}", summary="Set a line's quantity (0 removes it)", tags=["cart"])
-async def set_item(request: Request, tier_id: str, data: SetQuantity) -> Response[CartView]:
+async def set_item(request: Request, tier_id: FromPath[str], data: JSONBody[SetQuantity]) -> Response[CartView]:
     s = services(request)
     tier = uuid_param(tier_id, "tier_id")
     cart, new_token = resolve_cart(request, s.cart_tokens, s.user_tokens, create=data.quantity > 0)
@@ -59,7 +59,7 @@ async def set_item(request: Request, tier_id: str, data: SetQuantity) -> Respons
 
 
 @delete("/api/cart/items/{tier_id:str}", summary="Remove a line", tags=["cart"], status_code=200)
-async def remove_item(request: Request, tier_id: str) -> CartView:
+async def remove_item(request: Request, tier_id: FromPath[str]) -> CartView:
     s = services(request)
     tier = uuid_param(tier_id, "tier_id")
     cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
@@ -78,7 +78,7 @@ async def clear_cart(request: Request) -> CartView:
 
 
 @get("/api/tiers/{tier_id:str}/availability", summary="Seats available and sale status", tags=["tiers"])
-async def availability(request: Request, tier_id: str) -> Availability:
+async def availability(request: Request, tier_id: FromPath[str]) -> Availability:
     return await services(request).inventory.availability(uuid_param(tier_id, "tier_id"))
 
 

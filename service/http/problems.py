@@ -76,10 +76,21 @@ def unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+# A backing store that cannot be reached or answered too late: 503, never 500.
+UNAVAILABLE_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+
+
 def internal_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, asyncpg.PostgresConnectionStatusError,
-                        asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
-                        asyncpg.InterfaceError, OSError, TimeoutError)):
+    if isinstance(exc, UNAVAILABLE_ERRORS):
         return unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal-error", "Internal error", "An unexpected error occurred", request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request, Response, get, put
+from litestar.params import FromPath, JSONBody
 
 from service.http.guards import ADMIN
 from service.http.params import uuid_param
@@ -11,13 +12,13 @@ from service.inventory.dto import TierDefinition, TierView
 
 
 @put("/api/admin/tiers/{tier_id:str}", summary="Create or update a tier", **ADMIN)
-async def put_tier(request: Request, tier_id: str, data: TierDefinition) -> Response[TierView]:
+async def put_tier(request: Request, tier_id: FromPath[str], data: JSONBody[TierDefinition]) -> Response[TierView]:
     view, created = await services(request).inventory.put_tier(uuid_param(tier_id, "tier_id"), data)
     return Response(view, status_code=201 if created else 200)
 
 
 @get("/api/admin/tiers/{tier_id:str}", summary="A tier with its inventory", **ADMIN)
-async def get_tier(request: Request, tier_id: str) -> TierView:
+async def get_tier(request: Request, tier_id: FromPath[str]) -> TierView:
     return await services(request).inventory.get_tier(uuid_param(tier_id, "tier_id"))
 
 

@@ -1,0 +1,36 @@
+"""Helpers for tests that drive the HTTP API: an in-process client and tier set-up."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.auth import UserTokens
+from service.settings import Settings
+
+ADMIN_HEADERS = {"X-Admin-Key": "test-admin-key"}
+
+
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield client
+
+
+async def put_tier(client: AsyncTestClient, *, tier_id: str | None = None, event_id: str | None = None,
+                   **fields: Any) -> dict:
+    tier_id = tier_id or str(uuid.uuid4())
+    body = {"event_id": event_id or str(uuid.uuid4()), "name": "General admission", "price": 500_000,
+            "currency": "VND", "quantity_total": 100, "max_per_order": 6, **fields}
+    response = await client.put(f"/api/admin/tiers/{tier_id}", json=body, headers=ADMIN_HEADERS)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def bearer(settings: Settings, user_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {UserTokens(settings.jwt_secret).issue(user_id)}"}

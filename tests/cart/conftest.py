@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import pytest
+import pytest_asyncio
+
+from tests.api import api_client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(settings, clean_state):
+    async with api_client(settings) as client:
+        yield client
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
