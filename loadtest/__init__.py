@@ -1,0 +1,1 @@
+"""ticket-cart's load tool: ``python -m loadtest run|bench``; see docs/performance.md."""

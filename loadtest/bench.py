@@ -1,0 +1,115 @@
+"""``make bench``: the standard phases against a server this command starts on this machine.
+
+It resolves Redis and PostgreSQL as the service does (service.embedded), uses a database
+of its own (``ticket_cart_bench``, re-created each time) and the key prefix ``tcbench:``,
+and deletes those keys afterwards (SCAN + UNLINK, never FLUSH): it is safe beside a
+developer's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+
+from loadtest.progress import ProgressLine
+from loadtest.runner import Phase
+from loadtest.server import ServerUnderTest
+from loadtest.suite import Options, PhaseOutcome, run_suite
+
+BENCH_DATABASE = "ticket_cart_bench"
+BENCH_KEY_PREFIX = "tcbench:"
+
+
+def standard_phases(*, duration: float, connections: int, rate: float, buyers: int) -> list[Phase]:
+    """Throughput at saturation (closed) beside its ceiling; latency at fixed rates (open)."""
+    closed = {"mode": "closed", "connections": connections, "duration": duration}
+    opened = {"mode": "open", "connections": connections, "rate": rate, "duration": duration}
+    return [
+        Phase(label="ceiling", scenario="health", **closed),
+        Phase(label="add", scenario="add", **closed),
+        Phase(label="read", scenario="read", **closed),
+        Phase(label="mix", scenario="mix", **closed),
+        Phase(label="ceiling", scenario="health", **opened),
+        Phase(label="mix", scenario="mix", **opened),
+        Phase(label="read", scenario="read", **opened),
+        # add then checkout: 200 checkouts/s offered at 400 requests/s
+        Phase(label="checkout", scenario="checkout", mode="open", connections=connections, rate=400, duration=duration),
+        # ends when every buyer is done; the duration only bounds it
+        Phase(label="flash", scenario="flash", mode="closed", connections=connections,
+              duration=max(60.0, duration), buyers=buyers),
+    ]
+
+
+def run_bench(
+    phases: list[Phase], *, processes: int, workers: int, seats: int, display: ProgressLine
+) -> tuple[list[PhaseOutcome], str]:
+    """Start the servers and the API, run ``phases``, clean up; return outcomes and the URL."""
+    from service.db.migrate import apply_migrations
+    from service.embedded import resolve_servers
+
+    servers = resolve_servers(os.environ)
+    try:
+        assert servers.redis_url is not None and servers.database_url is not None
+        database_url = servers.database_url_for(BENCH_DATABASE)
+        display.note(f"servers: Redis {servers.redis_origin}, PostgreSQL {servers.database_origin};"
+                     f" database {BENCH_DATABASE}, key prefix {BENCH_KEY_PREFIX}")
+        asyncio.run(_recreate_database(servers.database_url_for("postgres"), BENCH_DATABASE))
+        asyncio.run(apply_migrations(database_url))
+        asyncio.run(delete_keys(servers.redis_url, BENCH_KEY_PREFIX))
+        admin_key, service_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        env = {
+            **os.environ,
+            "REDIS_URL": servers.redis_url,
+            "DATABASE_URL": database_url,
+            "KEY_PREFIX": BENCH_KEY_PREFIX,
+            "ADMIN_API_KEY": admin_key,
+            "TRUSTED_SERVICE_KEY": service_key,
+            "RATE_LIMIT_PER_MINUTE": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        try:
+            display.note(f"starting uvicorn service.app:app with {workers} workers")
+            with ServerUnderTest("service.app:app", env=env, workers=workers) as server:
+                options = Options(
+                    base_url=server.url, admin_key=admin_key, service_key=service_key,
+                    database_url=database_url, processes=processes, seats=seats,
+                )
+                return run_suite(options, phases, display), server.url
+        finally:
+            deleted = asyncio.run(delete_keys(servers.redis_url, BENCH_KEY_PREFIX))
+            display.note(f"deleted {deleted:,} keys under {BENCH_KEY_PREFIX}")
+    finally:
+        servers.stop()
+
+
+async def _recreate_database(maintenance_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(maintenance_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def delete_keys(redis_url: str, prefix: str) -> int:
+    """UNLINK every key under ``prefix``; the server may be shared, so never FLUSH."""
+    from redis.asyncio import Redis
+
+    pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+    client = Redis.from_url(redis_url)
+    deleted = 0
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            deleted += await client.unlink(*batch)
+    finally:
+        await client.aclose()
+    return deleted

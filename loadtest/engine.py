@@ -1,0 +1,251 @@
+"""One process's share of a phase: its connections, its buyers, closed or open loop.
+
+Closed loop: each connection runs buyers back to back, as fast as answers come, and a
+request is timed from when it is written. Open loop: requests are due at a fixed rate
+whatever the server does; a request is timed from when it was *due*, so a slow answer
+that delays the next one is charged to both (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import MutableSequence
+
+import msgspec
+
+from loadtest.catalog import Catalog
+from loadtest.client import Connection, ConnectionFailed, Response, Target, encode_request
+from loadtest.scenarios import SCENARIOS, Flow, FlowContext, Scenario
+from loadtest.stats import PhaseStats, problem_code
+
+# How long the open loop waits for requests still queued or in flight after the end.
+DRAIN_SECONDS = 5.0
+# Event-loop timers fire up to a millisecond late (epoll's resolution). Waking that much
+# early and sending what is due within it keeps the generator's own lateness out of the
+# latencies; a request sent early is timed from when it was sent, never from before.
+TIMER_SLACK = 0.001
+_PROGRESS_EVERY = 0.1
+
+
+class ShareSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What one process runs; the parent splits a phase into one per process."""
+
+    base_url: str
+    scenario: str
+    mode: str  # "closed" or "open"
+    connections: int
+    rate: float  # this process's requests/s (open loop)
+    duration: float  # seconds; for a finite scenario, the most it may take
+    buyers: int | None  # this process's buyers; None: as many as the time allows
+    catalog: Catalog
+    headers: dict[str, str]
+    timeout: float
+    seed: int
+    worker: int
+    first_arrival: float = 0.0  # open loop: offset so processes' arrivals interleave
+
+
+class EngineError(RuntimeError):
+    """The share could not run at all (e.g. no connection could be made)."""
+
+
+class Buyer:
+    __slots__ = ("flow", "call", "token")
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.token: str | None = None
+        self.call = next(flow, None)
+
+    def advance(self, answer: object) -> None:
+        try:
+            self.call = self.flow.send(answer)
+        except StopIteration:
+            self.call = None
+
+
+class Share:
+    def __init__(self, spec: ShareSpec, progress: MutableSequence[int] | None = None) -> None:
+        self.spec = spec
+        self.scenario: Scenario = SCENARIOS[spec.scenario]
+        self.target = Target(spec.base_url)
+        self.stats = PhaseStats()
+        self.rng = random.Random(spec.seed)
+        self.progress = progress
+        self.connections: list[Connection] = []
+        self.start_at = 0.0  # time.monotonic(): the same clock in every process
+        self.deadline = 0.0
+        self.last_answer = 0.0
+        self.done = 0
+        self.failed = 0
+        self.in_flight = 0
+
+    # --- buyers ----------------------------------------------------------------------
+
+    def next_buyer(self) -> Buyer | None:
+        quota = self.spec.buyers
+        if quota is not None and self.stats.buyers_started >= quota:
+            return None
+        number = self.stats.buyers_started
+        self.stats.buyers_started += 1
+        ctx = FlowContext(self.rng, self.spec.catalog, self.stats.tally, f"{self.spec.worker}-{number}")
+        buyer = Buyer(self.scenario.flow(ctx))
+        if buyer.call is None:
+            self.stats.buyers_finished += 1
+            return None
+        return buyer
+
+    def all_buyers_started(self) -> bool:
+        quota = self.spec.buyers
+        return quota is not None and self.stats.buyers_started >= quota
+
+    # --- one request -----------------------------------------------------------------
+
+    async def execute(self, connection: Connection, buyer: Buyer, timed_from: float) -> Response | None:
+        call = buyer.call
+        assert call is not None
+        headers = self.spec.headers
+        if buyer.token is not None or call.headers:
+            headers = {**headers, **(call.headers or {})}
+            if buyer.token is not None:
+                headers["X-Cart-Token"] = buyer.token
+        body = msgspec.json.encode(call.body) if call.body is not None else None
+        raw = encode_request(self.target, call.method, call.path, headers, body)
+        op = self.stats.op(call.op)
+        answer = None
+        self.in_flight += 1
+        try:
+            answer = await connection.send(raw)
+        except ConnectionFailed:
+            op.errors["connection-error"] += 1
+        except asyncio.TimeoutError:
+            op.errors["timeout"] += 1
+        finally:
+            self.in_flight -= 1
+        now = time.monotonic()
+        if answer is None:
+            self.failed += 1
+        else:
+            op.latency.record(now - timed_from)
+            self.last_answer = now
+            if answer.status < 400:
+                op.ok += 1
+            else:
+                op.errors[problem_code(answer)] += 1
+                self.failed += 1
+            token = answer.headers.get(b"x-cart-token")
+            if token:
+                buyer.token = token.decode("latin-1")
+        self.done += 1
+        buyer.advance(answer)
+        if buyer.call is None:
+            self.stats.buyers_finished += 1
+        return answer
+
+    # --- the two loops ---------------------------------------------------------------
+
+    async def closed_connection(self, connection: Connection) -> None:
+        while True:
+            buyer = self.next_buyer()
+            if buyer is None:
+                return
+            while buyer.call is not None:
+                now = time.monotonic()
+                if now >= self.deadline:
+                    return
+                if await self.execute(connection, buyer, now) is None:
+                    await asyncio.sleep(0.01)  # a dead server should not spin the loop
+
+    async def open_loop(self, connections: list[Connection]) -> None:
+        spec = self.spec
+        pending: asyncio.Queue[tuple[float, Buyer]] = asyncio.Queue()
+        ready: deque[Buyer] = deque()
+
+        async def sender(connection: Connection) -> None:
+            while True:
+                due, buyer = await pending.get()
+                now = time.monotonic()
+                await self.execute(connection, buyer, due if due < now else now)
+                if buyer.call is not None:
+                    ready.append(buyer)
+                pending.task_done()
+
+        senders = [asyncio.create_task(sender(c)) for c in connections]
+        interval = 1.0 / spec.rate
+        first = self.start_at + spec.first_arrival
+        arrival = 0
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= self.deadline:
+                    break
+                due = first + arrival * interval
+                if due > now + TIMER_SLACK:
+                    # Never shorter than a tick: a zero-length timer would spin the CPU.
+                    await asyncio.sleep(max(due - now - TIMER_SLACK, TIMER_SLACK))
+                    continue
+                arrival += 1
+                self.stats.schedule_lag.record(now - due)
+                buyer = ready.popleft() if ready else self.next_buyer()
+                if buyer is not None:
+                    pending.put_nowait((due, buyer))
+                elif self.all_buyers_started() and not ready and not self.in_flight and pending.empty():
+                    break  # a finite scenario whose buyers are all done
+                else:
+                    self.stats.idle_arrivals += 1
+            try:
+                await asyncio.wait_for(pending.join(), DRAIN_SECONDS + spec.timeout)
+            except asyncio.TimeoutError:
+                pass
+        finally:
+            for task in senders:
+                task.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
+        left = pending.qsize()
+        if left:
+            self.stats.op("(queued)").errors["not-sent"] += left
+
+    async def report_progress(self) -> None:
+        slot = self.spec.worker * 2
+        while True:
+            if self.progress is not None:
+                self.progress[slot] = self.done
+                self.progress[slot + 1] = self.failed
+            await asyncio.sleep(_PROGRESS_EVERY)
+
+    async def connect(self) -> None:
+        """Open the connections before the start, so the start measures requests only."""
+        self.connections = [Connection(self.target, self.spec.timeout) for _ in range(self.spec.connections)]
+        results = await asyncio.gather(*(c.connect() for c in self.connections), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if len(failures) == len(self.connections):
+            raise EngineError(str(failures[0]))
+
+    async def run(self, start_at: float) -> PhaseStats:
+        """Load from ``start_at`` (time.monotonic()) on; connect() first."""
+        spec, connections = self.spec, self.connections
+        self.start_at = self.last_answer = start_at
+        self.deadline = start_at + spec.duration
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        ticker = asyncio.create_task(self.report_progress())
+        cpu_before = time.process_time()
+        try:
+            if spec.mode == "open":
+                await self.open_loop(connections)
+            else:
+                await asyncio.gather(*(self.closed_connection(c) for c in connections))
+        finally:
+            ticker.cancel()
+            for connection in connections:
+                connection.close()
+        wall = max(time.monotonic() - start_at, 1e-9)
+        self.stats.elapsed = self.last_answer - start_at
+        self.stats.generator_cpu = [(time.process_time() - cpu_before) / wall]
+        self.stats.reconnects = sum(c.reconnects for c in connections)
+        if self.progress is not None:
+            self.progress[spec.worker * 2] = self.done
+            self.progress[spec.worker * 2 + 1] = self.failed
+        return self.stats

@@ -1,0 +1,217 @@
+"""The results: a plain-text table for people, a JSON document for comparing runs.
+
+Everything here reads finished ``PhaseOutcome``s; nothing measures or decides a verdict
+(targets.py and invariants.py do).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from typing import Any
+
+import msgspec
+
+from loadtest import targets
+from loadtest.invariants import Check, passed
+from loadtest.runner import Phase
+from loadtest.scenarios import SCENARIOS
+from loadtest.stats import PhaseStats
+from loadtest.suite import PhaseOutcome
+
+FORMAT_VERSION = 1
+OP_ORDER = ("live", "add", "update", "remove", "view", "availability", "promo", "empty", "checkout")
+GENERATOR_BUSY = 0.85  # a generator process busier than this may have capped the load
+
+_COLUMNS = ("phase", "load", "operation", "requests", "req/s", "of ceil", "p50 ms", "p90 ms",
+            "p99 ms", "p99/ceil", "max ms", "not ok")
+
+
+def machine_facts() -> dict[str, object]:
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}"}
+
+
+def load_of(phase: Phase) -> str:
+    return f"open {phase.rate:,.0f}/s" if phase.mode == "open" else f"closed {phase.connections}c"
+
+
+def _ms(us: float) -> str:
+    return f"{us / 1000:.2f}"
+
+
+def _op_names(stats: PhaseStats) -> list[str]:
+    known = [op for op in OP_ORDER if op in stats.ops]
+    return known + sorted(op for op in stats.ops if op not in OP_ORDER)
+
+
+def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
+    rows = []
+    for outcome in outcomes:
+        phase, stats = outcome.phase, outcome.stats
+        ceiling = targets.matching_ceiling(outcome, outcomes) if phase.scenario != "health" else None
+        ceiling_rate = ceiling.stats.throughput() if ceiling else 0.0
+        ceiling_p99 = ceiling.stats.ops["live"].latency.percentile(99) if ceiling and "live" in ceiling.stats.ops else 0.0
+        names = _op_names(stats)
+        for i, name in enumerate(names + (["(all)"] if len(names) > 1 else [])):
+            if name == "(all)":
+                latency = PhaseStats()
+                for op in stats.ops.values():
+                    latency.op("all").merge(op)
+                op = latency.ops["all"]
+                rate = stats.throughput()
+            else:
+                op = stats.ops[name]
+                rate = stats.throughput(name)
+            hist = op.latency
+            share = f"{rate / ceiling_rate:.0%}" if ceiling_rate and phase.mode == "closed" else "-"
+            p99_ratio = f"{hist.percentile(99) / ceiling_p99:.1f}x" if ceiling_p99 and hist.count else "-"
+            rows.append((
+                phase.label if i == 0 else "", load_of(phase) if i == 0 else "", name,
+                f"{op.requests:,}", f"{rate:,.0f}", share,
+                _ms(hist.percentile(50)), _ms(hist.percentile(90)), _ms(hist.percentile(99)),
+                p99_ratio, _ms(hist.max_us), f"{op.requests - op.ok:,}",
+            ))
+    return rows
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(_COLUMNS)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    return "\n".join([line(_COLUMNS), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)])
+
+
+def _check_lines(checks: list[Check], indent: str = "  ") -> list[str]:
+    return [f"{indent}{c.status.upper():4}  {c.name}" + (f": {c.detail}" if c.detail else "") for c in checks]
+
+
+def render(outcomes: list[PhaseOutcome], *, title: str) -> str:
+    out = [title, "", format_table(table_rows(outcomes)), ""]
+    out.append("Not-ok answers by problem code (expected ones are the scenario working as meant):")
+    for outcome in outcomes:
+        codes = outcome.stats.errors_by_code()
+        expected = SCENARIOS[outcome.phase.scenario].expected_codes
+        listed = ", ".join(
+            f"{code} {n:,}" + (" (expected)" if code in expected else "") for code, n in codes.most_common()
+        )
+        out.append(f"  {outcome.phase.label} ({load_of(outcome.phase)}): {listed or 'none'}")
+    out.append("")
+    out.append("Generator (the load tool itself):")
+    for outcome in outcomes:
+        out.append(f"  {outcome.phase.label} ({load_of(outcome.phase)}): {generator_line(outcome.stats, outcome.phase)}")
+    checked = [o for o in outcomes if o.checks]
+    if checked:
+        out.append("")
+        out.append("Invariants after each phase:")
+        for outcome in checked:
+            out.append(f"  {outcome.phase.label} ({load_of(outcome.phase)}):")
+            out.extend(_check_lines(outcome.checks, "    "))
+    judged = targets.evaluate(outcomes)
+    if judged:
+        out.append("")
+        out.append("Targets (DESIGN.md, Performance budget):")
+        out.extend(_check_lines(judged))
+    return "\n".join(out)
+
+
+def generator_line(stats: PhaseStats, phase: Phase) -> str:
+    cpu = ", ".join(f"{c:.0%}" for c in stats.generator_cpu)
+    parts = [f"{len(stats.generator_cpu)} processes, CPU {cpu}", f"{stats.elapsed:.1f} s"]
+    if phase.mode == "open":
+        parts.append(f"schedule lag p99 {_ms(stats.schedule_lag.percentile(99))} ms")
+    parts.append(f"buyers {stats.buyers_started:,} started, {stats.buyers_finished:,} finished")
+    if stats.idle_arrivals:
+        parts.append(f"{stats.idle_arrivals:,} arrivals found no buyer")
+    if stats.reconnects:
+        parts.append(f"{stats.reconnects:,} reconnects")
+    if any(c > GENERATOR_BUSY for c in stats.generator_cpu):
+        parts.append("WARNING: a generator process was nearly saturated; throughput may be understated")
+    return "; ".join(parts)
+
+
+def all_passed(outcomes: list[PhaseOutcome]) -> bool:
+    return all(passed(o.checks) for o in outcomes)
+
+
+# --- JSON ------------------------------------------------------------------------------
+
+def to_document(outcomes: list[PhaseOutcome], *, base_url: str, command: str) -> dict[str, Any]:
+    phases = []
+    for outcome in outcomes:
+        stats = outcome.stats
+        summary = {
+            name: {
+                "requests": op.requests, "ok": op.ok, "rps": stats.throughput(name),
+                "p50_ms": op.latency.percentile(50) / 1000, "p90_ms": op.latency.percentile(90) / 1000,
+                "p99_ms": op.latency.percentile(99) / 1000, "max_ms": op.latency.max_us / 1000,
+            }
+            for name, op in stats.ops.items()
+        }
+        phases.append({
+            "phase": msgspec.to_builtins(outcome.phase),
+            "processes": outcome.processes,
+            "summary": summary,
+            "rps": stats.throughput(),
+            "invariants": [c._asdict() for c in outcome.checks],
+            "stats": stats.to_dict(),
+        })
+    return {
+        "format": FORMAT_VERSION,
+        "tool": "ticket-cart loadtest",
+        "command": command,
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "base_url": base_url,
+        "machine": machine_facts(),
+        "phases": phases,
+        "targets": [c._asdict() for c in targets.evaluate(outcomes)],
+    }
+
+
+def write_document(path: str, document: dict[str, Any]) -> None:
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(path, "wb") as out:
+        out.write(msgspec.json.format(msgspec.json.encode(document), indent=2))
+        out.write(b"\n")
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Side by side: req/s and p99 per (phase, load, operation) present in both runs."""
+
+    def index(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, float]]:
+        rows = {}
+        for entry in doc["phases"]:
+            phase = msgspec.convert(entry["phase"], Phase)
+            for op, s in entry["summary"].items():
+                rows[(phase.label, load_of(phase), op)] = s
+        return rows
+
+    before, after = index(old), index(new)
+    lines = [f"{'phase':<10} {'load':<14} {'operation':<13} {'req/s old':>10} {'req/s new':>10} {'change':>7}"
+             f" {'p99 old':>8} {'p99 new':>8} {'change':>7}"]
+    for key in [k for k in before if k in after]:
+        a, b = before[key], after[key]
+        rps = (b["rps"] / a["rps"] - 1) if a["rps"] else 0.0
+        p99 = (b["p99_ms"] / a["p99_ms"] - 1) if a["p99_ms"] else 0.0
+        lines.append(f"{key[0]:<10} {key[1]:<14} {key[2]:<13} {a['rps']:>10,.0f} {b['rps']:>10,.0f} {rps:>+7.0%}"
+                     f" {a['p99_ms']:>8.2f} {b['p99_ms']:>8.2f} {p99:>+7.0%}")
+    only = sorted(set(before) ^ set(after))
+    if only:
+        lines.append(f"({len(only)} rows are in one run only)")
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""A run: phases one after another against one deployment, each on its own fresh tiers,
+each followed by the invariant check. Shared by ``run`` (one scenario and its ceiling)
+and ``bench`` (the standard set). It never starts or stops a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import NamedTuple
+
+import msgspec
+import uvloop
+
+from loadtest import invariants
+from loadtest.catalog import AdminApi, Catalog, plan_catalog
+from loadtest.client import Connection, ConnectionFailed, Target, encode_request
+from loadtest.progress import ProgressLine
+from loadtest.runner import LoadGenerator, Phase
+from loadtest.scenarios import SCENARIOS
+from loadtest.stats import PhaseStats
+
+
+class Options(msgspec.Struct, frozen=True, kw_only=True):
+    base_url: str
+    admin_key: str | None = None
+    service_key: str | None = None  # sent as X-Service-Key: the server skips rate limits
+    database_url: str | None = None  # for the PostgreSQL side of the invariant check
+    processes: int = 2
+    timeout: float = 10.0
+    seed: int = 1
+    seats: int = 100  # the flash tier's seats
+
+
+class PhaseOutcome(NamedTuple):
+    phase: Phase
+    stats: PhaseStats
+    checks: list[invariants.Check]
+    processes: int
+
+
+class SuiteError(RuntimeError):
+    """The run could not start or finish; the message says why."""
+
+
+def ceiling_of(phase: Phase) -> Phase:
+    """The trivial endpoint under the same load as ``phase``."""
+    return Phase(
+        label="ceiling", scenario="health", mode=phase.mode, connections=phase.connections,
+        rate=phase.rate, duration=phase.duration,
+    )
+
+
+def run_suite(options: Options, phases: list[Phase], display: ProgressLine) -> list[PhaseOutcome]:
+    headers = {"X-Service-Key": options.service_key} if options.service_key else {}
+    uvloop.run(wait_until_answering(options.base_url, "/health/live", headers, timeout=10.0))
+    outcomes = []
+    with LoadGenerator(options.processes, progress=display) as generator:
+        for number, phase in enumerate(phases):
+            scenario = SCENARIOS[phase.scenario]
+            catalog = plan_catalog(scenario.catalog_kind, seats=options.seats)
+            if catalog.tiers:
+                uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))
+            load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"
+            display.note(f"[{number + 1}/{len(phases)}] {phase.label}: {scenario.description}; {phase.mode} loop, {load}")
+            stats = generator.run(
+                phase, base_url=options.base_url, catalog=catalog, headers=headers,
+                timeout=options.timeout, seed=options.seed + number,
+            )
+            checks: list[invariants.Check] = []
+            if catalog.tiers:
+                checks = uvloop.run(_check(options, headers, catalog, phase, stats))
+            outcomes.append(PhaseOutcome(phase, stats, checks, min(options.processes, phase.connections)))
+    return outcomes
+
+
+async def _with_admin(options: Options, headers: dict[str, str], action):  # noqa: ANN001, ANN202
+    if not options.admin_key:
+        raise SuiteError("this scenario creates its own tiers: give --admin-key")
+    admin = AdminApi(Target(options.base_url), options.admin_key, headers)
+    try:
+        return await action(admin)
+    finally:
+        admin.close()
+
+
+async def _check(
+    options: Options, headers: dict[str, str], catalog: Catalog, phase: Phase, stats: PhaseStats
+) -> list[invariants.Check]:
+    expected = None
+    if SCENARIOS[phase.scenario].finite and phase.buyers is not None:
+        expected = min(sum(t.total for t in catalog.tiers), phase.buyers)
+
+    async def observe(admin: AdminApi) -> invariants.Observed:
+        return await invariants.observe(
+            admin, catalog, stats.tally, database_url=options.database_url, flash_expected_sold=expected,
+        )
+
+    return invariants.check(await _with_admin(options, headers, observe))
+
+
+async def wait_until_answering(base_url: str, path: str, headers: dict[str, str], timeout: float) -> None:
+    """Return once GET ``path`` answers 200; raise SuiteError after ``timeout``."""
+    target = Target(base_url)
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        connection = Connection(target, timeout=2.0)
+        try:
+            answer = await connection.send(encode_request(target, "GET", path, headers, None))
+            if answer.status == 200:
+                return
+            last = f"status {answer.status}"
+        except (ConnectionFailed, asyncio.TimeoutError) as exc:
+            last = str(exc)
+        finally:
+            connection.close()
+        await asyncio.sleep(0.2)
+    raise SuiteError(f"{base_url}{path} is not answering 200 ({last})")
