@@ -1,0 +1,53 @@
+# ticket-cart: every developer and CI command. `make` alone lists them.
+# Each target builds .venv from pyproject.toml first (again only when pyproject.toml changes).
+# With no REDIS_URL / DATABASE_URL, commands use the local servers, else start embedded ones.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-from-pyproject
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run worker migrate test bench loadtest clean
+
+help: ## list the targets
+	@echo "make TARGET [ARGS='...']"
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
+
+venv: $(STAMP) ## build .venv from pyproject.toml (dev and embedded extras)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: no python3.11 or python3 on PATH" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "make: $(PYTHON) is older than Python 3.11" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded]'
+	@touch $@
+
+run: $(STAMP) ## run the API (and worker) with a seeded demo event; Ctrl-C stops all
+	$(PY) -m service.devserver run $(ARGS)
+
+worker: $(STAMP) ## run the arq worker alone
+	$(PY) -m service.devserver worker $(ARGS)
+
+migrate: $(STAMP) ## create and migrate the database (DATABASE_URL, else local/embedded)
+	$(PY) -m service.devserver migrate $(ARGS)
+
+# PYTEST_EXIT_FILE, if set, receives pytest's own exit code (make turns every failure into 2).
+test: $(STAMP) ## run the tests: ARGS='-k cart -x' passes options to pytest
+	@status=0; $(PY) -m pytest $(ARGS) || status=$$?; \
+	if [ -n "$(PYTEST_EXIT_FILE)" ]; then echo $$status > "$(PYTEST_EXIT_FILE)"; fi; \
+	exit $$status
+
+bench: $(STAMP) ## the standard load-test set against a running service (python -m loadtest bench)
+	$(PY) -m loadtest bench $(ARGS)
+
+loadtest: $(STAMP) ## one load-test scenario (python -m loadtest run): ARGS are its options
+	$(PY) -m loadtest run $(ARGS)
+
+clean: ## remove .venv and caches (keeps .data/: embedded databases, dev secrets)
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info
+	find . -name __pycache__ -type d -not -path './.data/*' -prune -exec rm -rf {} +
+
+-include deploy/deploy.mk

@@ -1,0 +1,40 @@
+"""`make` lists its targets; `.ci/run` passes pytest's "no tests collected" (exit 5) and fails
+with pytest's own exit code otherwise."""
+
+import re
+import subprocess
+
+import pytest
+
+from service.settings import PROJECT_ROOT
+
+STAMP = ".venv/.installed-from-pyproject"
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture
+def built_venv() -> None:
+    if _run("make", "-q", STAMP).returncode != 0:
+        pytest.skip("pyproject.toml changed since .venv was built: `make venv` first")
+
+
+def test_make_alone_lists_every_target():
+    result = _run("make")
+    assert result.returncode == 0, result.stderr
+    for target in ("venv", "run", "worker", "migrate", "test", "bench", "loadtest", "clean"):
+        assert re.search(rf"^  {target}\s", result.stdout, re.MULTILINE), target
+
+
+def test_ci_run_passes_when_no_tests_are_collected(built_venv):
+    result = _run("bash", ".ci/run", "tests/infra/test_resolve_servers.py", "-k", "no_such_test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "collected no tests" in result.stderr
+
+
+def test_ci_run_fails_with_pytest_exit_code(built_venv):
+    result = _run("bash", ".ci/run", "tests/infra/no_such_file.py")
+    assert result.returncode == 4, result.stdout + result.stderr
