@@ -69,6 +69,10 @@ class Conflict(DomainError):
     code, status, title = "conflict", 409, "The request conflicts with the current state"
 
 
+class SeatsGone(DomainError):
+    code, status, title = "seats-gone", 409, "The order's seats have been sold to others"
+
+
 class InvalidPromo(DomainError):
     code, status, title = "invalid-promo", 422, "The promo code does not apply"
 

@@ -1,0 +1,1 @@
+"""Orders: checkout, payment outcomes, expiry."""

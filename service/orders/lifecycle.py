@@ -1,0 +1,280 @@
+"""An order's life after checkout: cancel, payment (a late one included) and expiry.
+
+Seats move only through guarded UPDATEs of ``ticket_tiers``, in the same transaction as the
+order's status and its tickets, so PostgreSQL alone prevents oversell; Redis learns the new
+``(sold, version)`` pairs after the commit, by the version rule. Never touches a cart part.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
+
+import asyncpg
+import msgspec
+from redis.exceptions import RedisError
+
+from service.errors import Conflict, NotFound, SeatsGone
+from service.redis.scripts import Scripts
+
+log = logging.getLogger("ticket_cart.orders")
+
+DEFAULT_EXPIRY_BATCH = 500
+
+
+class SoldChange(NamedTuple):
+    """A tier's quantity_sold after a committed change, with the version that orders it."""
+
+    event_id: str
+    tier_id: str
+    sold: int
+    version: int
+
+
+class OrderState(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    number: str
+    status: str
+    currency: str
+    total: int
+    promo_code: str | None
+    payment_due_at: dt.datetime
+    paid_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+    expired_at: dt.datetime | None
+
+
+class PromoUses(Protocol):
+    """What the lifecycle needs of the promo service (``service.promo``)."""
+
+    async def release(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> Any:
+        """Give the order's promo use back; idempotent; no-op without a redemption."""
+
+
+_STATE = "id, number, status, currency, total, promo_code, payment_due_at, paid_at, cancelled_at, expired_at"
+
+LOCK_ORDER = f"SELECT {_STATE} FROM orders WHERE id = $1 FOR UPDATE"
+
+MARK_PAID = f"UPDATE orders SET status = 'paid', paid_at = now(), updated_at = now() WHERE id = $1 RETURNING {_STATE}"
+MARK_CANCELLED = (
+    f"UPDATE orders SET status = 'cancelled', cancelled_at = now(), updated_at = now() WHERE id = $1 RETURNING {_STATE}"
+)
+
+# The oldest due orders no other worker holds; the row lock re-checks the status, so an
+# order paid or cancelled meanwhile is not picked.
+PICK_DUE = """
+SELECT id, promo_code FROM orders
+WHERE status = 'pending_payment' AND payment_due_at <= $1
+ORDER BY payment_due_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+MARK_EXPIRED = "UPDATE orders SET status = 'expired', expired_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])"
+
+VOID_TICKETS = """
+UPDATE tickets SET status = 'void', voided_at = now()
+WHERE order_id = ANY($1::uuid[]) AND status = 'valid'
+RETURNING tier_id
+"""
+REVIVE_TICKETS = """
+UPDATE tickets SET status = 'valid', voided_at = NULL
+WHERE order_id = $1 AND status = 'void'
+RETURNING tier_id
+"""
+
+# One guarded statement for every tier: quantity_sold moves by `delta` only where it stays
+# within 0..quantity_total, bumping sold_version. Tier rows are locked in id order, so two
+# of these (or a checkout that does the same) can never deadlock. A tier whose guard fails
+# comes back with a NULL event_id and `unsold` (total - sold) as it was.
+SHIFT_SOLD = """
+WITH shift AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[]) AS s (tier_id, delta)
+), locked AS (
+    SELECT id FROM ticket_tiers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+), changed AS (
+    UPDATE ticket_tiers t
+    SET quantity_sold = t.quantity_sold + s.delta, sold_version = t.sold_version + 1, updated_at = now()
+    FROM shift s JOIN locked l ON l.id = s.tier_id
+    WHERE t.id = s.tier_id AND t.quantity_sold + s.delta BETWEEN 0 AND t.quantity_total
+    RETURNING t.id, t.event_id, t.quantity_sold, t.sold_version
+)
+SELECT s.tier_id, s.delta, c.event_id, c.quantity_sold, c.sold_version,
+       t.quantity_total - t.quantity_sold AS unsold
+FROM shift s
+LEFT JOIN changed c ON c.id = s.tier_id
+LEFT JOIN ticket_tiers t ON t.id = s.tier_id
+"""
+
+
+class _Refused(NamedTuple):
+    tier_id: str
+    delta: int
+    unsold: int
+
+
+async def _shift_sold(conn: asyncpg.Connection, deltas: Counter) -> tuple[list[SoldChange], list[_Refused]]:
+    if not deltas:
+        return [], []
+    tiers = sorted(deltas)
+    rows = await conn.fetch(SHIFT_SOLD, tiers, [deltas[t] for t in tiers])
+    changes = [
+        SoldChange(str(r["event_id"]), str(r["tier_id"]), r["quantity_sold"], r["sold_version"])
+        for r in rows if r["event_id"] is not None
+    ]
+    refused = [_Refused(str(r["tier_id"]), r["delta"], r["unsold"] or 0) for r in rows if r["event_id"] is None]
+    return changes, refused
+
+
+async def release_seats(conn: asyncpg.Connection, order_ids: Sequence[uuid.UUID]) -> list[SoldChange]:
+    """Void the orders' live tickets and give exactly those seats back. In a transaction.
+
+    The seats released are the tickets voided by this call, so releasing twice gives
+    nothing back the second time, and live tickets keep matching quantity_sold.
+    """
+    voided = Counter(r["tier_id"] for r in await conn.fetch(VOID_TICKETS, list(order_ids)))
+    changes, refused = await _shift_sold(conn, Counter({t: -n for t, n in voided.items()}))
+    if refused:
+        # Fewer seats sold than live tickets: invariant 1 was already broken. Roll back
+        # rather than hide it; the reconciler's report says where.
+        raise RuntimeError(f"quantity_sold is below the live tickets of tiers {[r.tier_id for r in refused]}")
+    return changes
+
+
+async def release_order_seats(
+    conn: asyncpg.Connection, order_id: uuid.UUID, promos: PromoUses | None = None
+) -> list[SoldChange]:
+    """Release one order's seats and give its promo use back. Call it in a transaction
+    that also changes the order's status; install the result after the commit."""
+    changes = await release_seats(conn, [order_id])
+    if promos is not None:
+        await promos.release(conn, order_id)
+    return changes
+
+
+async def take_seats_again(conn: asyncpg.Connection, order_id: uuid.UUID) -> list[SoldChange]:
+    """Revive an expired order's tickets, taking their seats again only where the tier
+    still has them (the PostgreSQL guard). SeatsGone, changing nothing, if any lacks them."""
+    revived = Counter(r["tier_id"] for r in await conn.fetch(REVIVE_TICKETS, order_id))
+    changes, refused = await _shift_sold(conn, revived)
+    if refused:
+        raise SeatsGone(
+            "The order's seats have been sold since it expired; refund the payment",
+            tiers=[{"tier_id": r.tier_id, "wanted": r.delta, "available": max(0, r.unsold)} for r in refused],
+        )
+    return changes
+
+
+async def install_sold_changes(scripts: Scripts, changes: Iterable[SoldChange]) -> None:
+    """Tell Redis the new counts, by the version rule (late or repeated installs are
+    harmless). If Redis is down, the reconciler installs them within a minute."""
+    by_event: dict[str, list[tuple[str, int, int]]] = {}
+    for change in changes:
+        by_event.setdefault(change.event_id, []).append((change.tier_id, change.sold, change.version))
+    for event_id, pairs in sorted(by_event.items()):
+        try:
+            await scripts.install_sold(event_id=event_id, pairs=pairs)
+        except (RedisError, OSError) as exc:
+            log.warning("sold counts of event %s not installed in Redis (the reconciler will): %r", event_id, exc)
+
+
+def _state(record: asyncpg.Record) -> OrderState:
+    return OrderState(**{k: record[k] for k in OrderState.__struct_fields__})
+
+
+class OrderLifecycle:
+    """Admin payment outcomes and the worker's expiry, on one PostgreSQL pool."""
+
+    def __init__(self, pool: asyncpg.Pool, scripts: Scripts, promos: PromoUses | None = None) -> None:
+        self.pool = pool
+        self.scripts = scripts
+        self.promos = promos
+
+    @classmethod
+    def of(cls, services: Any) -> OrderLifecycle:
+        """From the process's services (the API's or the worker's); promos once they exist."""
+        return cls(services.pool, services.scripts, getattr(services, "promos", None))
+
+    async def _locked(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> OrderState:
+        record = await conn.fetchrow(LOCK_ORDER, order_id)
+        if record is None:
+            raise NotFound(f"No order {order_id}")
+        return _state(record)
+
+    async def cancel(self, order_id: uuid.UUID) -> OrderState:
+        """pending_payment or paid -> cancelled, releasing the seats and the promo use.
+
+        Idempotent: a cancelled order stays as it is. An expired order becomes cancelled
+        too (its seats went back when it expired, so nothing is released again); that
+        records the decision, so a transfer arriving later is refused, not revived.
+        """
+        changes: list[SoldChange] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            order = await self._locked(conn, order_id)
+            if order.status == "cancelled":
+                return order
+            if order.status in ("pending_payment", "paid"):
+                changes = await release_order_seats(conn, order_id, self.promos)
+            order = _state(await conn.fetchrow(MARK_CANCELLED, order_id))
+        await install_sold_changes(self.scripts, changes)
+        return order
+
+    async def mark_paid(self, order_id: uuid.UUID) -> OrderState:
+        """pending_payment -> paid; paid stays paid (idempotent); cancelled -> Conflict.
+
+        A late payment (expired -> paid) revives the order only if every tier still has
+        its seats (SeatsGone otherwise, nothing changed, so the payment can be refunded).
+        The buyer paid the total they were quoted, so the order keeps its discount; its
+        promo use is taken again only where the code still has a use left.
+        """
+        changes: list[SoldChange] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            order = await self._locked(conn, order_id)
+            if order.status == "paid":
+                return order
+            if order.status == "cancelled":
+                raise Conflict("A cancelled order cannot be paid; refund the payment", order_status="cancelled")
+            if order.status == "expired":
+                changes = await take_seats_again(conn, order_id)
+                if order.promo_code is not None:
+                    await self._retake_promo(conn, order)
+            order = _state(await conn.fetchrow(MARK_PAID, order_id))
+        await install_sold_changes(self.scripts, changes)
+        return order
+
+    async def _retake_promo(self, conn: asyncpg.Connection, order: OrderState) -> None:
+        retake = getattr(self.promos, "retake", None)
+        taken = bool(await retake(conn, order.id)) if retake is not None else False
+        if not taken:
+            log.warning("order %s was paid late; promo %s had no use left to take again, the order keeps "
+                        "its discount", order.id, order.promo_code)
+
+    async def expire_unpaid(self, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH) -> int:
+        """Expire up to ``limit`` orders whose payment was due at or before ``now``.
+
+        Each batch is one transaction over orders locked with SKIP LOCKED, so concurrent
+        workers split the work and never release an order twice. Returns how many expired;
+        call again while it returns ``limit``.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            due = await conn.fetch(PICK_DUE, now, limit)
+            if not due:
+                return 0
+            order_ids = [r["id"] for r in due]
+            await conn.execute(MARK_EXPIRED, order_ids)
+            changes = await release_seats(conn, order_ids)
+            if self.promos is not None:
+                for record in due:
+                    if record["promo_code"] is not None:
+                        await self.promos.release(conn, record["id"])
+        await install_sold_changes(self.scripts, changes)
+        log.info("expired %d unpaid orders", len(order_ids))
+        return len(order_ids)
+
+
+async def expire_unpaid_orders(services: Any, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH) -> int:
+    """The worker's entry point: expire one batch of unpaid orders due by ``now``."""
+    return await OrderLifecycle.of(services).expire_unpaid(now=now, limit=limit)
