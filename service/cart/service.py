@@ -147,6 +147,14 @@ class CartService:
         await self.scripts.delete_cart_meta(cart.cart_id)
         return await self._view_from({}, {})
 
+    async def set_promo(self, cart: CartRef, code: str | None) -> CartView:
+        """Name the cart's promo code (None drops it); the promo area has checked the code."""
+        if code:
+            await self.scripts.set_cart_meta(cart.cart_id, {"promo": code}, self.meta_ttl_ms)
+        else:
+            await self.scripts.drop_cart_meta(cart.cart_id, ["promo"])
+        return await self.view(cart)
+
     # -- reads -----------------------------------------------------------------------------
 
     async def view(self, cart: CartRef, meta: dict[bytes, bytes] | None = None) -> CartView:

@@ -15,6 +15,8 @@ from service.cart.service import CartService
 from service.inventory.catalog import TierCatalog
 from service.inventory.service import InventoryService
 from service.keys import Keys
+from service.orders.service import OrderService
+from service.promo.service import PromoService
 from service.redis.client import RedisClient
 from service.redis.scripts import Scripts
 from service.settings import Settings
@@ -30,14 +32,17 @@ class Services:
     catalog: TierCatalog
     carts: CartService
     inventory: InventoryService
+    promos: PromoService
     cart_tokens: CartTokens
     user_tokens: UserTokens
+    orders: OrderService
 
 
 def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
     keys = Keys(settings.key_prefix)
     scripts = Scripts(redis, keys)
     catalog = TierCatalog(pool, scripts)
+    promos = PromoService(settings, pool, scripts, keys)
     return Services(
         settings=settings,
         redis=redis,
@@ -45,10 +50,12 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         keys=keys,
         scripts=scripts,
         catalog=catalog,
-        carts=CartService(settings, scripts, catalog),
+        carts=CartService(settings, scripts, catalog, discount=promos.discount),
         inventory=InventoryService(pool, scripts, catalog),
+        promos=promos,
         cart_tokens=CartTokens(settings.cart_token_secrets),
         user_tokens=UserTokens(settings.jwt_secret),
+        orders=OrderService(pool),
     )
 
 

@@ -1,0 +1,1 @@
+"""Promo codes: definitions (admin), applying one to a cart, and its use at checkout."""

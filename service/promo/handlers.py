@@ -1,0 +1,50 @@
+"""HTTP handlers of promo codes: the admin definitions and the buyer's apply / remove."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
+
+from service.cart.dto import CartView
+from service.cart.handlers import EMPTY_CART
+from service.http.guards import ADMIN
+from service.http.identity import resolve_cart
+from service.http.services import services
+from service.promo.dto import ApplyPromo, PromoCode, PromoDefinition
+
+
+def client_address(request: Request) -> str:
+    # Behind a proxy this is the proxy unless uvicorn runs with --proxy-headers and
+    # --forwarded-allow-ips naming it (see the README's deployment notes).
+    return request.client.host if request.client else "unknown"
+
+
+@post("/api/admin/promo-codes", summary="Create a promo code, or replace its definition", **ADMIN)
+async def put_promo_code(request: Request, data: JSONBody[PromoDefinition]) -> Response[PromoCode]:
+    view, created = await services(request).promos.put(data)
+    return Response(view, status_code=201 if created else 200)
+
+
+@get("/api/admin/promo-codes/{code:str}", summary="A promo code with its use count", **ADMIN)
+async def get_promo_code(request: Request, code: FromPath[str]) -> PromoCode:
+    return await services(request).promos.get(code)
+
+
+@post("/api/cart/promo", summary="Apply a promo code to the cart", tags=["cart"], status_code=200)
+async def apply_promo(request: Request, data: JSONBody[ApplyPromo]) -> Response[CartView]:
+    s = services(request)
+    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
+    view, limit = await s.promos.apply(s.carts, cart, data.code, client_address(request))
+    return Response(view, headers=limit.headers())
+
+
+@delete("/api/cart/promo", summary="Remove the cart's promo code", tags=["cart"], status_code=200)
+async def remove_promo(request: Request) -> CartView:
+    s = services(request)
+    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
+    if cart is None:
+        return EMPTY_CART
+    return await s.promos.remove(s.carts, cart)
+
+
+ROUTES = [put_promo_code, get_promo_code, apply_promo, remove_promo]

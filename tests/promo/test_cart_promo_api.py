@@ -1,0 +1,180 @@
+"""Applying and removing promo codes on a cart, through the Litestar client against real
+Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import msgspec
+
+from service.promo.service import customer_key
+from tests.api import ADMIN_HEADERS, api_client, bearer, put_tier
+
+PROBLEM = "application/problem+json"
+
+
+async def define(api, code: str = "SAVE10", **fields) -> dict:
+    body = {"code": code, "kind": "percent", "value": 10} | fields
+    response = await api.post("/api/admin/promo-codes", json=body, headers=ADMIN_HEADERS)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+async def cart_with(api, *lines: tuple[dict, int], headers: dict | None = None) -> dict[str, str]:
+    """A cart holding the given (tier, quantity) lines; the headers that name it."""
+    headers = dict(headers or {})
+    for tier, quantity in lines:
+        api.cookies.clear()
+        added = await api.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": quantity}, headers=headers)
+        assert added.status_code in (200, 201), added.text
+        if "x-cart-token" in added.headers:
+            headers["X-Cart-Token"] = added.headers["x-cart-token"]
+    return headers
+
+
+async def apply(api, headers: dict, code: str):
+    api.cookies.clear()
+    return await api.post("/api/cart/promo", json={"code": code}, headers=headers)
+
+
+def refusal(response) -> str:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["code"] == "invalid-promo"
+    return response.json()["reason"]
+
+
+async def test_a_code_takes_its_discount_off_the_cart_and_the_view_shows_it(api):
+    tier = await put_tier(api, price=250_000)
+    cart = await cart_with(api, (tier, 2))
+    await define(api, "SAVE10")
+    applied = await apply(api, cart, "  save10 ")
+    assert applied.status_code == 200, applied.text
+    body = applied.json()
+    assert body["promo_code"] == "SAVE10"
+    assert (body["subtotal"], body["discount"], body["total"]) == (500_000, 50_000, 450_000)
+    api.cookies.clear()
+    assert (await api.get("/api/cart", headers=cart)).json() == body
+
+
+async def test_a_percent_discount_is_rounded_up_in_the_buyers_favour(api):
+    tier = await put_tier(api, price=99_999)
+    cart = await cart_with(api, (tier, 1))
+    await define(api, "TEN")
+    assert (await apply(api, cart, "TEN")).json()["discount"] == 10_000
+
+
+async def test_a_fixed_code_never_makes_the_total_negative(api):
+    tier = await put_tier(api, price=30_000)
+    cart = await cart_with(api, (tier, 1))
+    await define(api, "BIG", kind="fixed", value=1_000_000)
+    body = (await apply(api, cart, "big")).json()
+    assert (body["discount"], body["total"]) == (30_000, 0)
+
+
+async def test_a_scoped_code_discounts_only_its_event(api):
+    event = str(uuid.uuid4())
+    mine, other = await put_tier(api, event_id=event, price=100_000), await put_tier(api, price=100_000)
+    cart = await cart_with(api, (mine, 1), (other, 1))
+    await define(api, "HALF", value=50, event_id=event)
+    body = (await apply(api, cart, "HALF")).json()
+    assert (body["subtotal"], body["discount"], body["total"]) == (200_000, 50_000, 150_000)
+
+
+async def test_removing_the_code_restores_the_total(api):
+    tier = await put_tier(api, price=100_000)
+    cart = await cart_with(api, (tier, 1))
+    await define(api)
+    await apply(api, cart, "SAVE10")
+    api.cookies.clear()
+    removed = await api.delete("/api/cart/promo", headers=cart)
+    assert removed.status_code == 200
+    assert removed.json() | {"promo_code": None, "discount": 0, "total": 100_000} == removed.json()
+    api.cookies.clear()
+    assert (await api.delete("/api/cart/promo", headers=cart)).status_code == 200  # again: nothing to do
+
+
+async def test_each_refusal_says_why_and_the_cart_keeps_its_code(api, db_pool):
+    event = str(uuid.uuid4())
+    tier = await put_tier(api, event_id=event, price=100_000)
+    cart = await cart_with(api, (tier, 1))
+    now = dt.datetime.now(dt.UTC)
+    await define(api, "GOOD", value=5)
+    await define(api, "OLD", ends_at=(now - dt.timedelta(minutes=1)).isoformat())
+    await define(api, "LATER", starts_at=(now + dt.timedelta(days=1)).isoformat())
+    await define(api, "ELSEWHERE", event_id=str(uuid.uuid4()))
+    await define(api, "OTHERTIER", event_id=event, tier_ids=[str(uuid.uuid4())])
+    await define(api, "BIGSPENDER", min_subtotal=100_001)
+    await define(api, "OFF", active=False)
+    await define(api, "GONE", max_uses=2)
+    await db_pool.execute("UPDATE promo_codes SET used = 2 WHERE code = 'GONE'")
+    assert (await apply(api, cart, "GOOD")).status_code == 200
+
+    expected = {"NOPE": "not-found", "bad code!": "not-found", "OLD": "expired", "LATER": "not-started",
+                "ELSEWHERE": "not-applicable", "OTHERTIER": "not-applicable", "BIGSPENDER": "below-minimum",
+                "OFF": "inactive", "GONE": "exhausted"}
+    for code, reason in expected.items():
+        assert refusal(await apply(api, cart, code)) == reason, code
+    api.cookies.clear()
+    view = (await api.get("/api/cart", headers=cart)).json()
+    assert (view["promo_code"], view["discount"]) == ("GOOD", 5_000)
+
+
+async def test_without_a_cart_a_code_does_not_apply_and_no_cart_is_made(api):
+    await define(api)
+    api.cookies.clear()
+    response = await api.post("/api/cart/promo", json={"code": "SAVE10"})
+    assert refusal(response) == "not-applicable"
+    assert "x-cart-token" not in response.headers and "set-cookie" not in response.headers
+
+
+async def test_a_code_switched_off_stops_discounting_the_cart_at_once(api):
+    tier = await put_tier(api, price=100_000)
+    cart = await cart_with(api, (tier, 1))
+    await define(api, "SAVE10")
+    assert (await apply(api, cart, "SAVE10")).json()["discount"] == 10_000
+    await define(api, "SAVE10", active=False)
+    api.cookies.clear()
+    view = (await api.get("/api/cart", headers=cart)).json()
+    assert (view["promo_code"], view["discount"], view["total"]) == ("SAVE10", 0, 100_000)
+
+
+async def test_a_signed_in_buyer_past_their_own_limit_is_told_when_applying(api, settings, db_pool):
+    tier = await put_tier(api)
+    user = bearer(settings, "user-7")
+    await cart_with(api, (tier, 1), headers=user)
+    await define(api, "ONCE", max_uses_per_customer=1)
+    await db_pool.execute("INSERT INTO promo_customer_uses (code, customer_key, uses) VALUES ('ONCE', $1, 1)",
+                          customer_key("user-7", "ignored@example.com"))
+    assert refusal(await apply(api, user, "ONCE")) == "exhausted"
+
+
+async def test_bad_bodies_are_422_validation_errors(api):
+    api.cookies.clear()
+    for body in ({}, {"code": ""}, {"code": 7}, {"code": "X", "more": 1}, {"code": "x" * 129}):
+        response = await api.post("/api/cart/promo", json=body)
+        assert response.status_code == 422 and response.json()["code"] == "validation-error", body
+
+
+async def test_the_attempt_after_the_limit_is_429_with_retry_after(settings, clean_state):
+    limited = msgspec.structs.replace(settings, promo_attempts_per_minute=3)
+    async with api_client(limited) as api:
+        tier = await put_tier(api)
+        cart = await cart_with(api, (tier, 1))
+        await define(api, "REAL")
+        for guess in ("GUESS1", "GUESS2"):
+            response = await apply(api, cart, guess)
+            assert refusal(response) == "not-found"
+            assert int(response.headers["ratelimit-limit"]) == 3
+        allowed = await apply(api, cart, "REAL")
+        assert allowed.status_code == 200 and allowed.headers["ratelimit-remaining"] == "0"
+
+        refused = await apply(api, cart, "REAL")
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["code"] == "rate-limited"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["ratelimit-remaining"] == "0" and int(refused.headers["ratelimit-reset"]) >= 1
+
+        another_cart = await cart_with(api, (tier, 1))  # same client address: still limited
+        assert (await apply(api, another_cart, "REAL")).status_code == 429
