@@ -1,15 +1,21 @@
 """The fixtures that find or start the real servers the tests use, all in this one place.
 
 Servers are resolved once a session: REDIS_URL / DATABASE_URL, else the local ports, else
-embedded ones (TC_FORCE_EMBEDDED=1 skips the local ports). On them the suite owns the
-database ``ticket_cart_test`` (dropped and re-created at session start) and the Redis keys
-under ``tct:``; it never flushes a Redis database nor touches any other key, so it can run
-against a developer's servers. Tests that stop or restart a server use a private one.
+embedded ones (TC_FORCE_EMBEDDED=1 skips the local ports). On them a test run owns only
+names of its own: the database ``ticket_cart_test_<run>`` and the Redis keys under
+``tct:<run>:``, where ``<run>`` is the pid (or TC_TEST_RUN). So several runs share one
+machine's servers side by side, and none ever flushes a Redis database. A run removes its
+names when it ends, and those of runs that died, which it tells by a PostgreSQL advisory
+lock every live run holds. Tests that stop or restart a server use a private one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -30,8 +36,13 @@ from service.embedded import (
 )
 from service.settings import DATA_DIR, Settings
 
-TEST_DATABASE = "ticket_cart_test"
-TEST_KEY_PREFIX = "tct:"
+RUN_ID = os.environ.get("TC_TEST_RUN") or str(os.getpid())
+if not re.fullmatch(r"[a-z0-9]{1,20}", RUN_ID):
+    raise pytest.UsageError(f"TC_TEST_RUN must be 1 to 20 of [a-z0-9], not {RUN_ID!r}")
+DATABASE_PREFIX = "ticket_cart_test_"
+TEST_DATABASE = DATABASE_PREFIX + RUN_ID  # a scratch database adds "_<name>"
+KEY_PREFIX_ROOT = "tct:"
+TEST_KEY_PREFIX = f"{KEY_PREFIX_ROOT}{RUN_ID}:"
 TEST_SECRETS = {
     "ADMIN_API_KEY": "test-admin-key",
     "CART_TOKEN_SECRET": "test-cart-token-secret",
@@ -40,21 +51,38 @@ TEST_SECRETS = {
 # Every table the migrations create but schema_migrations: what clean_state empties.
 STATE_TABLES = ("ticket_tiers", "orders", "order_items", "tickets", "promo_codes",
                 "promo_customer_uses", "promo_redemptions")
+_RUN_LOCK_SPACE = 0x7C7C  # first key of the (space, hashtext(database)) advisory locks of live runs
 
 Server = TypeVar("Server", EmbeddedRedis, EmbeddedPostgres)
 
 
-@pytest.fixture(scope="session")
-def servers() -> Iterator[ResolvedServers]:
-    """The Redis and PostgreSQL of this session; embedded ones stop when it ends."""
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def servers() -> AsyncIterator[ResolvedServers]:
+    """The Redis and PostgreSQL of this session, with this run's names on them registered.
+
+    While the session lasts it holds its run's advisory lock; at the start it clears the
+    names of dead runs, at the end its own; embedded servers stop when no run needs them.
+    """
     resolved = resolve_servers(os.environ)
-    yield resolved
-    resolved.stop()
+    try:
+        lock = await asyncpg.connect(resolved.database_url_for("postgres"))
+        client = Redis.from_url(resolved.redis_url)
+        try:
+            await lock.execute("SELECT pg_advisory_lock($1, hashtext($2))", _RUN_LOCK_SPACE, TEST_DATABASE)
+            await _clear_dead_runs(lock, client)
+            yield resolved
+            await delete_keys(client, TEST_KEY_PREFIX)
+            await _drop_databases(lock, _is_this_run)
+        finally:
+            await client.aclose()
+            await lock.close()
+    finally:
+        resolved.stop()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def database_url(servers: ResolvedServers) -> str:
-    """URL of ``ticket_cart_test``, fresh for this session and migrated."""
+    """URL of this run's test database, created and migrated at session start."""
     await _on_server(servers, f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)',
                      f'CREATE DATABASE "{TEST_DATABASE}"')
     url = servers.database_url_for(TEST_DATABASE)
@@ -64,7 +92,7 @@ async def database_url(servers: ResolvedServers) -> str:
 
 @pytest.fixture(scope="session")
 def settings(servers: ResolvedServers, database_url: str) -> Settings:
-    """Settings on the test servers, with the test key prefix and fixed secrets."""
+    """Settings on the test servers, with this run's key prefix and fixed secrets."""
     assert servers.redis_url is not None
     return Settings.from_env({
         "REDIS_URL": servers.redis_url,
@@ -85,7 +113,7 @@ async def redis(servers: ResolvedServers) -> AsyncIterator[Redis]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    """One asyncpg pool on ``ticket_cart_test`` for the whole session."""
+    """One asyncpg pool on this run's test database for the whole session."""
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
     yield pool
     await pool.close()
@@ -93,7 +121,7 @@ async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def clean_state(redis: Redis, db_pool: asyncpg.Pool) -> None:
-    """Start the test from nothing: no test-prefix keys in Redis, empty tables.
+    """Start the test from nothing: none of this run's keys in Redis, empty tables.
 
     Opt in with ``pytestmark = pytest.mark.usefixtures("clean_state")`` or by asking for it;
     pure unit tests need no server and should not pay for one.
@@ -104,8 +132,8 @@ async def clean_state(redis: Redis, db_pool: asyncpg.Pool) -> None:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def scratch_database(servers: ResolvedServers) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
-    """``await scratch_database(name)``: URL of ``ticket_cart_test_<name>``, a database that
-    does not exist (an earlier run's is dropped first); dropped again after the test."""
+    """``await scratch_database(name)``: URL of ``ticket_cart_test_<run>_<name>``, a database
+    that does not exist yet (the test creates it, or has it created); dropped after the test."""
     names: list[str] = []
 
     async def absent_database(name: str) -> str:
@@ -120,10 +148,9 @@ async def scratch_database(servers: ResolvedServers) -> AsyncIterator[Callable[[
 
 async def delete_keys(client: Redis, prefix: str) -> int:
     """UNLINK every key under ``prefix`` (SCAN, never FLUSHDB: the server may be shared)."""
-    pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
     deleted = 0
     batch: list[bytes] = []
-    async for key in client.scan_iter(match=pattern, count=1000):
+    async for key in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
         batch.append(key)
         if len(batch) == 500:
             deleted += await client.unlink(*batch)
@@ -152,6 +179,20 @@ def private_postgres() -> Iterator[Callable[..., EmbeddedPostgres]]:
     yield from _private_servers("postgres", start_embedded_postgres)
 
 
+# Private servers live in this checkout's .data/, shared by every run started from it.
+PRIVATE_SERVER_FIXTURES = frozenset({"private_redis", "private_postgres"})
+PRIVATE_SERVERS_LOCK = DATA_DIR / "test-private-servers.lock"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Before the first test (so outside any test's timeout), wait until no other run of this
+    checkout that uses private servers is running."""
+    if any(PRIVATE_SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+           for item in session.items):
+        _hold_lock_file(PRIVATE_SERVERS_LOCK, session.config)
+
+
 def _private_servers(kind: str, start_server: Callable[[Path], Server]) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
@@ -165,6 +206,64 @@ def _private_servers(kind: str, start_server: Callable[[Path], Server]) -> Itera
         server.release()
 
 
+def _hold_lock_file(path: Path, config: pytest.Config) -> None:
+    """Take an exclusive flock on ``path`` for the rest of this process, saying so if we wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        message = f"waiting for test run {holder}, which uses the private test servers, to finish"
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(message, yellow=True)
+        else:
+            print(message, file=sys.stderr)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    config.stash[_LOCK_FD] = fd  # closed, and so released, when the process exits
+
+
+_LOCK_FD = pytest.StashKey[int]()
+
+
+async def _clear_dead_runs(lock: asyncpg.Connection, client: Redis) -> None:
+    """Drop the databases and keys of runs that died without clearing them (kill -9)."""
+    dead: dict[str, bool] = {}
+
+    async def is_dead(run: str) -> bool:
+        if run not in dead:
+            # Taking a live run's lock fails at once; a dead run's is free: take and let go.
+            free = await lock.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))",
+                                       _RUN_LOCK_SPACE, DATABASE_PREFIX + run)
+            if free:
+                await lock.execute("SELECT pg_advisory_unlock($1, hashtext($2))",
+                                   _RUN_LOCK_SPACE, DATABASE_PREFIX + run)
+            dead[run] = bool(free) and run != RUN_ID
+        return dead[run]
+
+    await _drop_databases(lock, is_dead)
+    async for key in client.scan_iter(match=_glob_escape(KEY_PREFIX_ROOT) + "*", count=1000):
+        run = key.decode(errors="replace")[len(KEY_PREFIX_ROOT):].partition(":")[0]
+        if re.fullmatch(r"[a-z0-9]{1,20}", run) and await is_dead(run):
+            await client.unlink(key)
+
+
+async def _drop_databases(admin: asyncpg.Connection, of_run: Callable[[str], Awaitable[bool]]) -> None:
+    """Drop every ``ticket_cart_test_<run>[_<name>]`` database whose run ``of_run`` picks."""
+    names = await admin.fetch("SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+                              DATABASE_PREFIX)
+    for (name,) in names:
+        if await of_run(name[len(DATABASE_PREFIX):].partition("_")[0]):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _is_this_run(run: str) -> bool:
+    return run == RUN_ID
+
+
 async def _on_server(servers: ResolvedServers, *statements: str) -> None:
     """Run statements (CREATE / DROP DATABASE) on the server's ``postgres`` database."""
     admin = await asyncpg.connect(servers.database_url_for("postgres"))
@@ -173,3 +272,7 @@ async def _on_server(servers: ResolvedServers, *statements: str) -> None:
             await admin.execute(statement)
     finally:
         await admin.close()
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
