@@ -180,9 +180,9 @@ class Share:
         try:
             while True:
                 now = time.monotonic()
-                if now >= self.deadline:
-                    break
                 due = first + arrival * interval
+                if due >= self.deadline:
+                    break  # arrivals due in the window are all sent, however late
                 if due > now + TIMER_SLACK:
                     # Never shorter than a tick: a zero-length timer would spin the CPU.
                     await asyncio.sleep(max(due - now - TIMER_SLACK, TIMER_SLACK))

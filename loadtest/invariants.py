@@ -143,7 +143,7 @@ async def observe(
         inventory = data.get("inventory")
         if not isinstance(inventory, dict):
             raise ValueError(f"GET /api/admin/tiers/{tier.id} has no inventory object")
-        sold_db = data.get("sold_db")
+        sold_db = inventory.get("sold_db", data.get("sold_db"))
         tickets = None
         if db is not None:
             sold_db, tickets = db["sold"].get(tier.id), db["tickets"].get(tier.id, 0)

@@ -51,26 +51,39 @@ def ceiling_of(phase: Phase) -> Phase:
     )
 
 
-def run_suite(options: Options, phases: list[Phase], display: ProgressLine) -> list[PhaseOutcome]:
+def run_suite(
+    options: Options, phases: list[Phase], display: ProgressLine, generator: LoadGenerator | None = None
+) -> list[PhaseOutcome]:
+    """Run ``phases`` in order; on ``generator`` if given (kept open), else on a new one."""
     headers = {"X-Service-Key": options.service_key} if options.service_key else {}
-    uvloop.run(wait_until_answering(options.base_url, "/health/live", headers, timeout=10.0))
+    uvloop.run(wait_until_answering(options.base_url, "/health/live", headers, timeout=2.0))
+    if generator is None:
+        with LoadGenerator(options.processes, progress=display) as own:
+            return _run_phases(options, phases, display, own, headers)
+    return _run_phases(options, phases, display, generator, headers)
+
+
+def _run_phases(
+    options: Options, phases: list[Phase], display: ProgressLine, generator: LoadGenerator,
+    headers: dict[str, str],
+) -> list[PhaseOutcome]:
     outcomes = []
-    with LoadGenerator(options.processes, progress=display) as generator:
-        for number, phase in enumerate(phases):
-            scenario = SCENARIOS[phase.scenario]
-            catalog = plan_catalog(scenario.catalog_kind, seats=options.seats)
-            if catalog.tiers:
-                uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))
-            load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"
-            display.note(f"[{number + 1}/{len(phases)}] {phase.label}: {scenario.description}; {phase.mode} loop, {load}")
-            stats = generator.run(
-                phase, base_url=options.base_url, catalog=catalog, headers=headers,
-                timeout=options.timeout, seed=options.seed + number,
-            )
-            checks: list[invariants.Check] = []
-            if catalog.tiers:
-                checks = uvloop.run(_check(options, headers, catalog, phase, stats))
-            outcomes.append(PhaseOutcome(phase, stats, checks, min(options.processes, phase.connections)))
+    processes = len(generator.pipes)
+    for number, phase in enumerate(phases):
+        scenario = SCENARIOS[phase.scenario]
+        catalog = plan_catalog(scenario.catalog_kind, seats=options.seats)
+        if catalog.tiers:
+            uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))
+        load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"
+        display.note(f"[{number + 1}/{len(phases)}] {phase.label}: {scenario.description}; {phase.mode} loop, {load}")
+        stats = generator.run(
+            phase, base_url=options.base_url, catalog=catalog, headers=headers,
+            timeout=options.timeout, seed=options.seed + number,
+        )
+        checks: list[invariants.Check] = []
+        if catalog.tiers:
+            checks = uvloop.run(_check(options, headers, catalog, phase, stats))
+        outcomes.append(PhaseOutcome(phase, stats, checks, min(processes, phase.connections)))
     return outcomes
 
 

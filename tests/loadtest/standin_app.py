@@ -111,7 +111,7 @@ def handle(method: str, path: str, headers: dict[str, str], body: dict) -> tuple
                               "sold": old["sold"], "held": old["held"]}
             return (201 if created else 200), {"id": tier_id}, {}
         tier = tier_or_404(tier_id)
-        return 200, {"id": tier_id, "inventory": inventory(tier), "sold_db": tier["sold"]}, {}
+        return 200, {"id": tier_id, "inventory": {**inventory(tier), "sold_db": tier["sold"]}}, {}
     if path == "/api/admin/promo-codes" and method == "POST":
         if headers.get("x-admin-key") != ADMIN_KEY:
             raise Problem(401, "unauthorized")
