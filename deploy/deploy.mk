@@ -35,21 +35,21 @@ endef
 
 .PHONY: image compose-up compose-down k8s-render deploy lock
 
-image: ## Build the production image $(IMAGE):$(TAG) from deploy/Dockerfile
+image: ## build the production image (IMAGE=ticket-cart TAG=dev) from deploy/Dockerfile
 	@$(call need_docker_engine,image); \
 	docker build -f deploy/Dockerfile -t $(IMAGE):$(TAG) .
 
-compose-up: ## Build and start API, worker, Redis, PostgreSQL (migrations first); wait until healthy
+compose-up: ## build and start API, worker, Redis, PostgreSQL (migrations first); wait until healthy
 	@$(call need_docker_compose,compose-up); \
 	test -f $(COMPOSE_ENV) || $(call fail,compose-up,$(COMPOSE_ENV) is missing: copy deploy/.env.example to it and set the secrets); \
 	TICKET_CART_TAG=$(TAG) docker compose -f $(COMPOSE_FILE) --env-file $(COMPOSE_ENV) up --build --detach --wait
 
-compose-down: ## Stop and remove the compose services (the PostgreSQL volume is kept)
+compose-down: ## stop and remove the compose services (the PostgreSQL volume is kept)
 	@$(call need_docker_compose,compose-down); \
 	env_file=$(COMPOSE_ENV); test -f $$env_file || env_file=deploy/.env.example; \
 	docker compose -f $(COMPOSE_FILE) --env-file $$env_file down
 
-k8s-render: ## Print the manifests of OVERLAY (default: example), as kubectl apply -k would send them
+k8s-render: ## print the manifests of OVERLAY=example as kubectl apply -k would send them
 	@$(call need_overlay,k8s-render); \
 	if command -v kubectl >/dev/null 2>&1; then kubectl kustomize $(OVERLAY_DIR); \
 	elif command -v kustomize >/dev/null 2>&1; then kustomize build $(OVERLAY_DIR); \
@@ -57,7 +57,7 @@ k8s-render: ## Print the manifests of OVERLAY (default: example), as kubectl app
 
 # A Job's pod template cannot change, so the old migration Job goes first. Settings and
 # the Job are applied and the migration completes before the API and worker roll out.
-deploy: ## Apply OVERLAY to the current kubectl context: migrate, then roll out API and worker
+deploy: ## apply OVERLAY=example to the current kubectl context: migrate, then roll out
 	@command -v kubectl >/dev/null 2>&1 || $(call fail,deploy,kubectl is not installed); \
 	$(call need_overlay,deploy); \
 	kubectl cluster-info --request-timeout=5s >/dev/null 2>&1 \
@@ -70,6 +70,6 @@ deploy: ## Apply OVERLAY to the current kubectl context: migrate, then roll out 
 	kubectl rollout status deployment/ticket-cart-api $(KUBECTL_NS) --timeout=300s; \
 	kubectl rollout status deployment/ticket-cart-worker $(KUBECTL_NS) --timeout=300s
 
-lock: ## Re-pin deploy/requirements.lock from pyproject's dependencies (needs PyPI)
+lock: ## re-pin deploy/requirements.lock from pyproject's dependencies (asks PyPI)
 	@test -x $(PY) || $(call fail,lock,$(PY) is missing: create the virtualenv first); \
 	$(PY) deploy/lock_requirements.py
