@@ -20,6 +20,7 @@ from service.http.problems import EXCEPTION_HANDLERS
 from service.http.services import build_services
 from service.inventory import handlers as tier_handlers
 from service.metrics import render_latest
+from service.orders import handlers as order_handlers
 from service.promo import handlers as promo_handlers
 from service.redis.client import create_redis
 from service.settings import Settings
@@ -62,8 +63,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.cors_allow_origins else None
     )
     return Litestar(
-        route_handlers=[*cart_handlers.ROUTES, *tier_handlers.ROUTES, *promo_handlers.ROUTES, live, ready,
-                        metrics],
+        route_handlers=[*cart_handlers.ROUTES, *tier_handlers.ROUTES, *promo_handlers.ROUTES, *order_handlers.ROUTES,
+                        live, ready, metrics],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[observe_requests],

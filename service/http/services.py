@@ -15,6 +15,7 @@ from service.cart.service import CartService
 from service.inventory.catalog import TierCatalog
 from service.inventory.service import InventoryService
 from service.keys import Keys
+from service.orders.service import OrderService
 from service.promo.service import PromoService
 from service.redis.client import RedisClient
 from service.redis.scripts import Scripts
@@ -34,6 +35,7 @@ class Services:
     promos: PromoService
     cart_tokens: CartTokens
     user_tokens: UserTokens
+    orders: OrderService
 
 
 def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
@@ -53,6 +55,7 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         promos=promos,
         cart_tokens=CartTokens(settings.cart_token_secrets),
         user_tokens=UserTokens(settings.jwt_secret),
+        orders=OrderService(pool),
     )
 
 

@@ -119,3 +119,42 @@ class RateLimitReply(msgspec.Struct, frozen=True):
     retry_after_ms: int
     reset_ms: int
     r: str = "ok"
+
+
+class BeginReply(msgspec.Struct, frozen=True):
+    r: str  # "ok", "empty", "expired" or "not-loaded"
+    o: str = ""  # the order id the part names now
+    ox: int = 0  # the part's hold expiry before the checkout (ms)
+    lines: dict[str, PartLine] = {}
+    tiers: list[str] = []  # not-loaded: tiers to load from PostgreSQL
+
+
+class ApplyReply(msgspec.Struct, frozen=True):
+    r: str  # "ok" or "gone"
+    seats: int = 0
+
+
+class AbortReply(msgspec.Struct, frozen=True):
+    r: str  # "ok", "open", "gone" or "other-order"
+    x: int = 0
+
+
+class UnlockReply(msgspec.Struct, frozen=True):
+    r: str  # "ok" or "not-held"
+
+
+class StoredPart(msgspec.Struct, frozen=True):
+    """A part as the `carts` hash stores it (see lua/include/parts.lua), read as is."""
+
+    s: str
+    o: str = ""
+    x: int = 0
+    l: dict[str, int] = {}  # noqa: E741 (the stored field's name)
+
+
+class DueCheckout(msgspec.Struct, frozen=True):
+    """A cart whose part has passed its checkout deadline; part is None when it is gone."""
+
+    cart_id: str
+    deadline_ms: int
+    part: StoredPart | None

@@ -18,7 +18,11 @@ from redis.exceptions import NoScriptError, ResponseError
 from service.keys import Keys
 from service.redis.client import RedisClient
 from service.redis.replies import (
+    AbortReply,
+    ApplyReply,
+    BeginReply,
     ClearReply,
+    DueCheckout,
     InstallReply,
     InventoryReply,
     MergeReply,
@@ -26,8 +30,10 @@ from service.redis.replies import (
     ReconcileReply,
     RemoveReply,
     ReserveReply,
+    StoredPart,
     SweepReply,
     TierLoadReply,
+    UnlockReply,
     ViewReply,
 )
 
@@ -271,3 +277,128 @@ class Scripts:
         return await self._eval(
             "rate_limit", [key], [limit_per_minute, period_ms, burst, now_ms, cost], RateLimitReply
         )
+
+    # -- checkout (the saga in service/orders/checkout.py) ---------------------------------
+
+    async def _eval_each(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[bytes]:
+        """Several scripts in one pipeline (one round trip), in order; their raw replies.
+
+        Only the calls the server did not know the script of are sent again, so a script
+        that ran is never run twice.
+        """
+        if any(name not in self._sha for name, _, _ in calls):
+            await self.load()
+        results: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            for i in pending:
+                name, keys, args = calls[i]
+                pipe.evalsha(self._sha[name], len(keys), *keys, *args)
+            for i, result in zip(pending, await pipe.execute(raise_on_error=False)):
+                results[i] = result
+            pending = [i for i in pending if isinstance(results[i], NoScriptError)]
+            if not pending:
+                break
+            if attempt == 1:
+                await self.load()
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def checkout_begin(
+        self, *, cart_id: str, event_ids: list[str], order_id: str, replace: str, now_ms: int, deadline_ms: int
+    ) -> dict[str, BeginReply]:
+        """Move the cart's part of each event into checkout under ``order_id`` (one round trip)."""
+        calls = []
+        for event_id in event_ids:
+            ev = self.keys.event(event_id)
+            calls.append(("checkout_begin", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                          [cart_id, order_id, replace, now_ms, deadline_ms]))
+        raws = await self._eval_each(calls)
+        return {e: msgspec.json.decode(raw, type=BeginReply) for e, raw in zip(event_ids, raws)}
+
+    async def checkout_apply(
+        self, *, cart_id: str, order_id: str, sold: dict[str, list[tuple[str, int, int]]]
+    ) -> dict[str, ApplyReply]:
+        """For each event of ``sold``: install its (tier, sold, sold_version) triples, then
+        apply the cart's part of ``order_id`` (one round trip; install first, so committed
+        seats are never counted in neither ``sold`` nor ``held``)."""
+        calls = []
+        for event_id, pairs in sold.items():
+            ev = self.keys.event(event_id)
+            if pairs:
+                calls.append(("install_sold", [ev.inventory], _flat(pairs)))
+            calls.append(("checkout_apply", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                          [cart_id, order_id]))
+        raws = iter(await self._eval_each(calls))
+        replies = {}
+        for event_id, pairs in sold.items():
+            if pairs:
+                next(raws)
+            replies[event_id] = msgspec.json.decode(next(raws), type=ApplyReply)
+        return replies
+
+    async def checkout_abort(
+        self, *, cart_id: str, order_id: str, event_ids: list[str], now_ms: int, grace_ms: int,
+        forget: bool = False,
+    ) -> dict[str, AbortReply]:
+        """Move the cart's parts of ``order_id`` back to open, holds kept (one round trip);
+        with ``forget`` they stop naming the order (see checkout_abort.lua)."""
+        calls = []
+        for event_id in event_ids:
+            ev = self.keys.event(event_id)
+            calls.append(("checkout_abort", [ev.carts, ev.expiries, ev.checkouts],
+                          [cart_id, order_id, now_ms, grace_ms, "1" if forget else "0"]))
+        raws = await self._eval_each(calls)
+        return {e: msgspec.json.decode(raw, type=AbortReply) for e, raw in zip(event_ids, raws)}
+
+    async def checkout_lock(self, cart_id: str, token: str, ttl_ms: int) -> bool:
+        """Take the cart's checkout lock (SET NX PX); False when another checkout holds it."""
+        return bool(await self.redis.set(self.keys.cart_checkout_lock(cart_id), token, nx=True, px=ttl_ms))
+
+    async def checkout_unlock(
+        self, cart_id: str, token: str, *, remember: dict[str, str] | None = None,
+        forget: list[str] | None = None, meta_ttl_ms: int = 0,
+    ) -> UnlockReply:
+        """Write what the checkout leaves in the cart's meta (``remember``, ``forget``), then
+        release its lock if it still holds it: one round trip, the cart's own slot."""
+        meta_key = self.keys.cart_meta(cart_id)
+        if "checkout_unlock" not in self._sha:
+            await self.load()
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            if remember:
+                pipe.hset(meta_key, mapping=remember)
+                pipe.pexpire(meta_key, meta_ttl_ms)
+            if forget:
+                pipe.hdel(meta_key, *forget)
+            pipe.evalsha(self._sha["checkout_unlock"], 1, self.keys.cart_checkout_lock(cart_id), token)
+            results = await pipe.execute(raise_on_error=False)
+            if isinstance(results[-1], NoScriptError) and attempt == 1:
+                await self.load()
+                remember, forget = None, None  # written already
+                continue
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return msgspec.json.decode(results[-1], type=UnlockReply)
+        raise ResponseError("checkout_unlock: script could not be loaded")  # pragma: no cover
+
+    async def due_checkouts(self, *, event_id: str, now_ms: int, limit: int) -> list[DueCheckout]:
+        """Carts whose part of the event is in checkout past its deadline (the oldest
+        first, at most ``limit``), with the part as stored (read-only)."""
+        ev = self.keys.event(event_id)
+        due = await self.redis.zrangebyscore(ev.checkouts, "-inf", now_ms, start=0, num=limit, withscores=True)
+        if not due:
+            return []
+        raws = await self.redis.hmget(ev.carts, [cart_id for cart_id, _ in due])
+        return [
+            DueCheckout(
+                cart_id=cart_id.decode(),
+                deadline_ms=int(score),
+                part=msgspec.json.decode(raw, type=StoredPart) if raw else None,
+            )
+            for (cart_id, score), raw in zip(due, raws)
+        ]

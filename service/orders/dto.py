@@ -1,0 +1,73 @@
+"""Request and response bodies of the order API (msgspec Structs, validated at the edge)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+
+class CheckoutRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, Meta(min_length=3, max_length=320, description="Where the order and tickets go")]
+    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+
+class OrderItem(msgspec.Struct):
+    tier_id: str
+    event_id: str
+    name: str
+    quantity: int
+    unit_price: int
+    line_total: int
+    discount: int
+
+
+class Payment(msgspec.Struct):
+    code: str  # write it on the bank transfer
+    amount: int
+    due_at: dt.datetime
+
+
+class Ticket(msgspec.Struct):
+    id: str
+    tier_id: str
+    event_id: str
+    code: str
+    status: str  # "valid" or "void"
+
+
+class OrderView(msgspec.Struct, omit_defaults=True):
+    id: str
+    number: str
+    status: str  # "pending_payment", "paid", "cancelled" or "expired"
+    email: str
+    name: str | None
+    items: list[OrderItem]
+    subtotal: int
+    discount: int
+    total: int
+    currency: str
+    promo_code: str | None
+    payment: Payment
+    tickets: list[Ticket]
+    created_at: dt.datetime
+    # A guest's key to GET /api/orders/{id} (X-Order-Token); only in the checkout's answer.
+    access_token: str | None = None
+
+
+class OrderSummary(msgspec.Struct):
+    id: str
+    number: str
+    status: str
+    currency: str
+    total: int
+    item_count: int
+    payment_due_at: dt.datetime
+    created_at: dt.datetime
+
+
+class OrderPage(msgspec.Struct):
+    orders: list[OrderSummary]
+    next_cursor: str | None  # pass as ?cursor= for the next, older page; None at the end

@@ -1,0 +1,81 @@
+"""HTTP handlers of orders: check out, read one order, list a user's orders.
+
+Parse (msgspec, e-mail validation), call the domain, map the result. Nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from service.errors import CartEmpty, Unauthorized, ValidationFailed
+from service.http.identity import bearer_user, resolve_cart
+from service.http.services import services
+from service.orders.checkout import checkout
+from service.orders.dto import CheckoutRequest, OrderPage, OrderView
+
+MAX_IDEMPOTENCY_KEY = 200
+
+IdempotencyKey = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key", description="The same key answers the same order again (retries)")]
+OrderToken = Annotated[str | None, HeaderParameter(
+    name="X-Order-Token", description="A guest's order access token, from the checkout's answer")]
+
+
+def _email(raw: str) -> str:
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValidationFailed(f"email is not valid: {exc}", field="email") from None
+
+
+def _idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValidationFailed(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+                               field="Idempotency-Key")
+    return key
+
+
+@post("/api/orders", summary="Check out the cart: the order, its payment code and tickets", tags=["orders"],
+      status_code=201)
+async def create_order(request: Request, data: JSONBody[CheckoutRequest],
+                       idempotency_key: IdempotencyKey = None) -> Response[OrderView]:
+    s = services(request)
+    email = _email(data.email)
+    key = _idempotency_key(idempotency_key)
+    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
+    if cart is None:
+        raise CartEmpty("There is no cart to check out")
+    name = data.name.strip() if data.name and data.name.strip() else None
+    result = await checkout(s, cart, email=email, name=name, idempotency_key=key)
+    return Response(result.order, status_code=201 if result.created else 200)
+
+
+@get("/api/orders", summary="The signed-in user's orders, newest first", tags=["orders"],
+     security=[{"bearer": []}])
+async def list_orders(
+    request: Request,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+) -> OrderPage:
+    s = services(request)
+    user_id = bearer_user(request, s.user_tokens)
+    if user_id is None:
+        raise Unauthorized("Sign in (Authorization: Bearer <token>) to list your orders")
+    return await s.orders.list_for_user(user_id, limit=limit, cursor=cursor)
+
+
+@get("/api/orders/{order_id:str}", summary="One order, for its owner or with its access token",
+     tags=["orders"])
+async def get_order(request: Request, order_id: FromPath[str], order_token: OrderToken = None) -> OrderView:
+    s = services(request)
+    return await s.orders.get(order_id, user_id=bearer_user(request, s.user_tokens), access_token=order_token)
+
+
+ROUTES = [create_order, list_orders, get_order]

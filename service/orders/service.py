@@ -1,0 +1,87 @@
+"""Reading orders: one order for its owner (the signed-in user, or a guest holding the
+order's access token), and a user's orders page by page.
+
+Anyone else learns nothing, not even that the order exists: every refusal is NotFound.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+
+import asyncpg
+
+from service.errors import NotFound, ValidationFailed
+from service.orders import store
+from service.orders.codes import access_token_matches
+from service.orders.dto import OrderPage, OrderView, Payment
+from service.orders.store import OrderRecord
+
+MAX_PAGE = 100
+
+
+def order_view(record: OrderRecord, access_token: str | None = None) -> OrderView:
+    return OrderView(
+        id=str(record.id),
+        number=record.number,
+        status=record.status,
+        email=record.email,
+        name=record.name,
+        items=record.items,
+        subtotal=record.subtotal,
+        discount=record.discount,
+        total=record.total,
+        currency=record.currency,
+        promo_code=record.promo_code,
+        payment=Payment(code=record.payment_code, amount=record.total, due_at=record.payment_due_at),
+        tickets=record.tickets,
+        created_at=record.created_at,
+        access_token=access_token,
+    )
+
+
+def _encode_cursor(created_at: dt.datetime, order_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{order_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, order_id = raw.partition("|")
+        when = dt.datetime.fromisoformat(created)
+        if when.tzinfo is None:
+            raise ValueError("naive time")
+        return when, uuid.UUID(order_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed("cursor is not one this API gave out", field="cursor") from None
+
+
+class OrderService:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def get(self, order_id: str, *, user_id: str | None, access_token: str | None) -> OrderView:
+        """The order, if the caller owns it; NotFound otherwise (malformed ids included)."""
+        try:
+            oid = uuid.UUID(order_id)
+        except ValueError:
+            raise NotFound("No such order") from None
+        record = await store.fetch_order(self.pool, oid)
+        if record is None:
+            raise NotFound("No such order")
+        owner = user_id is not None and record.user_id == user_id
+        if not owner and not access_token_matches(access_token, record.access_token_hash):
+            raise NotFound("No such order")
+        return order_view(record)
+
+    async def list_for_user(self, user_id: str, *, limit: int, cursor: str | None) -> OrderPage:
+        """A page of the user's orders, newest first."""
+        before = _decode_cursor(cursor) if cursor else None
+        limit = max(1, min(limit, MAX_PAGE))
+        orders = await store.user_orders(self.pool, user_id, before, limit + 1)
+        more = len(orders) > limit
+        orders = orders[:limit]
+        next_cursor = _encode_cursor(orders[-1].created_at, orders[-1].id) if more else None
+        return OrderPage(orders=orders, next_cursor=next_cursor)
