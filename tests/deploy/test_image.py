@@ -11,6 +11,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -67,7 +68,7 @@ def test_only_runtime_dependencies_are_installed():
     run = next(a for i, a in _stages()[0] if i == "RUN" and "tomllib" in a)
     program = shlex.split(run.split("&&")[0].split(">")[0])[2]
     listed = subprocess.run(
-        ["python3", "-c", program], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.splitlines()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert listed == pyproject["dependencies"]
