@@ -252,6 +252,30 @@ class PromoService:
         return True
 
 
+    async def retake(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> bool:
+        """Count a released use again, for an order a late payment revived (in its transaction).
+
+        True when the order's use is counted (again, or still); False when it had no code,
+        or the code or this customer has no use left (the order keeps its discount anyway:
+        the buyer paid the total they were quoted). Both counts or neither.
+        """
+        redemption = await store.redemption_for_update(conn, order_id)
+        if redemption is None:
+            return False
+        code, key, released = redemption
+        if not released:
+            return True
+        counted = await store.count_use(conn, code, only_if_active=False)
+        if counted is None:
+            return False
+        if await store.count_customer_use(conn, code, key, counted[1]) is None:
+            await store.uncount_use(conn, code)
+            return False
+        await store.unrelease_redemption(conn, order_id)
+        log.info("promo retake code=%s order=%s customer=%s", code, order_id, key)
+        return True
+
+
 def _exhausted(limit: str) -> PromoExhausted:
     if limit == "customer":
         return PromoExhausted("This customer has used this promo code the most times allowed", limit="customer")

@@ -41,9 +41,11 @@ RETURNING {_COLUMNS}, (xmax = 0) AS created
 """
 
 # The row lock this takes serialises every checkout of the code until its transaction ends.
+# $2 false: counted whether active or not (a late payment reviving an order that already
+# has its discount).
 COUNT_USE = """
 UPDATE promo_codes SET used = used + 1
-WHERE code = $1 AND (max_uses IS NULL OR used < max_uses) AND active
+WHERE code = $1 AND (max_uses IS NULL OR used < max_uses) AND (active OR NOT $2::boolean)
 RETURNING used, max_uses_per_customer
 """
 
@@ -72,6 +74,14 @@ UPDATE promo_redemptions SET released_at = now()
 WHERE order_id = $1 AND released_at IS NULL
 RETURNING code, customer_key
 """
+
+
+LOCK_REDEMPTION = """
+SELECT code, customer_key, released_at IS NOT NULL AS released FROM promo_redemptions
+WHERE order_id = $1 FOR UPDATE
+"""
+
+UNRELEASE_REDEMPTION = "UPDATE promo_redemptions SET released_at = NULL WHERE order_id = $1"
 
 
 def _promo(record: asyncpg.Record) -> PromoCode:
@@ -124,9 +134,10 @@ async def upsert_promo(conn: asyncpg.Connection, promo: PromoCode) -> tuple[Prom
     return _promo(record), bool(record["created"])
 
 
-async def count_use(conn: asyncpg.Connection, code: str) -> tuple[int, int | None] | None:
-    """(used now, per-customer limit), or None when the code is used up or inactive."""
-    record = await conn.fetchrow(COUNT_USE, code)
+async def count_use(conn: asyncpg.Connection, code: str, *,
+                    only_if_active: bool = True) -> tuple[int, int | None] | None:
+    """(used now, per-customer limit), or None when the code is used up (or inactive)."""
+    record = await conn.fetchrow(COUNT_USE, code, only_if_active)
     return (record["used"], record["max_uses_per_customer"]) if record else None
 
 
@@ -152,3 +163,13 @@ async def release_redemption(conn: asyncpg.Connection, order_id: uuid.UUID) -> t
     """(code, customer key) of the order's redemption if this call released it, else None."""
     record = await conn.fetchrow(RELEASE_REDEMPTION, order_id)
     return (record["code"], record["customer_key"]) if record else None
+
+
+async def redemption_for_update(conn: asyncpg.Connection, order_id: uuid.UUID) -> tuple[str, str, bool] | None:
+    """(code, customer key, released) of the order's redemption, locked; None without one."""
+    record = await conn.fetchrow(LOCK_REDEMPTION, order_id)
+    return (record["code"], record["customer_key"], record["released"]) if record else None
+
+
+async def unrelease_redemption(conn: asyncpg.Connection, order_id: uuid.UUID) -> None:
+    await conn.execute(UNRELEASE_REDEMPTION, order_id)

@@ -219,3 +219,46 @@ async def test_concurrent_releases_of_one_order_give_back_one_use(promos, wide_p
 async def test_releasing_an_order_without_a_code_changes_nothing(promos, db_pool):
     async with db_pool.acquire() as conn:
         assert await promos.release(conn, uuid.uuid4()) is False
+
+
+# -- retake (a late payment revives an expired order) ----------------------------------------
+
+async def released_order(db_pool, promos, code: str, customer: str) -> uuid.UUID:
+    order_id = await checkout(db_pool, promos, quote_of(code), customer)
+    assert isinstance(order_id, uuid.UUID)
+    async with db_pool.acquire() as conn:
+        assert await promos.release(conn, order_id)
+    return order_id
+
+
+async def test_retake_counts_a_released_use_again_once(promos, db_pool):
+    await define(promos, "BACK", max_uses=5)
+    order_id = await released_order(db_pool, promos, "BACK", "user:1")
+    async with db_pool.acquire() as conn, conn.transaction():
+        assert await promos.retake(conn, order_id) is True
+        assert await promos.retake(conn, order_id) is True  # still counted: nothing more
+    assert await counts(db_pool, "BACK") == (1, 1, 1)
+    async with db_pool.acquire() as conn:
+        assert await promos.release(conn, order_id) is True  # and it can be released again
+    assert await counts(db_pool, "BACK") == (0, 0, 0)
+
+
+async def test_retake_counts_nothing_when_no_use_is_left(promos, db_pool):
+    await define(promos, "LAST", max_uses=1, max_uses_per_customer=1)
+    order_id = await released_order(db_pool, promos, "LAST", "user:1")
+    assert isinstance(await checkout(db_pool, promos, quote_of("LAST"), "user:2"), uuid.UUID)
+    async with db_pool.acquire() as conn, conn.transaction():
+        assert await promos.retake(conn, order_id) is False
+    assert await counts(db_pool, "LAST") == (1, 1, 1)
+
+    await define(promos, "MINE", max_uses_per_customer=1)
+    mine = await released_order(db_pool, promos, "MINE", "user:1")
+    assert isinstance(await checkout(db_pool, promos, quote_of("MINE"), "user:1"), uuid.UUID)
+    async with db_pool.acquire() as conn, conn.transaction():
+        assert await promos.retake(conn, mine) is False
+    assert await counts(db_pool, "MINE") == (1, 1, 1)
+
+
+async def test_retake_of_an_order_without_a_code_is_false(promos, db_pool):
+    async with db_pool.acquire() as conn, conn.transaction():
+        assert await promos.retake(conn, uuid.uuid4()) is False
