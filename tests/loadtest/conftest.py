@@ -1,7 +1,8 @@
 """Servers and a generator pool for the load tool's tests.
 
 The stand-in API always; the real ``service.app`` in a uvicorn subprocess on the test
-servers (root conftest), under the key prefix ``tct:load:`` that is deleted afterwards.
+servers (root conftest), on this run's database and under this run's key prefix plus
+``load:``, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from loadtest.progress import ProgressLine
 from loadtest.runner import LoadGenerator
 from loadtest.server import ServerUnderTest
 from service.embedded import ResolvedServers
-from tests.conftest import TEST_SECRETS
+from tests.conftest import TEST_KEY_PREFIX, TEST_SECRETS
 
 STANDIN_ADMIN_KEY = "standin-admin-key"
-REAL_KEY_PREFIX = "tct:load:"
+REAL_KEY_PREFIX = f"{TEST_KEY_PREFIX}load:"
 SERVICE_KEY = "test-service-key"
 
 

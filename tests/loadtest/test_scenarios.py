@@ -23,6 +23,7 @@ from tests.loadtest.conftest import SERVICE_KEY, STANDIN_ADMIN_KEY
 # What each scenario needs beyond carts and the admin API.
 NEEDS = {"flash": ("post", "/api/orders"), "checkout": ("post", "/api/orders"), "mix": ("post", "/api/orders")}
 TINY = {"connections": 4, "duration": 0.5}
+FLASH = {"connections": 4, "duration": 30.0}  # a bound only: a flash sale ends when its buyers are done
 
 
 def _routes(server: ServerUnderTest) -> set[tuple[str, str]]:
@@ -62,8 +63,8 @@ def test_each_scenario_runs_and_its_invariants_hold(generator, target, scenario)
     name, options, routes = target
     if routes is not None and NEEDS.get(scenario) and NEEDS[scenario] not in routes:
         pytest.skip(f"{name}: {NEEDS[scenario][1]} is not built yet")
-    buyers = 30 if SCENARIOS[scenario].finite else None
-    phase = Phase(label=scenario, scenario=scenario, buyers=buyers, **TINY)
+    finite = SCENARIOS[scenario].finite
+    phase = Phase(label=scenario, scenario=scenario, buyers=30 if finite else None, **(FLASH if finite else TINY))
     [outcome] = _run(generator, options, phase)
 
     assert outcome.stats.requests > 0
@@ -77,7 +78,7 @@ def test_flash_sale_sells_exactly_the_seats_to_the_first_buyers(generator, targe
     name, options, routes = target
     if routes is not None and NEEDS["flash"] not in routes:
         pytest.skip(f"{name}: checkout is not built yet")
-    [outcome] = _run(generator, options, Phase(label="flash", scenario="flash", buyers=40, **TINY))
+    [outcome] = _run(generator, options, Phase(label="flash", scenario="flash", buyers=40, **FLASH))
 
     assert outcome.stats.buyers_finished == 40
     assert outcome.stats.tally.orders == options.seats
