@@ -175,13 +175,12 @@ class EmbeddedRedis(_EmbeddedServer):
     def _running(self) -> bool:
         try:
             state = json.loads(self._state.read_text())
-        except (OSError, ValueError):
+            pid, port = int(state["pid"]), int(state["port"])
+        except (OSError, ValueError, KeyError, TypeError):
             return False
-        if self.port is not None and state["port"] != self.port:
+        if self.port not in (None, port) or not (_alive(pid) and _redis_pings(port)):
             return False
-        if not (_alive(state["pid"]) and _redis_pings(state["port"])):
-            return False
-        self.port, self.pid = state["port"], state["pid"]
+        self.port, self.pid = port, pid
         return True
 
     def _launch(self) -> None:
@@ -258,11 +257,11 @@ class EmbeddedPostgres(_EmbeddedServer):
         return f"postgresql://postgres@/{dbname}?host={self._socket_dir}"
 
     def _running(self) -> bool:
-        try:
+        try:  # postmaster.pid: pid, data folder, start time, port, socket folder, ..., status
             lines = (self._pgdata / "postmaster.pid").read_text().splitlines()
-        except OSError:
+            return _alive(int(lines[0])) and lines[7].strip() == "ready"
+        except (OSError, ValueError, IndexError):
             return False
-        return len(lines) >= 8 and _alive(int(lines[0])) and lines[7].strip() == "ready"
 
     def _launch(self) -> None:
         self._prepare_files()
