@@ -38,6 +38,7 @@ if not part then
   return cjson.encode({ r = 'gone' })
 end
 if part.s == 'open' then
+  redis.call('ZREM', co, cart_id)  -- an open part has no place in `co`
   return cjson.encode({ r = 'open', x = part.x })
 end
 if part.o ~= order_id then

@@ -1,0 +1,231 @@
+"""A checkout meeting PostgreSQL trouble: unreachable, failing inside the transaction,
+committing but not answering, or disagreeing with Redis about the seats left. The buyer
+keeps their holds, nothing is half written, and the retry makes exactly one order."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from service.cart.service import now_ms
+from service.errors import PromoExhausted
+from service.orders import checkout as checkout_module
+from service.orders import store
+from service.promo.dto import PromoQuote
+from tests.api import ADMIN_HEADERS, put_tier
+
+BUYER = {"email": "buyer@example.com"}
+
+
+async def add(client, tier_id: str, quantity: int, headers: dict | None = None) -> dict[str, str]:
+    response = await client.post("/api/cart/items", json={"tier_id": tier_id, "quantity": quantity},
+                                 headers=headers or {})
+    assert response.status_code in (200, 201), response.text
+    client.cookies.clear()
+    return headers or {"X-Cart-Token": response.headers["x-cart-token"]}
+
+
+async def inventory(client, tier_id: str) -> dict:
+    return (await client.get(f"/api/admin/tiers/{tier_id}", headers=ADMIN_HEADERS)).json()["inventory"]
+
+
+async def rows(db_pool) -> tuple[int, int, int]:
+    return (await db_pool.fetchval("SELECT count(*) FROM orders"),
+            await db_pool.fetchval("SELECT count(*) FROM order_items"),
+            await db_pool.fetchval("SELECT count(*) FROM tickets"))
+
+
+def in_app(client, function, *args):
+    """Run ``function(*args)`` on the app's own event loop (the test client's portal)."""
+    return client.blocking_portal.call(function, *args)
+
+
+def named_order(client, cart_headers: dict, event_id: str) -> str:
+    """The order id the cart's part names (the id a retry will reuse)."""
+    services = client.app.state.services
+    cart_id = services.cart_tokens.verify(cart_headers["X-Cart-Token"])
+
+    async def view():
+        return await services.scripts.view(event_id=event_id, cart_id=cart_id, now_ms=now_ms())
+
+    return in_app(client, view).o
+
+
+async def unreachable_pool() -> asyncpg.Pool:
+    # Nothing listens on port 9: every connection is refused, as when PostgreSQL is down.
+    return await asyncpg.create_pool("postgresql://postgres@127.0.0.1:9/none", min_size=0, max_size=1)
+
+
+def assert_unavailable(response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "unavailable" and response.headers["retry-after"]
+
+
+async def test_postgres_unreachable_answers_503_keeps_the_holds_and_the_retry_succeeds(client, db_pool):
+    tier = await put_tier(client, quantity_total=10)
+    cart = await add(client, tier["id"], 3)
+    services = client.app.state.services
+    real_pool = services.pool
+    services.pool = in_app(client, unreachable_pool)
+    try:
+        refused = await client.post("/api/orders", json=BUYER, headers=cart)
+    finally:
+        in_app(client, services.pool.close)
+        services.pool = real_pool
+
+    assert_unavailable(refused)
+    assert await rows(db_pool) == (0, 0, 0)
+    cart_view = (await client.get("/api/cart", headers=cart)).json()
+    assert (cart_view["status"], cart_view["item_count"]) == ("open", 3)
+    assert await inventory(client, tier["id"]) == {"total": 10, "sold": 0, "held": 3, "available": 7, "sold_db": 0}
+    named = named_order(client, cart, tier["event_id"])
+
+    retried = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    assert retried.status_code == 201 and retried.json()["id"] == named
+    assert await inventory(client, tier["id"]) == {"total": 10, "sold": 3, "held": 0, "available": 7, "sold_db": 3}
+
+
+async def test_a_failure_inside_the_transaction_rolls_everything_back(client, db_pool, monkeypatch):
+    tier = await put_tier(client, quantity_total=10)
+    cart = await add(client, tier["id"], 2)
+    real_insert = store.insert_order
+
+    async def insert_then_lose_the_connection(conn, order):
+        await real_insert(conn, order)
+        raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost mid-transaction")
+
+    monkeypatch.setattr(store, "insert_order", insert_then_lose_the_connection)
+    refused = await client.post("/api/orders", json=BUYER, headers=cart)
+    monkeypatch.undo()
+
+    assert_unavailable(refused)
+    assert await rows(db_pool) == (0, 0, 0)
+    assert await db_pool.fetchval("SELECT quantity_sold FROM ticket_tiers WHERE id = $1", uuid.UUID(tier["id"])) == 0
+    assert (await inventory(client, tier["id"]))["held"] == 2
+    assert (await client.post("/api/orders", json=BUYER, headers=cart)).status_code == 201
+
+
+async def test_a_commit_whose_answer_is_lost_is_found_by_the_retry_never_made_twice(client, db_pool, monkeypatch):
+    tier = await put_tier(client, quantity_total=10)
+    cart = await add(client, tier["id"], 3)
+    real_write = checkout_module._Checkout.write
+
+    async def commit_then_time_out(self, *args, **kwargs):
+        await real_write(self, *args, **kwargs)
+        raise TimeoutError("the COMMIT's answer never came")
+
+    monkeypatch.setattr(checkout_module._Checkout, "write", commit_then_time_out)
+    lost = await client.post("/api/orders", json=BUYER, headers=cart)
+    monkeypatch.undo()
+    assert_unavailable(lost)
+    assert (await rows(db_pool))[0] == 1
+    # Redis has not heard of the sale: the seats are still held, and counted once.
+    assert await inventory(client, tier["id"]) == {"total": 10, "sold": 0, "held": 3, "available": 7, "sold_db": 3}
+
+    retried = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    assert retried.status_code == 200
+    assert retried.json()["id"] == str(await db_pool.fetchval("SELECT id FROM orders"))
+    assert await rows(db_pool) == (1, 1, 3)
+    assert await inventory(client, tier["id"]) == {"total": 10, "sold": 3, "held": 0, "available": 7, "sold_db": 3}
+
+
+async def test_seats_postgres_no_longer_has_are_refused_sold_out_and_redis_learns_the_truth(client, db_pool):
+    tier = await put_tier(client, quantity_total=5)
+    cart = await add(client, tier["id"], 2)
+    # Another writer sold the last seats in PostgreSQL and Redis never heard of it.
+    await db_pool.execute("UPDATE ticket_tiers SET quantity_sold = 4, sold_version = sold_version + 1 WHERE id = $1",
+                          uuid.UUID(tier["id"]))
+
+    response = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    assert (response.status_code, response.json()["code"], response.json()["available"]) == (409, "sold-out", 1)
+    assert await rows(db_pool) == (0, 0, 0)
+    assert await inventory(client, tier["id"]) == {"total": 5, "sold": 4, "held": 2, "available": 0, "sold_db": 4}
+    assert (await client.get("/api/cart", headers=cart)).json()["status"] == "open"
+
+
+async def create_promo(client, code: str, **fields) -> None:
+    response = await client.post("/api/admin/promo-codes", headers=ADMIN_HEADERS,
+                                 json={"code": code, "kind": "percent", "value": 10, **fields})
+    assert response.status_code in (200, 201), response.text
+
+
+async def test_a_promo_code_on_the_cart_discounts_the_order_and_counts_one_use(client, db_pool):
+    tier = await put_tier(client, price=200_000)
+    cart = await add(client, tier["id"], 2)
+    await create_promo(client, "TENOFF", max_uses=5)
+    assert (await client.post("/api/cart/promo", json={"code": "TENOFF"}, headers=cart)).status_code == 200
+
+    response = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    order = response.json()
+    assert response.status_code == 201, response.text
+    assert (order["subtotal"], order["discount"], order["total"], order["promo_code"]) == (
+        400_000, 40_000, 360_000, "TENOFF")
+    assert order["payment"]["amount"] == 360_000
+    assert sum(item["discount"] for item in order["items"]) == 40_000
+    assert await db_pool.fetchval("SELECT used FROM promo_codes WHERE code = 'TENOFF'") == 1
+    assert await db_pool.fetchval("SELECT discount FROM promo_redemptions") == 40_000
+
+
+async def test_a_promo_used_up_at_checkout_is_refused_with_the_holds_kept(client, db_pool):
+    tier = await put_tier(client)
+    await create_promo(client, "ONCE", max_uses=1)
+    first, second = await add(client, tier["id"], 1), await add(client, tier["id"], 1)
+    for cart in (first, second):
+        assert (await client.post("/api/cart/promo", json={"code": "ONCE"}, headers=cart)).status_code == 200
+
+    used = await client.post("/api/orders", json=BUYER, headers=first)
+    refused = await client.post("/api/orders", json=BUYER, headers=second)
+
+    assert used.status_code == 201
+    assert (refused.status_code, refused.json()["code"]) == (409, "promo-exhausted")
+    assert (await rows(db_pool))[0] == 1
+    assert (await inventory(client, tier["id"]))["held"] == 1
+
+
+async def test_a_promo_exhausted_inside_the_transaction_rolls_the_order_back(client, db_pool, monkeypatch):
+    """The quote saw a use left; a concurrent checkout took it before the guarded update."""
+    tier = await put_tier(client)
+    await create_promo(client, "RACE", max_uses=1)
+    cart = await add(client, tier["id"], 1)
+    await client.post("/api/cart/promo", json={"code": "RACE"}, headers=cart)
+    await db_pool.execute("UPDATE promo_codes SET used = 1 WHERE code = 'RACE'")
+
+    async def stale_quote(self, code, items, customer_key, now=None):
+        return PromoQuote(code=code, discount=1000, line_discounts={items[0].tier_id: 1000})
+
+    monkeypatch.setattr(type(client.app.state.services.promos), "quote", stale_quote)
+    response = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    assert (response.status_code, response.json()["code"]) == (409, PromoExhausted.code)
+    assert await rows(db_pool) == (0, 0, 0)
+    assert await db_pool.fetchval("SELECT quantity_sold FROM ticket_tiers") == 0
+    assert (await client.get("/api/cart", headers=cart)).json()["status"] == "open"
+
+
+@pytest.mark.parametrize("clash", ["orders_payment_code_key", "tickets_code_key"])
+async def test_a_clash_on_a_random_code_draws_again(client, db_pool, monkeypatch, clash):
+    tier = await put_tier(client)
+    cart = await add(client, tier["id"], 1)
+    real_insert = store.insert_order
+    calls = []
+
+    async def clash_once(conn, order):
+        calls.append(order.payment_code)
+        if len(calls) == 1:
+            error = asyncpg.UniqueViolationError("duplicate key value")
+            error.constraint_name = clash
+            raise error
+        return await real_insert(conn, order)
+
+    monkeypatch.setattr(store, "insert_order", clash_once)
+    response = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    assert response.status_code == 201
+    assert len(calls) == 2 and calls[0] != calls[1]
+    assert (await rows(db_pool))[0] == 1

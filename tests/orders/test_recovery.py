@@ -1,0 +1,154 @@
+"""A checkout stopped between its steps is finished by recover_stuck_checkouts: applied
+when its order committed, moved back to open when it did not, exactly once even when two
+recoveries run at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.cart.service import CartRef, now_ms
+from service.orders import checkout as checkout_module
+from service.orders.checkout import checkout, checkout_window_ms
+from service.orders.recovery import recover_stuck_checkouts
+from tests.orders.conftest import counters, guest_cart, hold, make_tier
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs, not even the saga's own clean-up."""
+
+
+def crash_at(monkeypatch, step: str) -> None:
+    async def crash(*args, **kwargs):
+        raise Crash(step)
+
+    monkeypatch.setattr(checkout_module._Checkout, step, crash)
+
+
+async def crashed_checkout(services, cart: CartRef) -> None:
+    with pytest.raises(Crash):
+        await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
+
+
+def after_deadline(services) -> int:
+    return now_ms() + checkout_window_ms(services.settings.database_timeout_seconds) + 1
+
+
+async def part(services, event_id: str, cart: CartRef):
+    return await services.scripts.view(event_id=event_id, cart_id=cart.cart_id, now_ms=now_ms())
+
+
+async def orders(db_pool) -> list:
+    return await db_pool.fetch("SELECT id, cart_id FROM orders")
+
+
+async def test_a_checkout_killed_after_its_commit_is_applied_by_recovery(services, db_pool, monkeypatch):
+    tier_id, event_id = await make_tier(services, total=10)
+    cart = guest_cart()
+    await hold(services, cart, tier_id, 3)
+    crash_at(monkeypatch, "apply")
+
+    await crashed_checkout(services, cart)
+
+    assert len(await orders(db_pool)) == 1
+    assert await counters(services, tier_id) == {"sold": 0, "held": 3, "available": 7, "sold_db": 3}
+    assert (await part(services, event_id, cart)).s == "checkout"
+    early = await recover_stuck_checkouts(services, now_ms=now_ms())
+    assert early.due == 0  # before the deadline the checkout may still be running
+
+    stats = await recover_stuck_checkouts(services, now_ms=after_deadline(services))
+
+    assert (stats.due, stats.applied, stats.aborted) == (1, 1, 0)
+    assert await counters(services, tier_id) == {"sold": 3, "held": 0, "available": 7, "sold_db": 3}
+    assert (await part(services, event_id, cart)).s == ""
+    assert (await recover_stuck_checkouts(services, now_ms=after_deadline(services))).due == 0
+
+
+async def test_a_checkout_killed_before_its_commit_is_moved_back_and_the_retry_reuses_its_order_id(
+        services, db_pool, monkeypatch):
+    tier_id, event_id = await make_tier(services, total=10)
+    cart = guest_cart()
+    await hold(services, cart, tier_id, 2)
+    crash_at(monkeypatch, "write")
+    await crashed_checkout(services, cart)
+    named = (await part(services, event_id, cart)).o
+
+    stats = await recover_stuck_checkouts(services, now_ms=after_deadline(services))
+
+    assert (stats.applied, stats.aborted) == (0, 1)
+    view = await part(services, event_id, cart)
+    assert (view.s, view.o) == ("open", named)
+    assert await counters(services, tier_id) == {"sold": 0, "held": 2, "available": 8, "sold_db": 0}
+    monkeypatch.undo()
+    result = await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
+    assert result.created and result.order.id == named
+
+
+async def test_two_recoveries_at_once_resolve_every_part_exactly_once(services, db_pool, monkeypatch):
+    tier_id, event_id = await make_tier(services, total=100)
+    committed, uncommitted = [guest_cart() for _ in range(4)], [guest_cart() for _ in range(3)]
+    for cart in committed + uncommitted:
+        await hold(services, cart, tier_id, 2)
+    crash_at(monkeypatch, "apply")
+    for cart in committed:
+        await crashed_checkout(services, cart)
+    crash_at(monkeypatch, "write")
+    for cart in uncommitted:
+        await crashed_checkout(services, cart)
+
+    later = after_deadline(services)
+    first, second = await asyncio.gather(recover_stuck_checkouts(services, now_ms=later),
+                                         recover_stuck_checkouts(services, now_ms=later))
+
+    assert first.applied + second.applied == 4
+    assert first.aborted + second.aborted == 3
+    assert await counters(services, tier_id) == {"sold": 8, "held": 6, "available": 86, "sold_db": 8}
+    assert sorted(r["cart_id"] for r in await orders(db_pool)) == sorted(c.cart_id for c in committed)
+    for cart in uncommitted:
+        assert (await part(services, event_id, cart)).s == "open"
+
+
+async def test_recovery_finishes_every_event_of_a_cart_and_respects_its_limit(services, db_pool, monkeypatch):
+    one, event_one = await make_tier(services)
+    two, event_two = await make_tier(services)
+    cart = guest_cart()
+    await hold(services, cart, one, 1)
+    await hold(services, cart, two, 1)
+    crash_at(monkeypatch, "apply")
+    await crashed_checkout(services, cart)
+
+    partial = await recover_stuck_checkouts(services, now_ms=after_deadline(services), limit=1)
+    rest = await recover_stuck_checkouts(services, now_ms=after_deadline(services), limit=1)
+
+    assert (partial.due, partial.applied, rest.applied) == (1, 1, 1)
+    for tier_id in (one, two):
+        assert await counters(services, tier_id) == {"sold": 1, "held": 0, "available": 9, "sold_db": 1}
+
+
+async def test_a_recovery_that_looks_before_a_late_commit_lands_loses_nothing(services, db_pool, monkeypatch):
+    """Recovery finds no order and moves the part back; then the slow transaction commits
+    and its apply still finishes the part, because the part still names the order."""
+    tier_id, event_id = await make_tier(services, total=10)
+    cart = guest_cart()
+    await hold(services, cart, tier_id, 2)
+    real_write = checkout_module._Checkout.write
+
+    async def slow_write(self, *args, **kwargs):
+        stats = await recover_stuck_checkouts(services, now_ms=after_deadline(services))
+        assert stats.aborted == 1
+        return await real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(checkout_module._Checkout, "write", slow_write)
+    result = await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
+
+    assert result.created
+    assert await counters(services, tier_id) == {"sold": 2, "held": 0, "available": 8, "sold_db": 2}
+    assert (await part(services, event_id, cart)).s == ""
+    assert len(await orders(db_pool)) == 1
+
+
+async def test_recovery_with_nothing_due_changes_nothing(services):
+    await make_tier(services)
+    stats = await recover_stuck_checkouts(services, now_ms=now_ms())
+    assert (stats.due, stats.applied, stats.aborted) == (0, 0, 0) and stats.events >= 1
