@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from service.cart import handlers as cart_handlers
+from service.cart import merge_handlers
 from service.db.pool import create_pool
 from service.health import live, ready
 from service.http.observability import observe_requests
@@ -20,6 +21,7 @@ from service.http.problems import EXCEPTION_HANDLERS
 from service.http.services import build_services
 from service.inventory import handlers as tier_handlers
 from service.metrics import render_latest
+from service.orders import admin_handlers as order_admin_handlers
 from service.orders import handlers as order_handlers
 from service.promo import handlers as promo_handlers
 from service.redis.client import create_redis
@@ -63,8 +65,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.cors_allow_origins else None
     )
     return Litestar(
-        route_handlers=[*cart_handlers.ROUTES, *tier_handlers.ROUTES, *promo_handlers.ROUTES, *order_handlers.ROUTES,
-                        live, ready, metrics],
+        route_handlers=[*cart_handlers.ROUTES, *merge_handlers.ROUTES, *tier_handlers.ROUTES,
+                        *order_admin_handlers.ROUTES, *promo_handlers.ROUTES, *order_handlers.ROUTES, live, ready,
+                        metrics],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[observe_requests],

@@ -46,11 +46,16 @@ class PromoAttempts:
         self.keys = keys
         self.per_minute = per_minute
 
-    async def spend(self, cart_id: str | None, client: str, now_ms: int) -> AttemptLimit:
-        """Count one attempt; RateLimited (429, with its headers) when a bucket is empty."""
-        if self.per_minute == 0:
+    async def spend(self, cart_id: str | None, client: str | None, now_ms: int) -> AttemptLimit:
+        """Count one attempt; RateLimited (429, with its headers) when a bucket is empty.
+
+        ``client`` None: a trusted backend speaking for many buyers from one address, so
+        only the cart's bucket counts.
+        """
+        subjects = [("promo-client", client)] if client is not None else []
+        subjects += [("promo-cart", cart_id)] if cart_id else []
+        if self.per_minute == 0 or not subjects:
             return AttemptLimit(0, [])
-        subjects = [("promo-client", client)] + ([("promo-cart", cart_id)] if cart_id else [])
         replies = await asyncio.gather(*(
             self.scripts.rate_limit(self.keys.rate_limit(scope, subject), self.per_minute, self.per_minute, now_ms)
             for scope, subject in subjects

@@ -139,7 +139,7 @@ class PromoService:
     # -- the buyer's cart ------------------------------------------------------------------
 
     async def apply(self, carts: CartService, cart: CartRef | None, raw_code: str,
-                    client: str) -> tuple[CartView, AttemptLimit]:
+                    client: str | None) -> tuple[CartView, AttemptLimit]:
         """Check the code against the cart and name it there; the cart keeps its previous
         code when this one does not apply. Every attempt counts against the limits, and
         a caller without a cart is refused (not-applicable) without one being made."""
@@ -282,6 +282,7 @@ def _exhausted(limit: str) -> PromoExhausted:
     return PromoExhausted("This promo code has been used up", limit="total")
 
 
-def _log_attempt(code: str | None, result: str, cart_id: str | None, client: str) -> None:
+def _log_attempt(code: str | None, result: str, cart_id: str | None, client: str | None) -> None:
     # Only a well-formed code is logged: what a buyer typed may be anything, their e-mail too.
-    log.info("promo attempt code=%s result=%s cart=%s client=%s", code or "(malformed)", result, cart_id, client)
+    log.info("promo attempt code=%s result=%s cart=%s client=%s", code or "(malformed)", result, cart_id,
+             client or "(trusted service)")

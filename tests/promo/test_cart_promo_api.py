@@ -178,3 +178,16 @@ async def test_the_attempt_after_the_limit_is_429_with_retry_after(settings, cle
 
         another_cart = await cart_with(api, (tier, 1))  # same client address: still limited
         assert (await apply(api, another_cart, "REAL")).status_code == 429
+
+
+async def test_a_trusted_backend_speaking_for_many_buyers_is_limited_per_cart(settings, clean_state):
+    trusted = msgspec.structs.replace(settings, promo_attempts_per_minute=2, trusted_service_key="backend-key")
+    async with api_client(trusted) as api:
+        tier = await put_tier(api)
+        await define(api, "REAL")
+        backend = {"X-Service-Key": "backend-key"}
+        carts = [await cart_with(api, (tier, 1), headers=backend) for _ in range(3)]
+        for cart in carts:  # six attempts from one address, two per cart: all counted per cart
+            assert refusal(await apply(api, cart, "GUESS")) == "not-found"
+            assert (await apply(api, cart, "REAL")).status_code == 200
+        assert (await apply(api, carts[0], "REAL")).status_code == 429

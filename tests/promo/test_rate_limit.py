@@ -107,3 +107,12 @@ async def test_a_limit_of_zero_means_no_limit(scripts, redis):
     for _ in range(20):
         assert (await attempts.spend("cart-1", "10.0.0.1", NOW)).headers() == {}
     assert await redis.exists(scripts.keys.rate_limit("promo-cart", "cart-1")) == 0
+
+
+async def test_a_trusted_backend_is_limited_per_cart_only(scripts, redis):
+    attempts = PromoAttempts(scripts, scripts.keys, per_minute=1)
+    await attempts.spend("cart-1", None, NOW)
+    await attempts.spend("cart-2", None, NOW)
+    with pytest.raises(RateLimited):
+        await attempts.spend("cart-1", None, NOW)
+    assert await attempts.spend(None, None, NOW) is not None  # nothing to count against
