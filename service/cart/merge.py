@@ -58,9 +58,10 @@ class CartMerge:
         user_parts = await self.scripts.views(cart_id=user.cart_id, event_ids=events_of(user_meta), now_ms=now)
         self._check(guest_parts, user_parts)
 
-        # The user's meta names the events before their parts exist (as on reserve).
+        # The user's meta names the events before their parts exist (as on reserve); every
+        # event the guest's meta names, as a part may fill while we look (readers drop empty ones).
         guest_currency = _currencies(guest_parts)
-        fields = {f"{EVENT_FIELD}{e}": "1" for e in _live_events(guest_parts)}
+        fields = {f"{EVENT_FIELD}{e}": "1" for e in guest_events}
         if user.user_id:
             fields["owner"] = user.user_id
         if guest_currency and not _currencies(user_parts):
