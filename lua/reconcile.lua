@@ -22,7 +22,7 @@ ARGV[3i-2] tier_id, ARGV[3i-1] sold, ARGV[3i] sold_version   (for i = 1..n; n ma
 
 Reply: JSON {r = "ok",
   tiers = {[tier_id] = {held_before, held, sold_before, sold_v_before, sold, sold_v,
-           checkout (seats of the tier in parts in checkout), v (definition version)}},
+           checkout (seats of the tier in parts that name an order), v (definition version)}},
   missing = [tier ids given in ARGV that the inventory does not have]}
 Invariant kept: `held` = the seats of the parts present; `sold` never goes back in version.
 ]]
@@ -30,14 +30,16 @@ Invariant kept: `held` = the seats of the parts present; `sold` never goes back 
 
 local inv, carts = KEYS[1], KEYS[2]
 
--- Seats per tier in all parts, and in parts in checkout.
+-- Seats per tier in all parts, and in parts that name an order (in checkout, or moved
+-- back to open still naming it): their seats may be committed and about to be applied.
 local holding, in_checkout = {}, {}
 local entries = redis.call('HGETALL', carts)
 for i = 2, #entries, 2 do
   local part = decode_part(entries[i])
+  local ordered = part.s == 'checkout' or (part.o ~= nil and part.o ~= '')
   for tier, qty in pairs(part.l) do
     holding[tier] = (holding[tier] or 0) + qty
-    if part.s == 'checkout' then
+    if ordered then
       in_checkout[tier] = (in_checkout[tier] or 0) + qty
     end
   end

@@ -103,7 +103,7 @@ class ReconciledTier(msgspec.Struct, frozen=True):
     sold_v_before: int  # -1: the tier had no sold version
     sold: int
     sold_v: int
-    checkout: int  # seats of the tier in parts in checkout
+    checkout: int  # seats of the tier in parts that name an order (a commit may be in flight)
     v: int  # the definition version Redis has
 
 

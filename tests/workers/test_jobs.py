@@ -1,0 +1,133 @@
+"""What every job shares (one JSON summary line, the job metrics) and the two thin jobs
+that call the order domain: stuck checkouts and unpaid orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import types
+
+import pytest
+from prometheus_client import REGISTRY
+
+from service.metrics import ORDERS_EXPIRED
+from tests.api import api_client, put_tier
+from workers.expiry import expire_orders
+from workers.logs import configure_logging
+from workers.recovery import recover_checkouts
+from workers.summary import run_job
+from workers.sweep import SweepStats
+
+
+def sample(name: str, job: str) -> float:
+    return REGISTRY.get_sample_value(name, {"job": job}) or 0.0
+
+
+async def test_a_job_writes_one_json_summary_line_and_updates_its_metrics(capsys):
+    configure_logging("INFO")
+    runs_before = sample("tc_worker_job_duration_seconds_count", "test-ok")
+
+    async def body():
+        return SweepStats(events=2, calls=3, released=501)
+
+    counts = await run_job("test-ok", body)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1
+    line = lines[0]
+    assert {k: line[k] for k in ("msg", "level", "job", "ok", "events", "calls", "released", "unfinished")} == {
+        "msg": "job done", "level": "info", "job": "test-ok", "ok": True,
+        "events": 2, "calls": 3, "released": 501, "unfinished": 0}
+    assert line["duration_ms"] >= 0 and line["timestamp"].endswith("Z")
+    assert counts["released"] == 501
+    assert sample("tc_worker_job_duration_seconds_count", "test-ok") == runs_before + 1
+    assert sample("tc_worker_job_last_success_timestamp_seconds", "test-ok") > 0
+
+
+async def test_a_failing_job_is_logged_counted_and_raised(capsys):
+    configure_logging("INFO")
+    failures_before = sample("tc_worker_job_failures_total", "test-fail")
+
+    async def body():
+        raise RuntimeError("PostgreSQL is down")
+
+    with pytest.raises(RuntimeError):
+        await run_job("test-fail", body)
+
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (line["msg"], line["level"], line["ok"]) == ("job failed", "error", False)
+    assert line["error"] == "RuntimeError: PostgreSQL is down" and "Traceback" in line["exception"]
+    assert sample("tc_worker_job_failures_total", "test-fail") == failures_before + 1
+    assert sample("tc_worker_job_last_success_timestamp_seconds", "test-fail") == 0
+
+
+async def test_the_order_jobs_are_skipped_while_their_module_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "service.orders.recovery", None)
+    monkeypatch.setitem(sys.modules, "service.orders.lifecycle", None)
+
+    recovery = await recover_checkouts(services=None)
+    expiry = await expire_orders(services=None)
+
+    assert recovery == {"skipped": "service.orders.recovery is not there yet"}
+    assert (expiry.skipped, expiry.batches) == ("service.orders.lifecycle is not there yet", 0)
+
+
+def fake_module(monkeypatch, name: str, **functions) -> None:
+    module = types.ModuleType(name)
+    for attribute, function in functions.items():
+        setattr(module, attribute, function)
+    monkeypatch.setitem(sys.modules, name, module)
+
+
+async def test_expiry_calls_again_while_a_batch_comes_back_full_and_counts_what_expired(monkeypatch):
+    batches = iter([4, 4, 1])
+    calls = []
+
+    async def expire_unpaid_orders(services, *, now, limit):
+        calls.append((services, now, limit))
+        return next(batches)
+
+    fake_module(monkeypatch, "service.orders.lifecycle", expire_unpaid_orders=expire_unpaid_orders)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    expired_before = ORDERS_EXPIRED._value.get()
+
+    stats = await expire_orders("the services", now=now, limit=4)
+
+    assert (stats.expired, stats.batches) == (9, 3)
+    assert calls == [("the services", now, 4)] * 3
+    assert ORDERS_EXPIRED._value.get() - expired_before == 9
+
+
+async def test_recovery_calls_again_while_a_batch_comes_back_full(monkeypatch):
+    dues = iter([2, 2, 0])
+
+    async def recover_stuck_checkouts(services, *, now_ms, limit):
+        due = next(dues)
+        return {"due": due, "applied": due}
+
+    fake_module(monkeypatch, "service.orders.recovery", recover_stuck_checkouts=recover_stuck_checkouts)
+
+    totals = await recover_checkouts("the services", now_ms=1, limit=2)
+
+    assert totals == {"batches": 3, "due": 4, "applied": 4}
+
+
+async def test_expiry_expires_a_real_unpaid_order_and_gives_its_seats_back(services, settings):
+    async with api_client(settings) as client:
+        tier = await put_tier(client, quantity_total=10)
+        added = await client.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 2})
+        assert added.status_code in (200, 201), added.text
+        ordered = await client.post("/api/orders", json={"email": "buyer@example.com"},
+                                    headers={"X-Cart-Token": added.headers["x-cart-token"]})
+        assert ordered.status_code == 201, ordered.text
+
+    stats = await expire_orders(services, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+
+    assert (stats.expired, stats.batches) == (1, 1)
+    order = await services.pool.fetchrow(
+        "SELECT o.status, t.quantity_sold FROM orders o JOIN ticket_tiers t ON t.id = $2::uuid"
+        " WHERE o.id = $1::uuid", ordered.json()["id"], tier["id"])
+    assert (order["status"], order["quantity_sold"]) == ("expired", 0)
+    inventory = await services.scripts.inventory(event_id=tier["event_id"], tier_ids=[tier["id"]])
+    assert (inventory.tiers[tier["id"]].sold, inventory.tiers[tier["id"]].held) == (0, 0)

@@ -1,0 +1,56 @@
+"""The arq worker itself: its settings, and a real Worker on the test Redis that starts
+up (services, scripts), runs a queued job, and shuts down."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+from arq.connections import create_pool
+from arq.worker import Worker, get_kwargs
+
+import workers.main
+from tests.conftest import TEST_SECRETS
+from tests.workers.conftest import counters, make_tier
+from workers.main import create_worker_settings
+
+
+def test_worker_settings_come_from_the_environment_with_the_queue_on_arq_redis_url(monkeypatch):
+    for name, value in {**TEST_SECRETS, "ARQ_REDIS_URL": "redis://queue.example:6380/3", "KEY_PREFIX": "tcx:"}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        settings_class = workers.main.WorkerSettings
+    finally:
+        del workers.main.WorkerSettings
+    options = get_kwargs(settings_class)
+    redis_settings = options["redis_settings"]
+    assert (redis_settings.host, redis_settings.port, redis_settings.database) == ("queue.example", 6380, 3)
+    assert options["queue_name"] == "tcx:arq:queue"
+    jobs = {job.name: job for job in options["cron_jobs"]}
+    assert sorted(jobs) == ["expire_orders", "reconcile", "recover_checkouts", "sweep"]
+    assert all(job.unique and job.minute is None for job in jobs.values())
+
+
+async def test_the_arq_worker_starts_runs_a_queued_job_and_shuts_down(services, settings):
+    row = await make_tier(services, total=8, sold=3, load=False)  # in PostgreSQL only
+    settings = msgspec.structs.replace(settings, worker_metrics_port=0)
+    worker_settings = create_worker_settings(settings)
+    queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
+    job_id = f"test-reconcile-{uuid.uuid4()}"
+    try:
+        job = await queue.enqueue_job("reconcile", _job_id=job_id)
+        worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+
+        result = await job.result(timeout=5)
+        assert {"events", "tiers", "loaded", "held_drift", "sold_drift"} <= set(result)
+        assert worker.jobs_failed == 0 and worker.jobs_complete >= 1
+        assert "services" not in worker.ctx  # on_shutdown closed them
+        tier = await counters(services, row)
+        assert (tier.total, tier.sold, tier.held) == (8, 3, 0)
+    finally:
+        await queue.delete(f"arq:result:{job_id}")
+        await queue.aclose()

@@ -1,0 +1,119 @@
+"""arq settings of the worker: ``arq workers.main.WorkerSettings``.
+
+The class is built on first access from ``Settings.from_env()`` (like ``service.app:app``),
+so importing this module reads no environment. Start-up builds the same services the API
+uses (``build_services``), loads the Lua scripts and starts the metrics server. Every job
+runs each minute on whichever worker takes it first (cron ``unique``), and is idempotent,
+so several worker processes are safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from service.db.pool import create_pool
+from service.http.services import build_services
+from service.metrics import start_worker_metrics_server
+from service.redis.client import create_redis
+from service.settings import Settings
+from workers.expiry import expire_orders
+from workers.logs import configure_logging, worker_log
+from workers.reconcile import reconcile_inventory
+from workers.recovery import recover_checkouts
+from workers.summary import run_job
+from workers.sweep import sweep_expired_parts
+
+JOB_TIMEOUT_SECONDS = 120
+# Results are kept a little past the next run, so a worker whose clock lags cannot enqueue
+# a cron tick again after another worker finished it.
+KEEP_RESULT_SECONDS = 120
+
+Ctx = dict[str, Any]
+
+
+async def startup(ctx: Ctx) -> None:
+    settings: Settings = ctx["settings"]
+    configure_logging(settings.log_level)
+    redis = create_redis(settings)
+    pool = await create_pool(settings)
+    services = build_services(settings, redis, pool)
+    try:
+        await services.scripts.load()
+    except Exception:  # Redis down at start: scripts load on first use
+        worker_log().warning("Redis unreachable at start-up; Lua scripts will load on first use")
+    start_worker_metrics_server(settings.worker_metrics_port)
+    ctx["services"] = services
+    worker_log().info("worker started", queue=queue_of(settings),
+                      metrics_port=settings.worker_metrics_port or None)
+
+
+async def shutdown(ctx: Ctx) -> None:
+    services = ctx.pop("services", None)
+    if services is not None:
+        await services.pool.close()
+        await services.redis.aclose()
+
+
+# -- the cron jobs: thin wrappers that hand the services to the plain job functions ---------
+
+async def sweep_job(ctx: Ctx) -> dict[str, Any]:
+    return await run_job("sweep", lambda: sweep_expired_parts(ctx["services"]))
+
+
+async def recovery_job(ctx: Ctx) -> dict[str, Any]:
+    return await run_job("recover_checkouts", lambda: recover_checkouts(ctx["services"]))
+
+
+async def reconcile_job(ctx: Ctx) -> dict[str, Any]:
+    return await run_job("reconcile", lambda: reconcile_inventory(ctx["services"]))
+
+
+async def expiry_job(ctx: Ctx) -> dict[str, Any]:
+    return await run_job("expire_orders", lambda: expire_orders(ctx["services"]))
+
+
+def _every_minute(job: Any, name: str, second: int, **options: Any):
+    return cron(job, name=name, second=second, unique=True, timeout=JOB_TIMEOUT_SECONDS,
+                keep_result=KEEP_RESULT_SECONDS, max_tries=1, **options)
+
+
+# Spread over the minute so the jobs rarely overlap; the sweep goes first so the
+# reconciler reads fewer parts. Reconcile also runs at start-up (a cold Redis is refilled).
+CRON_JOBS = [
+    _every_minute(sweep_job, "sweep", second=0),
+    _every_minute(recovery_job, "recover_checkouts", second=15),
+    _every_minute(reconcile_job, "reconcile", second=30, run_at_startup=True),
+    _every_minute(expiry_job, "expire_orders", second=45),
+]
+
+
+def queue_of(settings: Settings) -> str:
+    """The arq queue, under the key prefix: deployments sharing a Redis keep apart."""
+    return f"{settings.key_prefix}arq:queue"
+
+
+def create_worker_settings(settings: Settings) -> type:
+    class WorkerSettings:
+        redis_settings = RedisSettings.from_dsn(settings.queue_redis_url)
+        queue_name = queue_of(settings)
+        cron_jobs = CRON_JOBS
+        on_startup = startup
+        on_shutdown = shutdown
+        ctx = {"settings": settings}
+        job_timeout = JOB_TIMEOUT_SECONDS
+        keep_result = KEEP_RESULT_SECONDS
+        max_jobs = len(CRON_JOBS)
+
+    return WorkerSettings
+
+
+def __getattr__(name: str) -> type:
+    # `arq workers.main.WorkerSettings` builds the class on first access.
+    if name == "WorkerSettings":
+        worker_settings = create_worker_settings(Settings.from_env())
+        globals()["WorkerSettings"] = worker_settings
+        return worker_settings
+    raise AttributeError(name)

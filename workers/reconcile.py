@@ -1,0 +1,157 @@
+"""The minute reconcile: makes every event's Redis counters agree with the truth again.
+
+Per event, one reconcile.lua call recomputes each tier's ``held`` from the event's parts
+and installs PostgreSQL's ``(quantity_sold, sold_version)`` by the version rule, read from
+PostgreSQL *before* the call, so a stale read can only lose to a newer version and never
+raises availability. Tiers PostgreSQL has but Redis lacks (cold start, flush) or holds at
+an older definition are loaded with ``TierCatalog.install``. The events covered are those
+in the active-events index and every event with an active tier, so after Redis lost
+everything, every active tier is back within a minute (a buyer who is faster still gets
+the tier loaded on first use by the API).
+
+Drift is a counter that would have stayed wrong without the reconciler:
+- ``held``: the counter differs from the seats of the parts present (scripts change both
+  in one step, so any difference is real).
+- ``sold``: Redis had PostgreSQL's version with another number (written outside the version
+  rule), or Redis was behind PostgreSQL with no part naming an order holding that tier (so
+  no checkout apply is on its way: an install was lost). Redis behind while such a part
+  holds the tier is a checkout in flight: the newer pair is installed but not counted; Redis
+  ahead means PostgreSQL was read before a newer commit: nothing to do. A cancel or expiry
+  caught between its commit and its install counts as drift too (a window of milliseconds).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+import asyncpg
+import msgspec
+
+from service.http.services import Services
+from service.inventory.store import TierRow
+from service.metrics import RECONCILE_DRIFT, RECONCILE_DRIFT_SEATS
+from service.redis.replies import ReconciledTier
+from workers.active_events import indexed_events
+from workers.logs import worker_log
+
+EVENTS_PER_BATCH = 200  # events whose tiers one PostgreSQL query reads
+
+_COLUMNS = ", ".join(TierRow.__struct_fields__)
+# Keyset pages of the events that have an active tier.
+ACTIVE_EVENTS_PAGE = """
+SELECT DISTINCT event_id FROM ticket_tiers
+WHERE active AND event_id > $1
+ORDER BY event_id
+LIMIT $2
+"""
+TIERS_OF_EVENTS = f"SELECT {_COLUMNS} FROM ticket_tiers WHERE event_id = ANY($1::uuid[]) ORDER BY event_id, id"
+
+
+class ReconcileStats(msgspec.Struct):
+    events: int = 0
+    tiers: int = 0  # tiers whose counters were checked
+    loaded: int = 0  # tiers missing from Redis, loaded from PostgreSQL
+    reloaded: int = 0  # tiers whose definition Redis had at an older version
+    sold_installed: int = 0  # newer (sold, version) pairs installed, drift or not
+    held_drift: int = 0  # tiers whose held was corrected
+    held_drift_seats: int = 0
+    sold_drift: int = 0  # tiers whose sold was corrected (see the module's definition)
+    sold_drift_seats: int = 0
+
+
+async def reconcile_inventory(services: Services, *, events_per_batch: int = EVENTS_PER_BATCH) -> ReconcileStats:
+    stats = ReconcileStats()
+    events = sorted(set(await indexed_events(services)) | set(await active_tier_events(services.pool)))
+    stats.events = len(events)
+    for start in range(0, len(events), events_per_batch):
+        chunk = events[start:start + events_per_batch]
+        tiers = await _tiers_of_events(services.pool, chunk)  # read before the scripts run
+        for event_id in chunk:
+            await reconcile_event(services, event_id, tiers.get(event_id, []), stats)
+    return stats
+
+
+async def reconcile_event(services: Services, event_id: str, rows: list[TierRow], stats: ReconcileStats) -> None:
+    """Reconcile one event against ``rows``, its tiers as PostgreSQL had them just before."""
+    pairs = [(str(row.id), row.quantity_sold, row.sold_version) for row in rows]
+    by_id = {str(row.id): row for row in rows}
+    reply = await services.scripts.reconcile(event_id=event_id, pairs=pairs)
+    stats.tiers += len(reply.tiers)
+    _account(event_id, reply.tiers, by_id, stats)
+
+    missing = set(reply.missing)
+    stale = [row for tier_id, row in by_id.items()
+             if tier_id in missing or (tier_id in reply.tiers and row.version > reply.tiers[tier_id].v)]
+    for row in stale:
+        await services.catalog.install(row)
+    stats.loaded += len(missing)
+    stats.reloaded += len(stale) - len(missing)
+    if missing:
+        # The tiers just loaded start at held 0: count their parts' seats now.
+        again = await services.scripts.reconcile(event_id=event_id, pairs=pairs)
+        _account(event_id, {t: c for t, c in again.tiers.items() if t in missing}, by_id, stats)
+
+
+def sold_drift(tier: ReconciledTier, sold: int, version: int) -> int:
+    """Seats by which Redis's ``sold`` had drifted from PostgreSQL's ``(sold, version)``;
+    0 when it had not (see the module docstring for what counts)."""
+    if tier.sold_before == sold:
+        return 0
+    if tier.sold_v_before == version or (tier.sold_v_before < version and tier.checkout == 0):
+        return abs(sold - tier.sold_before)
+    return 0
+
+
+def _account(event_id: str, tiers: dict[str, ReconciledTier], rows: dict[str, TierRow],
+             stats: ReconcileStats) -> None:
+    for tier_id, tier in tiers.items():
+        if tier.held != tier.held_before:
+            stats.held_drift += 1
+            stats.held_drift_seats += _drift(event_id, tier_id, "held", tier.held_before, tier.held)
+        row = rows.get(tier_id)
+        if row is None:
+            continue
+        if (tier.sold, tier.sold_v) != (tier.sold_before, tier.sold_v_before):
+            stats.sold_installed += 1
+        if sold_drift(tier, row.quantity_sold, row.sold_version):
+            stats.sold_drift += 1
+            stats.sold_drift_seats += _drift(
+                event_id, tier_id, "sold", tier.sold_before, tier.sold,
+                before_version=tier.sold_v_before, after_version=tier.sold_v, in_checkout=tier.checkout,
+            )
+
+
+def _drift(event_id: str, tier_id: str, field: str, before: int, after: int, **details: int) -> int:
+    """Count and log one corrected counter; the seats it was off by."""
+    seats = abs(after - before)
+    RECONCILE_DRIFT.labels(field=field).inc()
+    RECONCILE_DRIFT_SEATS.labels(field=field).inc(seats)
+    worker_log().warning("reconcile drift", field=field, event_id=event_id, tier_id=tier_id,
+                         before=before, after=after, **details)
+    return seats
+
+
+async def active_tier_events(pool: asyncpg.Pool, page: int = 1000) -> list[str]:
+    events: list[str] = []
+    after = uuid.UUID(int=0)
+    while True:
+        records = await pool.fetch(ACTIVE_EVENTS_PAGE, after, page)
+        events += [str(r["event_id"]) for r in records]
+        if len(records) < page:
+            return events
+        after = records[-1]["event_id"]
+
+
+async def _tiers_of_events(pool: asyncpg.Pool, event_ids: list[str]) -> dict[str, list[TierRow]]:
+    ids = []
+    for event_id in event_ids:
+        try:
+            ids.append(uuid.UUID(event_id))
+        except ValueError:  # not an event PostgreSQL can know: its held is still reconciled
+            continue
+    tiers: dict[str, list[TierRow]] = defaultdict(list)
+    for record in await pool.fetch(TIERS_OF_EVENTS, ids):
+        row = TierRow(**dict(record))
+        tiers[str(row.event_id)].append(row)
+    return tiers
