@@ -75,19 +75,22 @@ async def expiry_job(ctx: Ctx) -> dict[str, Any]:
     return await run_job("expire_orders", lambda: expire_orders(ctx["services"]))
 
 
-def _every_minute(job: Any, name: str, second: int, **options: Any):
-    return cron(job, name=name, second=second, unique=True, timeout=JOB_TIMEOUT_SECONDS,
-                keep_result=KEEP_RESULT_SECONDS, max_tries=1, **options)
+def minute_jobs(settings: Settings) -> list:
+    """The jobs, each once a minute, spread over the minute so they rarely overlap; the sweep
+    goes first so the reconciler reads fewer parts, and reconcile also runs at start-up (a
+    cold Redis is refilled). arq names a tick's job ``<name>:<time>`` in keys shared by every
+    queue on the server, so the names carry the key prefix: two deployments on one Redis
+    must not take each other's ticks."""
+    def every_minute(job, name: str, second: int, **options: Any):
+        return cron(job, name=f"{settings.key_prefix}{name}", second=second, unique=True,
+                    timeout=JOB_TIMEOUT_SECONDS, keep_result=KEEP_RESULT_SECONDS, max_tries=1, **options)
 
-
-# Spread over the minute so the jobs rarely overlap; the sweep goes first so the
-# reconciler reads fewer parts. Reconcile also runs at start-up (a cold Redis is refilled).
-CRON_JOBS = [
-    _every_minute(sweep_job, "sweep", second=0),
-    _every_minute(recovery_job, "recover_checkouts", second=15),
-    _every_minute(reconcile_job, "reconcile", second=30, run_at_startup=True),
-    _every_minute(expiry_job, "expire_orders", second=45),
-]
+    return [
+        every_minute(sweep_job, "sweep", second=0),
+        every_minute(recovery_job, "recover_checkouts", second=15),
+        every_minute(reconcile_job, "reconcile", second=30, run_at_startup=True),
+        every_minute(expiry_job, "expire_orders", second=45),
+    ]
 
 
 def queue_of(settings: Settings) -> str:
@@ -97,15 +100,17 @@ def queue_of(settings: Settings) -> str:
 
 def create_worker_settings(settings: Settings) -> type:
     class WorkerSettings:
+        """What arq reads (``arq.worker.Worker``'s parameters), for these settings."""
+
         redis_settings = RedisSettings.from_dsn(settings.queue_redis_url)
         queue_name = queue_of(settings)
-        cron_jobs = CRON_JOBS
+        cron_jobs = minute_jobs(settings)
         on_startup = startup
         on_shutdown = shutdown
         ctx = {"settings": settings}
         job_timeout = JOB_TIMEOUT_SECONDS
         keep_result = KEEP_RESULT_SECONDS
-        max_jobs = len(CRON_JOBS)
+        max_jobs = 4  # one of each job at a time
 
     return WorkerSettings
 

@@ -50,7 +50,7 @@ TIERS_OF_EVENTS = f"SELECT {_COLUMNS} FROM ticket_tiers WHERE event_id = ANY($1:
 
 class ReconcileStats(msgspec.Struct):
     events: int = 0
-    tiers: int = 0  # tiers whose counters were checked
+    tiers: int = 0  # tiers reconciled, those loaded included
     loaded: int = 0  # tiers missing from Redis, loaded from PostgreSQL
     reloaded: int = 0  # tiers whose definition Redis had at an older version
     sold_installed: int = 0  # newer (sold, version) pairs installed, drift or not
@@ -77,10 +77,10 @@ async def reconcile_event(services: Services, event_id: str, rows: list[TierRow]
     pairs = [(str(row.id), row.quantity_sold, row.sold_version) for row in rows]
     by_id = {str(row.id): row for row in rows}
     reply = await services.scripts.reconcile(event_id=event_id, pairs=pairs)
-    stats.tiers += len(reply.tiers)
     _account(event_id, reply.tiers, by_id, stats)
 
     missing = set(reply.missing)
+    stats.tiers += len(reply.tiers) + len(missing)
     stale = [row for tier_id, row in by_id.items()
              if tier_id in missing or (tier_id in reply.tiers and row.version > reply.tiers[tier_id].v)]
     for row in stale:

@@ -27,7 +27,7 @@ def test_worker_settings_come_from_the_environment_with_the_queue_on_arq_redis_u
     assert (redis_settings.host, redis_settings.port, redis_settings.database) == ("queue.example", 6380, 3)
     assert options["queue_name"] == "tcx:arq:queue"
     jobs = {job.name: job for job in options["cron_jobs"]}
-    assert sorted(jobs) == ["expire_orders", "reconcile", "recover_checkouts", "sweep"]
+    assert sorted(jobs) == ["tcx:expire_orders", "tcx:reconcile", "tcx:recover_checkouts", "tcx:sweep"]
     assert all(job.unique and job.minute is None for job in jobs.values())
 
 
@@ -38,7 +38,7 @@ async def test_the_arq_worker_starts_runs_a_queued_job_and_shuts_down(services, 
     queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
     job_id = f"test-reconcile-{uuid.uuid4()}"
     try:
-        job = await queue.enqueue_job("reconcile", _job_id=job_id)
+        job = await queue.enqueue_job(f"{settings.key_prefix}reconcile", _job_id=job_id)
         worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
         try:
             await worker.async_run()
