@@ -16,6 +16,13 @@ from loadtest.client import Connection, ConnectionFailed, Response, Target, enco
 
 # Large enough that browsing scenarios never sell out during a run.
 ROOMY_TOTAL = 1_000_000
+# Ids are derived from the run id, so processes that share a run id (Locust workers) plan
+# the same catalogue and their PUTs agree.
+_ID_SPACE = uuid.UUID("6b1f4c3e-2d5a-4f7e-9c1b-0a8d7e6f5c4b")
+
+
+def _id(run_id: str, *parts: object) -> str:
+    return str(uuid.uuid5(_ID_SPACE, "/".join(map(str, (run_id, *parts)))))
 
 
 class SetupError(RuntimeError):
@@ -57,16 +64,16 @@ def plan_catalog(
     if kind == "none":
         return Catalog(run_id=run_id)
     if kind == "flash":
-        event = str(uuid.uuid4())
-        tier = Tier(str(uuid.uuid4()), event, f"loadtest {run_id} flash", seats, 500_000, 10)
+        event = _id(run_id, "flash")
+        tier = Tier(_id(run_id, "flash", 0), event, f"loadtest {run_id} flash", seats, 500_000, 10)
         return Catalog(run_id=run_id, tiers=(tier,))
     tiers = []
     for e in range(events):
-        event = str(uuid.uuid4())
+        event = _id(run_id, kind, e)
         for t in range(tiers_per_event):
             name = f"loadtest {run_id} event {e} tier {t}"
             price = 100_000 * (t + 1)
-            tiers.append(Tier(str(uuid.uuid4()), event, name, ROOMY_TOTAL, price, 50))
+            tiers.append(Tier(_id(run_id, kind, e, t), event, name, ROOMY_TOTAL, price, 50))
     if kind == "roomy":
         return Catalog(run_id=run_id, tiers=tuple(tiers))
     if kind == "promo":
