@@ -7,12 +7,14 @@ import datetime as dt
 import json
 import sys
 import types
+import uuid
 
 import pytest
 from prometheus_client import REGISTRY
 
 from service.metrics import ORDERS_EXPIRED
 from tests.api import api_client, put_tier
+from tests.workers.conftest import counters, hold, make_tier, now_ms
 from workers.expiry import expire_orders
 from workers.logs import configure_logging
 from workers.recovery import recover_checkouts
@@ -131,3 +133,18 @@ async def test_expiry_expires_a_real_unpaid_order_and_gives_its_seats_back(servi
     assert (order["status"], order["quantity_sold"]) == ("expired", 0)
     inventory = await services.scripts.inventory(event_id=tier["event_id"], tier_ids=[tier["id"]])
     assert (inventory.tiers[tier["id"]].sold, inventory.tiers[tier["id"]].held) == (0, 0)
+
+
+async def test_recovery_moves_a_stuck_checkout_with_no_order_back_to_open(services):
+    row = await make_tier(services, total=10)
+    cart = await hold(services, row, 2)
+    event_id = str(row.event_id)
+    await services.scripts.checkout_begin(cart_id=cart, event_ids=[event_id], order_id=str(uuid.uuid4()),
+                                          replace="", now_ms=now_ms(), deadline_ms=now_ms() - 1)
+
+    totals = await recover_checkouts(services)
+
+    assert (totals["due"], totals["aborted"], totals["applied"], totals["batches"]) == (1, 1, 0, 1)
+    part = await services.scripts.view(event_id=event_id, cart_id=cart, now_ms=now_ms())
+    assert part.s == "open" and part.lines[str(row.id)].q == 2
+    assert (await counters(services, row)).held == 2
