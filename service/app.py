@@ -18,6 +18,8 @@ from service.db.pool import create_pool
 from service.health import live, ready
 from service.http.observability import observe_requests
 from service.http.problems import EXCEPTION_HANDLERS
+from service.http.ratelimit import limit_requests
+from service.http.security import add_security_headers
 from service.http.services import build_services
 from service.inventory import handlers as tier_handlers
 from service.metrics import render_latest
@@ -70,7 +72,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         metrics],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[observe_requests],
+        middleware=[observe_requests, limit_requests],
+        before_send=[add_security_headers],
         cors_config=cors,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(

@@ -95,3 +95,13 @@ class UserTokens:
 def check_admin_key(expected: str, given: str | None) -> None:
     if not given or not hmac.compare_digest(expected.encode(), given.encode()):
         raise Unauthorized("A valid X-Admin-Key header is required")
+
+
+def key_matches(expected: str | bytes | None, given: str | bytes | None) -> bool:
+    """A shared key (X-Service-Key, X-Admin-Key) compared in constant time; never equal
+    when no key is configured."""
+    if not expected or not given:
+        return False
+    expected = expected.encode() if isinstance(expected, str) else expected
+    given = given.encode() if isinstance(given, str) else given
+    return hmac.compare_digest(expected, given)

@@ -34,6 +34,8 @@ def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "CART_TOKEN_SECRET": ",".join(settings.cart_token_secrets),
         "JWT_SECRET": settings.jwt_secret,
         "RESERVATION_TTL_SECONDS": str(settings.reservation_ttl_seconds),
+        "RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
+        "RATE_LIMIT_BURST": str(settings.rate_limit_burst),
         "APP_ENV": "development",
         "LOG_LEVEL": "WARNING",
     }

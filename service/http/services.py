@@ -41,7 +41,7 @@ class Services:
 def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
     keys = Keys(settings.key_prefix)
     scripts = Scripts(redis, keys)
-    catalog = TierCatalog(pool, scripts)
+    catalog = TierCatalog(pool, scripts, max_per_line=settings.max_quantity_per_line)
     promos = PromoService(settings, pool, scripts, keys)
     return Services(
         settings=settings,

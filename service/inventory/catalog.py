@@ -30,12 +30,14 @@ def _ms(value) -> int:
     return int(value.timestamp() * 1000) if value is not None else 0
 
 
-def tier_fields(row: TierRow) -> TierFields:
+def tier_fields(row: TierRow, max_per_line: int | None = None) -> TierFields:
+    """The row as Redis keeps it; ``max_per_line`` (MAX_QUANTITY_PER_LINE) caps the tier's
+    max_per_order, so the reserve and merge scripts enforce the lower of the two."""
     return TierFields(
         tier_id=str(row.id),
         version=row.version,
         total=row.quantity_total,
-        max_per_order=row.max_per_order,
+        max_per_order=min(row.max_per_order, max_per_line or row.max_per_order),
         price=row.price,
         currency=row.currency,
         name=row.name,
@@ -48,9 +50,10 @@ def tier_fields(row: TierRow) -> TierFields:
 
 
 class TierCatalog:
-    def __init__(self, pool: asyncpg.Pool, scripts: Scripts) -> None:
+    def __init__(self, pool: asyncpg.Pool, scripts: Scripts, max_per_line: int | None = None) -> None:
         self._pool = pool
         self._scripts = scripts
+        self._max_per_line = max_per_line
         self._places: dict[str, TierPlace] = {}
         self._unknown: dict[str, float] = {}
 
@@ -94,5 +97,5 @@ class TierCatalog:
 
     async def install(self, row: TierRow):
         return await self._scripts.tier_load(
-            event_id=str(row.event_id), tier=tier_fields(row), now_ms=int(time.time() * 1000)
+            event_id=str(row.event_id), tier=tier_fields(row, self._max_per_line), now_ms=int(time.time() * 1000)
         )

@@ -1,0 +1,170 @@
+"""The general request rate limit of ``/api/*``: one GCRA bucket (lua/rate_limit.lua) per
+cart when the request names one (a valid cart token or user JWT), else per client address.
+
+One EVALSHA per limited request; none when RATE_LIMIT_PER_MINUTE=0, for a trusted backend
+(X-Service-Key) or the admin (X-Admin-Key), or outside ``/api/``. When Redis cannot answer,
+requests go through unlimited for a second rather than failing on the limiter: the
+request's own Redis call then answers 503 if Redis is really gone. Never limits health,
+metrics or schema routes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+from litestar import Request
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from redis.exceptions import RedisError
+
+from service.auth import key_matches, user_cart_id
+from service.errors import DomainError, RateLimited
+from service.http.identity import CART_TOKEN_COOKIE
+from service.http.problems import domain_error
+from service.metrics import RATE_LIMITED
+from service.redis.replies import RateLimitReply
+
+if TYPE_CHECKING:
+    from service.http.services import Services
+
+log = logging.getLogger("ticket_cart.http")
+
+LIMITED_PREFIX = "/api/"
+FAIL_OPEN_SECONDS = 1.0  # after a limiter error, skip the limiter this long (no pile-up on a sick Redis)
+IPV6_PREFIX = 64  # one IPv6 client usually owns a whole /64
+
+
+class Subject(msgspec.Struct, frozen=True):
+    scope: str  # "cart" or "client" (also the tc_rate_limited_total label)
+    name: str
+
+
+def client_subject(client: tuple[str, int] | list | None) -> Subject:
+    """The client address as one bucket: an IPv6 address counts by its /64."""
+    host = client[0] if client else "unknown"
+    if ":" in host:
+        try:
+            host = str(ipaddress.IPv6Network(f"{host}/{IPV6_PREFIX}", strict=False).network_address) + "/64"
+        except ValueError:
+            pass
+    return Subject("client", host)
+
+
+def _cookie(raw: bytes, name: bytes) -> str | None:
+    for pair in raw.split(b";"):
+        key, _, value = pair.strip().partition(b"=")
+        if key == name and value:
+            return value.decode("latin-1")
+    return None
+
+
+def limit_headers(limit: int, reply: RateLimitReply) -> list[tuple[bytes, bytes]]:
+    """``RateLimit-*`` (IETF draft: Limit is the bucket's size, Reset the seconds until it
+    is full again) and, when refused, ``Retry-After``."""
+    headers = [
+        (b"ratelimit-limit", str(limit).encode()),
+        (b"ratelimit-remaining", str(reply.remaining).encode()),
+        (b"ratelimit-reset", str(math.ceil(reply.reset_ms / 1000)).encode()),
+    ]
+    if not reply.allowed:
+        headers.append((b"retry-after", str(max(1, math.ceil(reply.retry_after_ms / 1000))).encode()))
+    return headers
+
+
+class RequestLimiter:
+    """Decides, per request, which bucket it spends from (or none) and spends it."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        settings = services.settings
+        self.per_minute = settings.rate_limit_per_minute
+        self.burst = settings.rate_limit_burst
+        self.service_key = settings.trusted_service_key
+        self.admin_key = settings.admin_api_key
+        self.fail_open_until = 0.0
+
+    def subject(self, scope: Scope) -> Subject | None:
+        """The bucket this request spends from; None for an exempt caller."""
+        token = authorization = cookie = None
+        for name, value in scope["headers"]:
+            if name == b"x-service-key" or name == b"x-admin-key":
+                if key_matches(self.service_key if name == b"x-service-key" else self.admin_key, value):
+                    return None
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"x-cart-token":
+                token = value
+            elif name == b"cookie":
+                cookie = value
+        # As identity.resolve_cart decides; an unverifiable credential counts against the address.
+        try:
+            if authorization is not None:
+                scheme, _, jwt = authorization.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and jwt.strip():
+                    return Subject("cart", user_cart_id(self.s.user_tokens.verify(jwt.strip())))
+            else:
+                text = token.decode("latin-1") if token else None
+                if text is None and cookie:
+                    text = _cookie(cookie, CART_TOKEN_COOKIE.encode())
+                if text:
+                    return Subject("cart", self.s.cart_tokens.verify(text))
+        except DomainError:
+            pass
+        return client_subject(scope.get("client"))
+
+    async def spend(self, subject: Subject) -> RateLimitReply | None:
+        """The bucket's answer; None when the limiter cannot answer (fail open)."""
+        if time.monotonic() < self.fail_open_until:
+            return None
+        key = self.s.keys.rate_limit(subject.scope, subject.name)
+        try:
+            return await self.s.scripts.rate_limit(key, self.per_minute, self.burst, int(time.time() * 1000))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.fail_open_until = time.monotonic() + FAIL_OPEN_SECONDS
+            log.warning("rate limiter unavailable, not limiting for %.0f s: %r", FAIL_OPEN_SECONDS, exc)
+            return None
+
+
+def limit_requests(app: ASGIApp) -> ASGIApp:
+    limiter: RequestLimiter | None = None
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal limiter
+        if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIX):
+            await app(scope, receive, send)
+            return
+        if limiter is None:
+            limiter = RequestLimiter(scope["app"].state.services)
+        subject = limiter.subject(scope) if limiter.per_minute else None
+        reply = await limiter.spend(subject) if subject is not None else None
+        if reply is None:
+            await app(scope, receive, send)
+            return
+        headers = limit_headers(limiter.burst, reply)
+        if not reply.allowed:
+            RATE_LIMITED.labels(subject.scope).inc()
+            await _refuse(scope, receive, send, reply, headers)
+            return
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await app(scope, receive, send_with_limits)
+
+    return middleware
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, reply: RateLimitReply,
+                  headers: list[tuple[bytes, bytes]]) -> None:
+    """429 ``rate-limited``, the same problem document every other refusal is."""
+    wait = headers[-1][1].decode()
+    request: Request = Request(scope, receive)
+    refusal = RateLimited(f"Too many requests; try again in {wait} s", retry_after_ms=reply.retry_after_ms,
+                          headers={name.decode(): value.decode() for name, value in headers})
+    await domain_error(request, refusal).to_asgi_response(scope["app"], request)(scope, receive, send)

@@ -1,0 +1,42 @@
+"""Security headers on every response, errors and unmatched paths included.
+
+A ``before_send`` hook rather than a route middleware: Litestar runs route middleware only
+for matched routes, and a 404 or 405 answer needs the headers as much as any other. The
+header lists are built once; a response that already names a header keeps its own.
+"""
+
+from __future__ import annotations
+
+from litestar.types import Message, Scope
+
+_EVERYWHERE = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+# JSON answers load nothing and may be framed by no one. The schema's HTML pages (/schema,
+# /schema/swagger, ...) load their viewer from a CDN, so they get no CSP; their JSON and
+# YAML documents get the strict one.
+STRICT_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_CSP = ((b"content-security-policy", STRICT_CSP),)
+_NO_STORE = ((b"cache-control", b"no-store"),)
+
+_API = _EVERYWHERE + _CSP + _NO_STORE
+_OTHER = _EVERYWHERE + _CSP
+_SCHEMA_PAGE = _EVERYWHERE
+
+
+def _for_path(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    if path.startswith("/api/"):
+        return _API
+    if path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml")):
+        return _SCHEMA_PAGE
+    return _OTHER
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    if message["type"] != "http.response.start":
+        return
+    headers = message.get("headers") or []
+    present = {name.lower() for name, _ in headers}
+    message["headers"] = [*headers, *(h for h in _for_path(scope.get("path", "")) if h[0] not in present)]

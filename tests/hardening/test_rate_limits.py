@@ -1,0 +1,143 @@
+"""The general rate limit of /api/*: one bucket per cart (a request that names one) or per
+client address (one that does not), spent by one script call; exempt callers and routes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from service.http.ratelimit import client_subject
+from service.redis.scripts import Scripts
+from tests.api import ADMIN_HEADERS, bearer, put_tier
+from tests.hardening.conftest import is_problem, keys_matching
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+LIMITED = {"rate_limit_per_minute": 6, "rate_limit_burst": 3}
+SERVICE_KEY = "trusted-backend-key"
+
+
+def add_body(tier_id: str, quantity: int = 1) -> dict:
+    return {"tier_id": tier_id, "quantity": quantity}
+
+
+async def held(api, tier_id: str) -> int:
+    return (await api.get(f"/api/admin/tiers/{tier_id}", headers=ADMIN_HEADERS)).json()["inventory"]["held"]
+
+
+async def test_a_flood_of_token_less_adds_creates_only_a_burst_of_carts_then_429(api_with, redis):
+    async with api_with(**LIMITED) as api:
+        tier = await put_tier(api, quantity_total=100)
+        answers = []
+        for _ in range(10):
+            api.cookies.clear()  # a stranger each time: no token, no cookie
+            answers.append(await api.post("/api/cart/items", json=add_body(tier["id"], 2)))
+        assert [a.status_code for a in answers] == [201] * 3 + [429] * 7
+        refused = answers[-1]
+        assert is_problem(refused, 429, "rate-limited")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["ratelimit-remaining"] == "0"
+        assert "x-cart-token" not in refused.headers and "set-cookie" not in refused.headers
+        # Refused requests changed nothing: three carts, six seats.
+        assert len(await keys_matching(redis, "{c:*}:meta")) == 3
+        assert await held(api, tier["id"]) == 6
+
+
+async def test_token_less_reads_create_nothing_and_spend_the_address_bucket(api_with, redis):
+    async with api_with(**LIMITED) as api:
+        statuses = [(await api.get("/api/cart")).status_code for _ in range(5)]
+        assert statuses == [200] * 3 + [429] * 2
+        assert await keys_matching(redis, "{c:*}") == []
+        assert len(await keys_matching(redis, "{rl:client:*}")) == 1
+
+
+async def test_limited_routes_carry_ratelimit_headers(api_with):
+    async with api_with(**LIMITED) as api:
+        first = await api.get("/api/cart")
+        second = await api.get("/api/cart")
+    assert first.headers["ratelimit-limit"] == "3"
+    assert [first.headers["ratelimit-remaining"], second.headers["ratelimit-remaining"]] == ["2", "1"]
+    assert int(second.headers["ratelimit-reset"]) >= 1
+    assert "retry-after" not in first.headers
+
+
+async def test_health_metrics_and_schema_are_never_limited(api_with):
+    async with api_with(rate_limit_per_minute=1, rate_limit_burst=1) as api:
+        for path in ("/health/live", "/health/ready", "/metrics", "/schema/openapi.json"):
+            answers = [await api.get(path) for _ in range(4)]
+            assert {a.status_code for a in answers} == {200}, path
+            assert not any("ratelimit-limit" in a.headers for a in answers), path
+
+
+async def test_each_cart_has_its_own_bucket_and_an_address_without_one_has_another(api_with):
+    async with api_with(**LIMITED) as api:
+        tier = await put_tier(api)
+        api.cookies.clear()
+        token = (await api.post("/api/cart/items", json=add_body(tier["id"]))).headers["x-cart-token"]
+        api.cookies.clear()
+        mine = {"X-Cart-Token": token}
+        assert [(await api.get("/api/cart", headers=mine)).status_code for _ in range(4)] == [200] * 3 + [429]
+        # The address's bucket spent one (the add that made the cart): two left.
+        assert [(await api.get("/api/cart")).status_code for _ in range(3)] == [200, 200, 429]
+        user = bearer(api.app.state.services.settings, "user-1")
+        assert [(await api.get("/api/cart", headers=user)).status_code for _ in range(4)] == [200] * 3 + [429]
+
+
+async def test_a_forged_token_spends_the_address_bucket_not_a_fresh_one(api_with):
+    async with api_with(**LIMITED) as api:
+        answers = []
+        for _ in range(5):
+            forged = f"v1.{uuid.uuid4()}.not-a-signature"
+            answers.append((await api.get("/api/cart", headers={"X-Cart-Token": forged})).status_code)
+        assert answers == [401] * 3 + [429] * 2
+
+
+async def test_trusted_backends_and_the_admin_are_not_limited_and_a_wrong_key_is(api_with):
+    async with api_with(**LIMITED, trusted_service_key=SERVICE_KEY) as api:
+        trusted = [await api.get("/api/cart", headers={"X-Service-Key": SERVICE_KEY}) for _ in range(6)]
+        assert {a.status_code for a in trusted} == {200}
+        assert not any("ratelimit-limit" in a.headers for a in trusted)
+        tier = await put_tier(api)
+        admin = [await api.get(f"/api/admin/tiers/{tier['id']}", headers=ADMIN_HEADERS) for _ in range(6)]
+        assert {a.status_code for a in admin} == {200}
+        wrong = [(await api.get("/api/cart", headers={"X-Service-Key": SERVICE_KEY + "x"})).status_code
+                 for _ in range(4)]
+        assert wrong == [200] * 3 + [429]
+        bad_admin = [(await api.get(f"/api/admin/tiers/{tier['id']}", headers={"X-Admin-Key": "guess"})).status_code
+                     for _ in range(4)]
+        assert bad_admin == [429] * 4  # the address's bucket is empty already
+
+
+async def test_one_script_call_per_limited_request_and_none_when_off(api_with, monkeypatch, redis):
+    calls = []
+    real = Scripts.rate_limit
+
+    async def counted(self, *args, **kwargs):
+        calls.append(args[0])
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Scripts, "rate_limit", counted)
+    async with api_with(rate_limit_per_minute=600, rate_limit_burst=100) as api:
+        tier = await put_tier(api)  # the admin: exempt
+        await api.post("/api/cart/items", json=add_body(tier["id"]))
+        await api.get("/api/cart")
+        await api.get("/health/live")
+        assert len(calls) == 2
+    calls.clear()
+    async with api_with(rate_limit_per_minute=0) as api:
+        tier = await put_tier(api)
+        for _ in range(20):
+            await api.post("/api/cart/items", json=add_body(tier["id"]))
+            assert "ratelimit-limit" not in (await api.get("/api/cart")).headers
+    assert calls == []
+    assert await keys_matching(redis, "{rl:*") == []
+
+
+def test_an_ipv6_client_counts_by_its_64_and_ipv4_by_its_address():
+    a = client_subject(("2001:db8:1:2:aaaa::1", 1234))
+    b = client_subject(("2001:db8:1:2:ffff::9", 1234))
+    assert a == b and a.name == "2001:db8:1:2::/64"
+    assert client_subject(("2001:db8:1:3::1", 1)) != a
+    assert client_subject(("192.0.2.7", 1)).name == "192.0.2.7"
+    assert client_subject(None).name == "unknown"
