@@ -55,21 +55,25 @@ class Target:
         self.path_prefix = parts.path.rstrip("/")
         default_port = parts.port is None or parts.port == 80
         self.host_header = self.host if default_port else f"{self.host}:{self.port}"
+        self.host_line = f"Host: {self.host_header}\r\n"
         self.base_url = base_url.rstrip("/")
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def encode_request(
     target: Target, method: str, path: str, headers: dict[str, str], body: bytes | None
 ) -> bytes:
-    lines = [f"{method} {target.path_prefix}{path} HTTP/1.1", f"Host: {target.host_header}"]
-    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    # One f-string per request: this runs for every request the tool sends.
+    extra = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]) if headers else ""
+    start = f"{method} {target.path_prefix}{path} HTTP/1.1\r\n{target.host_line}{extra}"
     if body is not None:
-        lines.append("Content-Type: application/json")
-        lines.append(f"Content-Length: {len(body)}")
-    elif method in ("POST", "PUT", "PATCH"):
-        lines.append("Content-Length: 0")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head + body if body else head
+        head = f"{start}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode("latin-1") + body
+    if method in _BODY_METHODS:
+        return f"{start}Content-Length: 0\r\n\r\n".encode("latin-1")
+    return f"{start}\r\n".encode("latin-1")
 
 
 class _ResponseProtocol(asyncio.Protocol):

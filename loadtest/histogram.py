@@ -46,7 +46,8 @@ class Histogram:
 
     def record(self, seconds: float) -> None:
         value = int(seconds * 1_000_000) if seconds > 0 else 0
-        index = bucket_of(value)
+        shift = value.bit_length() - SUB_BITS - 1  # bucket_of, inlined: once per request
+        index = value if shift <= 0 else shift * _SUB + (value >> shift)
         counts = self.counts
         counts[index] = counts.get(index, 0) + 1
         if self.count == 0 or value < self.min_us:
