@@ -60,8 +60,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
 
     cors = (
-        CORSConfig(allow_origins=list(settings.cors_allow_origins), allow_credentials=True,
-                   allow_headers=["content-type", "authorization", "x-cart-token", "idempotency-key"],
+        # Credentials (the cart cookie) only for named origins: with "*" Litestar would echo any
+        # origin and let every site send the buyer's cookie.
+        CORSConfig(allow_origins=list(settings.cors_allow_origins),
+                   allow_credentials="*" not in settings.cors_allow_origins,
+                   allow_headers=["content-type", "authorization", "x-cart-token", "x-order-token",
+                                  "idempotency-key"],
                    expose_headers=["x-cart-token", "x-request-id", "retry-after", "ratelimit-limit",
                                    "ratelimit-remaining", "ratelimit-reset"])
         if settings.cors_allow_origins else None

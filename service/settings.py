@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -33,6 +34,17 @@ ENVIRONMENT_VARIABLES = (
     "TRUSTED_SERVICE_KEY", "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "WORKER_METRICS_PORT",
 )
 SECRET_VARIABLES = ("ADMIN_API_KEY", "CART_TOKEN_SECRET", "JWT_SECRET", "TRUSTED_SERVICE_KEY")
+
+
+_SECRET_FIELDS = frozenset({"admin_api_key", "cart_token_secrets", "jwt_secret", "trusted_service_key"})
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:<secret>@{host}"))
 
 
 class SettingsError(ValueError):
@@ -71,6 +83,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_allow_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
     worker_metrics_port: int = 9108
+
+    def __repr__(self) -> str:
+        # A logged or printed Settings never shows a secret, nor a password inside a URL.
+        def shown(name: str) -> str:
+            value = getattr(self, name)
+            if name in _SECRET_FIELDS and value:
+                return "<secret>"
+            if name.endswith("_url") and value:
+                return repr(_without_password(value))
+            return repr(value)
+
+        return f"Settings({', '.join(f'{name}={shown(name)}' for name in self.__struct_fields__)})"
 
     @property
     def is_production(self) -> bool:
