@@ -54,6 +54,9 @@ class PromoUses(Protocol):
     async def release(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> Any:
         """Give the order's promo use back; idempotent; no-op without a redemption."""
 
+    async def retake(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> bool:
+        """Count a released use again while the code has one left; False, changing nothing, if not."""
+
 
 _STATE = "id, number, status, currency, total, promo_code, payment_due_at, paid_at, cancelled_at, expired_at"
 
@@ -239,18 +242,13 @@ class OrderLifecycle:
                 raise Conflict("A cancelled order cannot be paid; refund the payment", order_status="cancelled")
             if order.status == "expired":
                 changes = await take_seats_again(conn, order_id)
-                if order.promo_code is not None:
-                    await self._retake_promo(conn, order)
+                if order.promo_code is not None and self.promos is not None:
+                    if not await self.promos.retake(conn, order_id):
+                        log.warning("order %s paid late keeps its discount; promo %s had no use left to count",
+                                    order_id, order.promo_code)
             order = _state(await conn.fetchrow(MARK_PAID, order_id))
         await install_sold_changes(self.scripts, changes)
         return order
-
-    async def _retake_promo(self, conn: asyncpg.Connection, order: OrderState) -> None:
-        retake = getattr(self.promos, "retake", None)
-        taken = bool(await retake(conn, order.id)) if retake is not None else False
-        if not taken:
-            log.warning("order %s was paid late; promo %s had no use left to take again, the order keeps "
-                        "its discount", order.id, order.promo_code)
 
     async def expire_unpaid(self, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH) -> int:
         """Expire up to ``limit`` orders whose payment was due at or before ``now``.

@@ -300,19 +300,42 @@ async def test_a_late_payment_is_refused_seats_gone_when_others_bought_the_seats
     await assert_tickets_match_sold(db_pool)
 
 
-async def test_a_late_payment_and_a_buyer_holding_the_same_seats_never_oversell(client, db_pool, services):
+async def expired_while_another_buyer_holds(client, services, held: int) -> tuple[dict, dict, dict[str, str]]:
+    """A tier of 3 seats, an order of all 3 that expired, and the headers of a cart that
+    then held ``held`` of them: (tier, order, buyer's headers)."""
     tier = await put_tier(client, quantity_total=3)
     order = await buy(client, {tier["id"]: 3})
     await expire_unpaid_orders(services, now=LATER)
     client.cookies.clear()
-    held = await client.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 3})
-    buyer = {"X-Cart-Token": held.headers["x-cart-token"]}
-
+    added = await client.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": held})
     client.cookies.clear()
+    return tier, order, {"X-Cart-Token": added.headers["x-cart-token"]}
+
+
+async def sold_db(db_pool, tier: dict) -> int:
+    return await db_pool.fetchval("SELECT quantity_sold FROM ticket_tiers WHERE id = $1", uuid.UUID(tier["id"]))
+
+
+async def test_a_late_payment_and_a_buyer_holding_the_same_seats_never_oversell(client, db_pool, services):
+    tier, order, buyer = await expired_while_another_buyer_holds(client, services, held=3)
+
     paid, bought = await asyncio.gather(
         admin(client, order, "mark-paid"),
         client.post("/api/orders", json={"email": "other@example.com"}, headers=buyer))
 
     assert (paid.status_code == 200) != (bought.status_code == 201), (paid.text, bought.text)
-    assert await db_pool.fetchval("SELECT quantity_sold FROM ticket_tiers WHERE id = $1", uuid.UUID(tier["id"])) == 3
+    assert await sold_db(db_pool, tier) == 3
+    await assert_tickets_match_sold(db_pool)
+
+
+async def test_a_buyer_holding_seats_a_late_payment_took_is_refused_at_checkout(client, db_pool, services):
+    tier, order, buyer = await expired_while_another_buyer_holds(client, services, held=2)
+
+    assert (await admin(client, order, "mark-paid")).status_code == 200
+    inv = await inventory(client, tier["id"])
+    assert (inv["sold"], inv["held"], inv["available"]) == (3, 2, 0)  # sold + held > total, for a moment
+    refused = await client.post("/api/orders", json={"email": "other@example.com"}, headers=buyer)
+
+    assert refused.status_code == 409, refused.text
+    assert await sold_db(db_pool, tier) == 3
     await assert_tickets_match_sold(db_pool)
