@@ -14,8 +14,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import sys
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -163,72 +161,56 @@ async def delete_keys(client: Redis, prefix: str) -> int:
 
 
 @pytest.fixture
-def private_redis() -> Iterator[Callable[..., EmbeddedRedis]]:
+def private_redis(private_data_dir: Callable[[str], Path]) -> Iterator[Callable[..., EmbeddedRedis]]:
     """``private_redis(name="default")``: a Redis of the test's own, stopped after the test.
 
     Its data folder is ``.data/test-private-redis-<name>``; nothing persists across restarts.
     """
-    yield from _private_servers("redis", start_embedded_redis)
+    yield from _private_servers("redis", start_embedded_redis, private_data_dir)
 
 
 @pytest.fixture
-def private_postgres() -> Iterator[Callable[..., EmbeddedPostgres]]:
+def private_postgres(private_data_dir: Callable[[str], Path]) -> Iterator[Callable[..., EmbeddedPostgres]]:
     """``private_postgres(name="default")``: a PostgreSQL of the test's own, stopped after.
 
     Its data folder ``.data/test-private-postgres-<name>`` is kept between runs (initdb once),
     so a test creates the databases it needs rather than expecting an empty server.
     """
-    yield from _private_servers("postgres", start_embedded_postgres)
+    yield from _private_servers("postgres", start_embedded_postgres, private_data_dir)
 
 
-# Private servers live in this checkout's .data/, shared by every run started from it.
-PRIVATE_SERVER_FIXTURES = frozenset({"private_redis", "private_postgres"})
-PRIVATE_SERVERS_LOCK = DATA_DIR / "test-private-servers.lock"
+@pytest.fixture
+def private_data_dir() -> Iterator[Callable[[str], Path]]:
+    """``private_data_dir(name)``: ``.data/test-private-<name>``, this test's alone until it ends.
+
+    Such a folder is shared by every run of this checkout, so a test waits for it (a flock).
+    """
+    locks: list[int] = []
+
+    def lock(name: str) -> Path:
+        data_dir = DATA_DIR / f"test-private-{name}"
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        locks.append(os.open(f"{data_dir}.lock", os.O_RDWR | os.O_CREAT, 0o666))
+        fcntl.flock(locks[-1], fcntl.LOCK_EX)
+        return data_dir
+
+    yield lock
+    for fd in locks:
+        os.close(fd)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Before the first test (so outside any test's timeout), wait until no other run of this
-    checkout that uses private servers is running."""
-    if any(PRIVATE_SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-           for item in session.items):
-        _hold_lock_file(PRIVATE_SERVERS_LOCK, session.config)
-
-
-def _private_servers(kind: str, start_server: Callable[[Path], Server]) -> Iterator[Callable[..., Server]]:
+def _private_servers(kind: str, start_server: Callable[[Path], Server],
+                     data_dir: Callable[[str], Path]) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def start(name: str = "default") -> Server:
-        started.append(start_server(DATA_DIR / f"test-private-{kind}-{name}"))
+        started.append(start_server(data_dir(f"{kind}-{name}")))
         return started[-1]
 
     yield start
     for server in started:
         server.stop()  # whoever else may hold it: the test is over
         server.release()
-
-
-def _hold_lock_file(path: Path, config: pytest.Config) -> None:
-    """Take an exclusive flock on ``path`` for the rest of this process, saying so if we wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        message = f"waiting for test run {holder}, which uses the private test servers, to finish"
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(message, yellow=True)
-        else:
-            print(message, file=sys.stderr)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    config.stash[_LOCK_FD] = fd  # closed, and so released, when the process exits
-
-
-_LOCK_FD = pytest.StashKey[int]()
 
 
 async def _clear_dead_runs(lock: asyncpg.Connection, client: Redis) -> None:

@@ -1,5 +1,5 @@
 """resolve_servers: URLs from the environment win, then usable local servers, then embedded
-ones, which stop() stops. Uses its own data folder, never the session's servers."""
+ones, which stop() stops. Embedded ones get a private folder, never the session's servers'."""
 
 import asyncpg
 import pytest
@@ -9,13 +9,13 @@ from service import embedded
 from service.embedded import database_url, resolve_servers
 from service.settings import DATA_DIR
 
-PRIVATE_DATA = DATA_DIR / "test-private-resolve"
+NO_SERVER_STARTS_HERE = DATA_DIR / "test-private-resolve-unused"
 
 
 def test_environment_urls_are_used_as_given_and_nothing_starts():
     resolved = resolve_servers(
         {"REDIS_URL": "redis://cache.internal:6380/2", "DATABASE_URL": "postgresql://app@db/shop"},
-        PRIVATE_DATA,
+        NO_SERVER_STARTS_HERE,
     )
     assert (resolved.redis_url, resolved.redis_origin) == ("redis://cache.internal:6380/2", "environment")
     assert (resolved.database_url, resolved.database_origin) == ("postgresql://app@db/shop", "environment")
@@ -31,17 +31,17 @@ def test_database_url_replaces_only_the_database_name():
 
 
 def test_only_the_servers_asked_for_are_resolved():
-    resolved = resolve_servers({"DATABASE_URL": "postgresql://app@db/shop"}, PRIVATE_DATA, redis=False)
+    resolved = resolve_servers({"DATABASE_URL": "postgresql://app@db/shop"}, NO_SERVER_STARTS_HERE, redis=False)
     assert resolved.redis_url is None
     assert resolved.environ() == {"DATABASE_URL": "postgresql://app@db/shop"}
 
 
-async def test_unreachable_local_ports_fall_back_to_embedded_servers_that_stop_after(monkeypatch):
+async def test_unreachable_local_ports_fall_back_to_embedded_servers_that_stop_after(monkeypatch, private_data_dir):
     closed_port = embedded._free_port()
     monkeypatch.setattr(embedded, "LOCAL_REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
     monkeypatch.setattr(embedded, "LOCAL_POSTGRES_URL", f"postgresql://postgres@127.0.0.1:{closed_port}/ticket_cart")
 
-    resolved = resolve_servers({}, PRIVATE_DATA)
+    resolved = resolve_servers({}, private_data_dir("resolve"))
     try:
         assert (resolved.redis_origin, resolved.database_origin) == ("embedded", "embedded")
         assert len(resolved.started) == 2
@@ -57,11 +57,12 @@ async def test_unreachable_local_ports_fall_back_to_embedded_servers_that_stop_a
         await asyncpg.connect(resolved.database_url_for("postgres"), timeout=2)
 
 
-def test_force_embedded_ignores_local_servers():
-    resolved = resolve_servers({embedded.FORCE_EMBEDDED_VARIABLE: "1"}, PRIVATE_DATA)
+def test_force_embedded_ignores_local_servers(private_data_dir):
+    data_dir = private_data_dir("resolve")
+    resolved = resolve_servers({embedded.FORCE_EMBEDDED_VARIABLE: "1"}, data_dir)
     try:
         assert (resolved.redis_origin, resolved.database_origin) == ("embedded", "embedded")
-        assert resolved.database_url == embedded.EmbeddedPostgres(PRIVATE_DATA / "postgres").url_for("ticket_cart")
+        assert resolved.database_url == embedded.EmbeddedPostgres(data_dir / "postgres").url_for("ticket_cart")
     finally:
         resolved.stop()
 
@@ -70,7 +71,7 @@ def test_usable_local_servers_are_used():
     if not (embedded._usable_local_redis(embedded.LOCAL_REDIS_URL)
             and embedded._usable_local_postgres(embedded.LOCAL_POSTGRES_URL)):
         pytest.skip("no Redis 6.2+ and PostgreSQL 15+ on the local ports")
-    resolved = resolve_servers({}, PRIVATE_DATA)
+    resolved = resolve_servers({}, NO_SERVER_STARTS_HERE)
     assert (resolved.redis_origin, resolved.database_origin) == ("local", "local")
     assert resolved.redis_url == embedded.LOCAL_REDIS_URL
     assert resolved.started == []
