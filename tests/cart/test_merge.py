@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import msgspec
 
 from service.keys import Keys
+from service.redis.scripts import Scripts
 from tests.api import ADMIN_HEADERS, api_client, bearer, put_tier
 
 
@@ -136,12 +138,11 @@ async def test_a_part_in_checkout_is_not_merged_and_is_reported(api, settings, r
     busy, free = await put_tier(api, quantity_total=20), await put_tier(api, quantity_total=20)
     token = await guest_add(api, busy["id"], 2)
     await guest_add(api, free["id"], 1, token)
-    guest_cart_id = token.split(".")[1]
-    keys = Keys(settings.key_prefix).event(busy["event_id"])
-    part = json.loads(await redis.hget(keys.carts, guest_cart_id))
-    part.update(s="checkout", o=str(uuid.uuid4()))  # as checkout_begin leaves it
-    await redis.hset(keys.carts, guest_cart_id, json.dumps(part))
-    await redis.zrem(keys.expiries, guest_cart_id)
+    now = int(time.time() * 1000)
+    begun = await Scripts(redis, Keys(settings.key_prefix)).checkout_begin(
+        cart_id=token.split(".")[1], event_ids=[busy["event_id"]], order_id=str(uuid.uuid4()), replace="",
+        now_ms=now, deadline_ms=now + 60_000)
+    assert begun[busy["event_id"]].r == "ok"
 
     response = await merge(api, settings, "io", token)
 
