@@ -44,18 +44,11 @@ from service.errors import (
 from service.inventory.store import fetch_tiers
 from service.metrics import CHECKOUT_DURATION, CHECKOUTS
 from service.orders import codes, store
-from service.orders.dto import OrderItem, OrderView, Ticket
+from service.orders.draft import as_record, cart_items, draft_order
+from service.orders.dto import OrderView
 from service.orders.lifecycle import SoldChange, install_sold_changes
 from service.orders.service import order_view
-from service.orders.store import (
-    Inserted,
-    NewItem,
-    NewOrder,
-    NewTicket,
-    OrderFields,
-    OrderRecord,
-    TierGuardFailed,
-)
+from service.orders.store import Inserted, NewOrder, OrderRecord, TierGuardFailed
 from service.redis.replies import BeginReply
 
 if TYPE_CHECKING:
@@ -232,7 +225,7 @@ class _Checkout:
         return target
 
     async def write_and_apply(self, order_id: str, begun: dict[str, BeginReply], begun_at: int) -> CheckoutResult:
-        items = _cart_items(begun)
+        items = cart_items(begun)
         currencies = {item.currency for item in items}
         if len(currencies) != 1:
             raise CurrencyMismatch("The cart holds tickets in more than one currency; remove some",
@@ -249,7 +242,7 @@ class _Checkout:
         await self.apply(order_id, begun, inserted.sold)
         self.last_order = order_id
         token = None if self.cart.user_id else self.access_token(order_id)
-        return CheckoutResult(order_view(_record(order, inserted), token), created=True)
+        return CheckoutResult(order_view(as_record(order, inserted), token), created=True)
 
     async def quote(self, items: list[CartItem]) -> tuple[Any, str | None]:
         code = self.meta.get(b"promo")
@@ -264,7 +257,12 @@ class _Checkout:
         _Existing when the order (or the idempotency key's order) is already there."""
         clashes = deadlocks = 0
         while True:
-            order = self.new_order(order_id, items, quote)
+            order = draft_order(
+                order_id=order_id, cart_id=self.cart.cart_id, user_id=self.cart.user_id, email=self.email,
+                name=self.name, items=items, quote=quote, idempotency_key=self.key,
+                payment_ttl_seconds=self.s.settings.payment_ttl_seconds,
+                guest_token=None if self.cart.user_id else self.access_token(order_id),
+            )
             try:
                 async with asyncio.timeout(self.db_timeout):
                     async with self.s.pool.acquire(timeout=self.db_timeout) as conn, conn.transaction():
@@ -286,33 +284,6 @@ class _Checkout:
                 deadlocks += 1
                 if deadlocks > DEADLOCK_RETRIES:
                     raise
-
-    def new_order(self, order_id: str, items: list[CartItem], quote: Any) -> NewOrder:
-        line_discounts = quote.line_discounts if quote is not None else {}
-        subtotal = sum(item.line_total for item in items)
-        discount = max(0, min(quote.discount if quote is not None else 0, subtotal))
-        tickets = [
-            NewTicket(id=uuid.uuid4(), tier_id=uuid.UUID(item.tier_id), event_id=uuid.UUID(item.event_id),
-                      code=codes.new_ticket_code())
-            for item in items for _ in range(item.quantity)
-        ]
-        guest_token = None if self.cart.user_id else self.access_token(order_id)
-        return NewOrder(
-            id=uuid.UUID(order_id), number=codes.new_order_number(), cart_id=self.cart.cart_id,
-            user_id=self.cart.user_id, email=self.email, name=self.name, currency=items[0].currency,
-            subtotal=subtotal, discount=discount, total=subtotal - discount,
-            promo_code=quote.code if quote is not None else None, payment_code=codes.new_payment_code(),
-            payment_ttl_seconds=self.s.settings.payment_ttl_seconds,
-            access_token_hash=codes.access_token_hash(guest_token) if guest_token else None,
-            idempotency_key=self.key, event_ids=sorted({uuid.UUID(item.event_id) for item in items}),
-            items=[
-                NewItem(tier_id=uuid.UUID(item.tier_id), event_id=uuid.UUID(item.event_id), name=item.name,
-                        unit_price=item.unit_price, quantity=item.quantity, line_total=item.line_total,
-                        discount=line_discounts.get(item.tier_id, 0))
-                for item in sorted(items, key=lambda i: i.tier_id)
-            ],
-            tickets=tickets,
-        )
 
     # -- answers other than a new order --------------------------------------------------------
 
@@ -401,26 +372,3 @@ def _by_order(parts: dict[str, BeginReply]) -> dict[str, list[str]]:
     for event_id, reply in sorted(parts.items()):
         groups.setdefault(reply.o, []).append(event_id)
     return groups
-
-
-def _cart_items(begun: dict[str, BeginReply]) -> list[CartItem]:
-    return [
-        CartItem(tier_id=tier_id, event_id=event_id, name=line.n, quantity=line.q, unit_price=line.p,
-                 line_total=line.p * line.q, currency=line.c, max_per_order=line.m)
-        for event_id, reply in sorted(begun.items())
-        for tier_id, line in sorted(reply.lines.items())
-    ]
-
-
-def _record(order: NewOrder, inserted: Inserted) -> OrderRecord:
-    """The order as fetch_order would read it back, from what the checkout wrote."""
-    items = sorted(order.items, key=lambda i: (str(i.event_id), str(i.tier_id)))
-    tickets = sorted(order.tickets, key=lambda t: (str(t.tier_id), str(t.id)))
-    return OrderRecord(
-        **{field: getattr(order, field) for field in OrderFields.__struct_fields__},
-        status="pending_payment", payment_due_at=inserted.payment_due_at, created_at=inserted.created_at,
-        items=[OrderItem(tier_id=str(i.tier_id), event_id=str(i.event_id), name=i.name, quantity=i.quantity,
-                         unit_price=i.unit_price, line_total=i.line_total, discount=i.discount) for i in items],
-        tickets=[Ticket(id=str(t.id), tier_id=str(t.tier_id), event_id=str(t.event_id), code=t.code,
-                        status="valid") for t in tickets],
-    )

@@ -5,6 +5,8 @@ keeps their holds, nothing is half written, and the retry makes exactly one orde
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import asyncpg
 import pytest
@@ -54,8 +56,31 @@ def named_order(client, cart_headers: dict, event_id: str) -> str:
 
 
 async def unreachable_pool() -> asyncpg.Pool:
-    # Nothing listens on port 9: every connection is refused, as when PostgreSQL is down.
     return await asyncpg.create_pool("postgresql://postgres@127.0.0.1:9/none", min_size=0, max_size=1)
+
+
+def lose_the_commit_answer(monkeypatch) -> None:
+    """The next checkout commits, then its PostgreSQL answer is lost (a timeout)."""
+    real_write = checkout_module._Checkout.write
+
+    async def commit_then_time_out(self, *args, **kwargs):
+        await real_write(self, *args, **kwargs)
+        raise TimeoutError("the COMMIT's answer never came")
+
+    monkeypatch.setattr(checkout_module._Checkout, "write", commit_then_time_out)
+
+
+@contextmanager
+def postgres_down(client) -> Iterator[None]:
+    """The app's pool points at a port where nothing listens: every connection is refused."""
+    services = client.app.state.services
+    real_pool = services.pool
+    services.pool = in_app(client, unreachable_pool)
+    try:
+        yield
+    finally:
+        in_app(client, services.pool.close)
+        services.pool = real_pool
 
 
 def assert_unavailable(response) -> None:
@@ -66,14 +91,8 @@ def assert_unavailable(response) -> None:
 async def test_postgres_unreachable_answers_503_keeps_the_holds_and_the_retry_succeeds(client, db_pool):
     tier = await put_tier(client, quantity_total=10)
     cart = await add(client, tier["id"], 3)
-    services = client.app.state.services
-    real_pool = services.pool
-    services.pool = in_app(client, unreachable_pool)
-    try:
+    with postgres_down(client):
         refused = await client.post("/api/orders", json=BUYER, headers=cart)
-    finally:
-        in_app(client, services.pool.close)
-        services.pool = real_pool
 
     assert_unavailable(refused)
     assert await rows(db_pool) == (0, 0, 0)
@@ -111,13 +130,7 @@ async def test_a_failure_inside_the_transaction_rolls_everything_back(client, db
 async def test_a_commit_whose_answer_is_lost_is_found_by_the_retry_never_made_twice(client, db_pool, monkeypatch):
     tier = await put_tier(client, quantity_total=10)
     cart = await add(client, tier["id"], 3)
-    real_write = checkout_module._Checkout.write
-
-    async def commit_then_time_out(self, *args, **kwargs):
-        await real_write(self, *args, **kwargs)
-        raise TimeoutError("the COMMIT's answer never came")
-
-    monkeypatch.setattr(checkout_module._Checkout, "write", commit_then_time_out)
+    lose_the_commit_answer(monkeypatch)
     lost = await client.post("/api/orders", json=BUYER, headers=cart)
     monkeypatch.undo()
     assert_unavailable(lost)
@@ -229,3 +242,42 @@ async def test_a_clash_on_a_random_code_draws_again(client, db_pool, monkeypatch
     assert response.status_code == 201
     assert len(calls) == 2 and calls[0] != calls[1]
     assert (await rows(db_pool))[0] == 1
+
+
+async def test_a_part_added_after_a_failed_try_joins_the_order_the_cart_already_names(client, db_pool):
+    first = await put_tier(client)
+    cart = await add(client, first["id"], 1)
+    with postgres_down(client):
+        assert_unavailable(await client.post("/api/orders", json=BUYER, headers=cart))
+    named = named_order(client, cart, first["event_id"])
+    second = await put_tier(client)  # another event: its part names no order yet
+    await add(client, second["id"], 2, cart)
+
+    response = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    assert response.status_code == 201 and response.json()["id"] == named
+    assert {(i["tier_id"], i["quantity"]) for i in response.json()["items"]} == {(first["id"], 1), (second["id"], 2)}
+
+
+async def test_seats_added_after_a_lost_commit_stay_in_the_cart_for_a_next_order(client, db_pool, monkeypatch):
+    first = await put_tier(client)
+    cart = await add(client, first["id"], 1)
+    lose_the_commit_answer(monkeypatch)
+    assert_unavailable(await client.post("/api/orders", json=BUYER, headers=cart))
+    monkeypatch.undo()
+    second = await put_tier(client)
+    await add(client, second["id"], 2, cart)
+
+    committed = await client.post("/api/orders", json=BUYER, headers=cart)
+    cart_after = (await client.get("/api/cart", headers=cart)).json()
+    next_order = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    # The retry answers the order that did commit, with what it held then...
+    assert committed.status_code == 200
+    assert [(i["tier_id"], i["quantity"]) for i in committed.json()["items"]] == [(first["id"], 1)]
+    # ...the seats added since stay held in the cart, and make an order of their own.
+    assert [(i["tier_id"], i["quantity"]) for i in cart_after["items"]] == [(second["id"], 2)]
+    assert next_order.status_code == 201 and next_order.json()["id"] != committed.json()["id"]
+    assert [(i["tier_id"], i["quantity"]) for i in next_order.json()["items"]] == [(second["id"], 2)]
+    assert await inventory(client, second["id"]) == {"total": 100, "sold": 2, "held": 0, "available": 98,
+                                                     "sold_db": 2}
