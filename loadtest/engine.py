@@ -27,6 +27,8 @@ DRAIN_SECONDS = 5.0
 # early and sending what is due within it keeps the generator's own lateness out of the
 # latencies; a request sent early is timed from when it was sent, never from before.
 TIMER_SLACK = 0.001
+# Open loop: buyers under way at once, per connection (see Share.open_loop).
+BUYERS_PER_CONNECTION = 4
 _PROGRESS_EVERY = 0.1
 
 
@@ -160,9 +162,31 @@ class Share:
                     await asyncio.sleep(0.01)  # a dead server should not spin the loop
 
     async def open_loop(self, connections: list[Connection]) -> None:
+        """Arrivals at a fixed rate; each is the next step of a buyer that is free.
+
+        At most ``BUYERS_PER_CONNECTION`` buyers per connection are under way: when all are
+        waiting for answers, an arrival waits for one (timed from its due time all the
+        same), so an overloaded server sees the scenario's mix of steps, not a flood of
+        first steps from ever more new buyers.
+        """
         spec = self.spec
         pending: asyncio.Queue[tuple[float, Buyer]] = asyncio.Queue()
         ready: deque[Buyer] = deque()
+        waiting: deque[float] = deque()  # due times of arrivals that found no free buyer
+        most_buyers = BUYERS_PER_CONNECTION * len(connections)
+
+        def place(due: float) -> bool:
+            """Give the arrival due at ``due`` a buyer; False when none can take it now."""
+            if ready:
+                buyer: Buyer | None = ready.popleft()
+            elif self.stats.buyers_started - self.stats.buyers_finished < most_buyers:
+                buyer = self.next_buyer()
+            else:
+                buyer = None
+            if buyer is None:
+                return False
+            pending.put_nowait((due, buyer))
+            return True
 
         async def sender(connection: Connection) -> None:
             while True:
@@ -171,7 +195,8 @@ class Share:
                 await self.execute(connection, buyer, due if due < now else now)
                 if buyer.call is not None:
                     ready.append(buyer)
-                pending.task_done()
+                while waiting and place(waiting[0]):
+                    waiting.popleft()
 
         senders = [asyncio.create_task(sender(c)) for c in connections]
         interval = 1.0 / spec.rate
@@ -189,22 +214,21 @@ class Share:
                     continue
                 arrival += 1
                 self.stats.schedule_lag.record(now - due)
-                buyer = ready.popleft() if ready else self.next_buyer()
-                if buyer is not None:
-                    pending.put_nowait((due, buyer))
-                elif self.all_buyers_started() and not ready and not self.in_flight and pending.empty():
-                    break  # a finite scenario whose buyers are all done
-                else:
-                    self.stats.idle_arrivals += 1
-            try:
-                await asyncio.wait_for(pending.join(), DRAIN_SECONDS + spec.timeout)
-            except asyncio.TimeoutError:
-                pass
+                if waiting or not place(due):
+                    if self.all_buyers_started() and not ready and not self.in_flight and pending.empty():
+                        break  # a finite scenario whose buyers are all done
+                    if self.all_buyers_started():
+                        self.stats.idle_arrivals += 1
+                    else:
+                        waiting.append(due)
+            drain_until = time.monotonic() + DRAIN_SECONDS + spec.timeout
+            while (self.in_flight or not pending.empty()) and time.monotonic() < drain_until:
+                await asyncio.sleep(0.01)
         finally:
             for task in senders:
                 task.cancel()
             await asyncio.gather(*senders, return_exceptions=True)
-        left = pending.qsize()
+        left = pending.qsize() + len(waiting)
         if left:
             self.stats.op("(queued)").errors["not-sent"] += left
 
