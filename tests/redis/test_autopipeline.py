@@ -1,0 +1,71 @@
+"""Auto-pipelining on the real test Redis: one batch per tick, each call its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError
+
+from service.redis.autopipeline import AutoPipelined
+from tests.conftest import TEST_KEY_PREFIX
+
+K = TEST_KEY_PREFIX + "ap:"
+
+
+async def test_calls_of_one_tick_leave_as_one_pipeline(redis, monkeypatch):
+    auto = AutoPipelined(redis)
+    sent: list[int] = []
+    real = redis.pipeline
+
+    def counting_pipeline(*args, **kwargs):
+        pipe = real(*args, **kwargs)
+        execute = pipe.execute
+
+        async def counted(*a, **kw):
+            sent.append(len(pipe.command_stack))
+            return await execute(*a, **kw)
+
+        pipe.execute = counted
+        return pipe
+
+    monkeypatch.setattr(redis, "pipeline", counting_pipeline)
+    results = await asyncio.gather(*(auto.incr(K + "n") for _ in range(100)))
+    assert sorted(results) == list(range(1, 101))
+    assert sent == [100]
+    await redis.delete(K + "n")
+
+
+async def test_each_call_gets_its_own_reply_or_error(redis):
+    auto = AutoPipelined(redis)
+    await redis.set(K + "s", "text")
+    ok, wrong_type, no_script = await asyncio.gather(
+        auto.get(K + "s"), auto.hgetall(K + "s"), auto.evalsha("0" * 40, 0), return_exceptions=True)
+    assert ok == b"text"
+    assert isinstance(wrong_type, ResponseError)
+    assert isinstance(no_script, NoScriptError)
+    await redis.delete(K + "s")
+
+
+async def test_a_callers_pipeline_stays_in_order_and_applies_reply_callbacks(redis):
+    auto = AutoPipelined(redis)
+    pipe = auto.pipeline()
+    pipe.hset(K + "h", mapping={"a": "1"})
+    pipe.hincrby(K + "h", "a", 2)
+    pipe.hgetall(K + "h")
+    other = asyncio.ensure_future(auto.hset(K + "h", "a", "100"))
+    assert await pipe.execute() == [1, 3, {b"a": b"3"}]
+    await other
+    await redis.delete(K + "h")
+
+
+async def test_a_dead_connection_fails_every_call_of_the_batch():
+    auto = AutoPipelined(Redis(port=1, socket_connect_timeout=0.5))
+    results = await asyncio.gather(auto.get("a"), auto.get("b"), return_exceptions=True)
+    assert all(isinstance(r, (ConnectionError, OSError)) for r in results)
+
+
+def test_transactions_are_refused(redis):
+    with pytest.raises(ValueError):
+        AutoPipelined(redis).pipeline(transaction=True)
