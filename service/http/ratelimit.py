@@ -152,7 +152,10 @@ def limit_requests(app: ASGIApp) -> ASGIApp:
 
         async def send_with_limits(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *headers]
+                own = message.get("headers", [])
+                # A route with a tighter limit of its own (promo attempts) sends its headers.
+                named = {name.lower() for name, _ in own}
+                message["headers"] = [*own, *(h for h in headers if h[0] not in named)]
             await send(message)
 
         await app(scope, receive, send_with_limits)

@@ -191,3 +191,17 @@ async def test_a_trusted_backend_speaking_for_many_buyers_is_limited_per_cart(se
             assert refusal(await apply(api, cart, "GUESS")) == "not-found"
             assert (await apply(api, cart, "REAL")).status_code == 200
         assert (await apply(api, carts[0], "REAL")).status_code == 429
+
+
+async def test_the_promo_limit_speaks_for_promo_attempts_alone(settings, clean_state):
+    both = msgspec.structs.replace(settings, promo_attempts_per_minute=5, rate_limit_per_minute=600,
+                                   rate_limit_burst=100)
+    async with api_client(both) as api:
+        tier = await put_tier(api)
+        cart = await cart_with(api, (tier, 1))
+        await define(api)
+        api.cookies.clear()
+        assert (await api.get("/api/cart", headers=cart)).headers.get_list("ratelimit-limit") == ["100"]
+        for response in (await apply(api, cart, "SAVE10"), await apply(api, cart, "NOPE")):
+            assert response.headers.get_list("ratelimit-limit") == ["5"]  # not the general limit's too
+            assert len(response.headers.get_list("ratelimit-remaining")) == 1
