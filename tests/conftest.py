@@ -46,9 +46,11 @@ TEST_SECRETS = {
     "CART_TOKEN_SECRET": "test-cart-token-secret",
     "JWT_SECRET": "test-jwt-secret",
 }
-# Every table the migrations create but schema_migrations: what clean_state empties.
-STATE_TABLES = ("ticket_tiers", "orders", "order_items", "tickets", "promo_codes",
-                "promo_customer_uses", "promo_redemptions")
+# What clean_state empties: every table the migrations create, whatever a new one adds.
+_STATE_TABLES = """
+SELECT string_agg(format('%I', tablename), ', ' ORDER BY tablename) FROM pg_tables
+WHERE schemaname = 'public' AND tablename <> 'schema_migrations'
+"""
 _RUN_LOCK_SPACE = 0x7C7C  # first key of the (space, hashtext(database)) advisory locks of live runs
 
 Server = TypeVar("Server", EmbeddedRedis, EmbeddedPostgres)
@@ -127,7 +129,7 @@ async def clean_state(redis: Redis, db_pool: asyncpg.Pool) -> None:
     pure unit tests need no server and should not pay for one.
     """
     await delete_keys(redis, TEST_KEY_PREFIX)
-    await db_pool.execute(f"TRUNCATE {', '.join(STATE_TABLES)} RESTART IDENTITY CASCADE")
+    await db_pool.execute(f"TRUNCATE {await db_pool.fetchval(_STATE_TABLES)} RESTART IDENTITY CASCADE")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
