@@ -53,7 +53,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest",
+        description="ticket-cart's load tool: many virtual buyers on the HTTP API, a ceiling measured"
+                    " beside them, and an invariant check afterwards. See docs/performance.md.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="load a running deployment with one scenario and its ceiling")
@@ -68,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=_positive(float), default=10.0,
                      help="seconds per phase (a flash sale ends sooner when its buyers are done)")
     run.add_argument("--no-ceiling", action="store_true", help="skip the GET /health/live phase")
-    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--seed", type=int, default=1, help="the buyers' random choices (default 1)")
     _common(run)
 
     bench = commands.add_parser("bench", help="start the service here and run the standard phases")

@@ -14,7 +14,7 @@ import httptools
 import msgspec
 
 # Response headers worth keeping (lower-case); the rest are parsed and dropped.
-KEPT_HEADERS = frozenset({b"x-cart-token", b"content-type", b"retry-after", b"connection"})
+KEPT_HEADERS = frozenset({b"x-cart-token", b"content-type", b"retry-after"})
 
 
 class ConnectionFailed(Exception):

@@ -12,9 +12,6 @@ from loadtest.client import Response
 from loadtest.histogram import Histogram
 from loadtest.scenarios import Tally
 
-# Failures without an HTTP answer, counted beside the problem codes.
-NO_ANSWER_CODES = ("timeout", "connection-error")
-
 
 def problem_code(answer: Response) -> str:
     """The stable problem ``code`` of an error answer, else ``http-<status>``."""
