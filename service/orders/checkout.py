@@ -125,6 +125,7 @@ class _Checkout:
         self.window_ms = checkout_window_ms(self.db_timeout)
         self.promos = getattr(services, "promos", None)
         self.meta: dict[bytes, bytes] = {}
+        self.fresh_id = ""  # the order id this checkout proposed to parts that named none
         self.last_order: str | None = None
 
     # -- the lock around the whole saga ------------------------------------------------------
@@ -185,12 +186,16 @@ class _Checkout:
         )
         unloaded = [e for e, r in replies.items() if r.r == "not-loaded"]
         if unloaded:  # a tier evicted from Redis: load it from PostgreSQL, begin again
-            for tier_id in sorted({t for e in unloaded for t in replies[e].tiers}):
-                await self.s.catalog.load(tier_id)
-            replies.update(await self.scripts.checkout_begin(
-                cart_id=self.cart.cart_id, event_ids=unloaded, order_id=fresh, replace="", now_ms=now,
-                deadline_ms=deadline,
-            ))
+            try:
+                for tier_id in sorted({t for e in unloaded for t in replies[e].tiers}):
+                    await self.s.catalog.load(tier_id)
+                replies.update(await self.scripts.checkout_begin(
+                    cart_id=self.cart.cart_id, event_ids=unloaded, order_id=fresh, replace="", now_ms=now,
+                    deadline_ms=deadline,
+                ))
+            except Exception:
+                await self.abort({e: r for e, r in replies.items() if r.r == "ok"}, 0)
+                raise
         begun = {e: r for e, r in replies.items() if r.r == "ok"}
         if any(r.r == "expired" for r in replies.values()):
             await self.abort(begun, 0)
@@ -231,10 +236,8 @@ class _Checkout:
             raise CurrencyMismatch("The cart holds tickets in more than one currency; remove some",
                                    currencies=sorted(currencies))
         quote, customer_key = await self.quote(items)
-        if self.clock() - begun_at > commit_fence_ms(self.db_timeout):
-            raise TimeoutError("the checkout took too long to reach PostgreSQL")
         try:
-            order, inserted = await self.write(order_id, items, quote, customer_key)
+            order, inserted = await self.write(order_id, items, quote, customer_key, begun_at)
         except _Existing as existing:
             return await self.answer_existing(existing.order_id, begun)
         except TierGuardFailed as refused:
@@ -251,12 +254,14 @@ class _Checkout:
         customer_key = self.promos.customer_key(self.cart.user_id, self.email)
         return await self.promos.quote(code.decode(), items, customer_key), customer_key
 
-    async def write(self, order_id: str, items: list[CartItem], quote: Any,
-                    customer_key: str | None) -> tuple[NewOrder, Inserted]:
+    async def write(self, order_id: str, items: list[CartItem], quote: Any, customer_key: str | None,
+                    begun_at: int) -> tuple[NewOrder, Inserted]:
         """The transaction, with fresh codes after a clash on one and again after a deadlock.
         _Existing when the order (or the idempotency key's order) is already there."""
         clashes = deadlocks = 0
         while True:
+            if self.clock() - begun_at > commit_fence_ms(self.db_timeout):
+                raise TimeoutError("the checkout took too long to reach PostgreSQL")
             order = draft_order(
                 order_id=order_id, cart_id=self.cart.cart_id, user_id=self.cart.user_id, email=self.email,
                 name=self.name, items=items, quote=quote, idempotency_key=self.key,

@@ -10,7 +10,8 @@ import pytest
 
 from service.cart.service import CartRef, now_ms
 from service.orders import checkout as checkout_module
-from service.orders.checkout import checkout, checkout_window_ms
+from service.errors import Unavailable
+from service.orders.checkout import checkout, checkout_window_ms, commit_fence_ms
 from service.orders.recovery import recover_stuck_checkouts
 from tests.orders.conftest import counters, guest_cart, hold, make_tier
 
@@ -152,3 +153,25 @@ async def test_recovery_with_nothing_due_changes_nothing(services):
     await make_tier(services)
     stats = await recover_stuck_checkouts(services, now_ms=now_ms())
     assert (stats.due, stats.applied, stats.aborted) == (0, 0, 0) and stats.events >= 1
+
+
+async def test_a_checkout_that_reaches_postgres_too_late_gives_up_so_recovery_never_races_its_commit(
+        services, db_pool, monkeypatch):
+    tier_id, event_id = await make_tier(services)
+    cart = guest_cart()
+    await hold(services, cart, tier_id, 1)
+    clock = [now_ms()]
+    real_quote = checkout_module._Checkout.quote
+
+    async def stalled_quote(self, items):  # the process froze between its begin and its transaction
+        clock[0] += commit_fence_ms(services.settings.database_timeout_seconds) + 1
+        return await real_quote(self, items)
+
+    monkeypatch.setattr(checkout_module._Checkout, "quote", stalled_quote)
+    with pytest.raises(Unavailable):
+        await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None,
+                       clock=lambda: clock[0])
+
+    assert len(await orders(db_pool)) == 0
+    assert (await part(services, event_id, cart)).s == "open"
+    assert await counters(services, tier_id) == {"sold": 0, "held": 1, "available": 9, "sold_db": 0}
