@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from service.devserver import DEMO_EVENT_ID, DEMO_TIERS, prepare_database, seed_demo_event
-from service.embedded import _free_port
+from service.embedded_servers import free_port
 from service.settings import PROJECT_ROOT
 
 
@@ -59,7 +59,7 @@ async def test_migrate_command_migrates_the_given_database_and_exits(scratch_dat
 
 async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers, scratch_database):
     url = await scratch_database("devserver_run")
-    port = _free_port()
+    port = free_port()
     process = _devserver("run", "--app", "tests.infra.standin_app:app", "--no-worker",
                          env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(port)})
     try:

@@ -7,6 +7,7 @@ import redis
 
 from service import embedded
 from service.embedded import database_url, resolve_servers
+from service.embedded_servers import free_port
 from service.settings import DATA_DIR
 
 NO_SERVER_STARTS_HERE = DATA_DIR / "test-private-resolve-unused"
@@ -37,7 +38,7 @@ def test_only_the_servers_asked_for_are_resolved():
 
 
 async def test_unreachable_local_ports_fall_back_to_embedded_servers_that_stop_after(monkeypatch, private_data_dir):
-    closed_port = embedded._free_port()
+    closed_port = free_port()
     monkeypatch.setattr(embedded, "LOCAL_REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
     monkeypatch.setattr(embedded, "LOCAL_POSTGRES_URL", f"postgresql://postgres@127.0.0.1:{closed_port}/ticket_cart")
 
