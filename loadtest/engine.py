@@ -69,6 +69,42 @@ class Buyer:
             self.call = None
 
 
+class Backlog:
+    """Requests due and not yet sent; the connection idle most recently takes the next.
+
+    Last in, first out over idle connections keeps as few connections busy as the load
+    needs and lets the others idle out cleanly, rather than reusing each one just as the
+    server's keep-alive timeout closes it (a slow open loop would then see false errors).
+    """
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[float, Buyer]] = deque()
+        self.idle: list[asyncio.Future[tuple[float, Buyer]]] = []
+        self.handed = 0  # given to an idle connection that has not woken up yet
+
+    def put(self, item: tuple[float, Buyer]) -> None:
+        while self.idle:
+            taker = self.idle.pop()
+            if not taker.done():
+                taker.set_result(item)
+                self.handed += 1
+                return
+        self.items.append(item)
+
+    async def take(self) -> tuple[float, Buyer]:
+        if self.items:
+            return self.items.popleft()
+        taker: asyncio.Future[tuple[float, Buyer]] = asyncio.get_running_loop().create_future()
+        self.idle.append(taker)
+        item = await taker
+        self.handed -= 1
+        return item
+
+    def __len__(self) -> int:
+        """Requests due and not yet sent."""
+        return len(self.items) + self.handed
+
+
 class Share:
     def __init__(self, spec: ShareSpec, progress: MutableSequence[int] | None = None) -> None:
         self.spec = spec
@@ -170,7 +206,7 @@ class Share:
         first steps from ever more new buyers.
         """
         spec = self.spec
-        pending: asyncio.Queue[tuple[float, Buyer]] = asyncio.Queue()
+        pending = Backlog()
         ready: deque[Buyer] = deque()
         waiting: deque[float] = deque()  # due times of arrivals that found no free buyer
         most_buyers = BUYERS_PER_CONNECTION * len(connections)
@@ -185,12 +221,12 @@ class Share:
                 buyer = None
             if buyer is None:
                 return False
-            pending.put_nowait((due, buyer))
+            pending.put((due, buyer))
             return True
 
         async def sender(connection: Connection) -> None:
             while True:
-                due, buyer = await pending.get()
+                due, buyer = await pending.take()
                 now = time.monotonic()
                 await self.execute(connection, buyer, due if due < now else now)
                 if buyer.call is not None:
@@ -215,20 +251,20 @@ class Share:
                 arrival += 1
                 self.stats.schedule_lag.record(now - due)
                 if waiting or not place(due):
-                    if self.all_buyers_started() and not ready and not self.in_flight and pending.empty():
+                    if self.all_buyers_started() and not ready and not self.in_flight and not pending:
                         break  # a finite scenario whose buyers are all done
                     if self.all_buyers_started():
                         self.stats.idle_arrivals += 1
                     else:
                         waiting.append(due)
             drain_until = time.monotonic() + DRAIN_SECONDS + spec.timeout
-            while (self.in_flight or not pending.empty()) and time.monotonic() < drain_until:
+            while (self.in_flight or pending) and time.monotonic() < drain_until:
                 await asyncio.sleep(0.01)
         finally:
             for task in senders:
                 task.cancel()
             await asyncio.gather(*senders, return_exceptions=True)
-        left = pending.qsize() + len(waiting)
+        left = len(pending) + len(waiting)
         if left:
             self.stats.op("(queued)").errors["not-sent"] += left
 

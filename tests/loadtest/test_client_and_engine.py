@@ -176,3 +176,19 @@ async def test_a_finite_scenario_ends_when_its_buyers_are_done(
     share = await run_share(spec(scripted.url, "closed", connections=2, buyers=4, duration=30.0))
     assert time.monotonic() - started < 10  # nowhere near the 30 s bound
     assert share.stats.buyers_finished == 4 and share.stats.ops["probe"].ok == 4
+
+
+async def test_the_connection_idle_most_recently_takes_the_next_request() -> None:
+    from loadtest.engine import Backlog
+
+    backlog = Backlog()
+    first = asyncio.ensure_future(backlog.take())
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(backlog.take())
+    await asyncio.sleep(0)
+    backlog.put((1.0, "a"))  # type: ignore[arg-type]
+    assert len(backlog) == 1  # handed over, not yet sent
+    await asyncio.sleep(0)
+    assert second.done() and not first.done() and len(backlog) == 0
+    backlog.put((2.0, "b"))  # type: ignore[arg-type]
+    assert await first == (2.0, "b")
