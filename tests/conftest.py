@@ -43,8 +43,8 @@ KEY_PREFIX_ROOT = "tct:"
 TEST_KEY_PREFIX = f"{KEY_PREFIX_ROOT}{RUN_ID}:"
 TEST_SECRETS = {
     "ADMIN_API_KEY": "test-admin-key",
-    "CART_TOKEN_SECRET": "test-cart-token-secret",
-    "JWT_SECRET": "test-jwt-secret",
+    "CART_TOKEN_SECRET": "test-cart-token-secret-of-32-bytes",
+    "JWT_SECRET": "test-jwt-secret-of-at-least-32-bytes",  # HS256 wants 32+ bytes
 }
 # What clean_state empties: every table the migrations create, whatever a new one adds.
 _STATE_TABLES = """
