@@ -22,6 +22,7 @@ from loadtest.scenarios import SCENARIOS
 from loadtest.suite import Options, PhaseOutcome, SuiteError, ceiling_of, run_suite
 
 DEFAULT_PROCESSES = min(2, os.cpu_count() or 1)
+FLASH_BOUND = 120.0  # seconds a flash sale may take by default
 
 
 def _positive(kind: type) -> object:
@@ -69,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="health is the ceiling alone (to compare the tool with wrk)")
     run.add_argument("--mode", choices=("closed", "open"), default="closed",
                      help="closed: --connections as fast as they go; open: --rate, timed from when due")
-    run.add_argument("--duration", type=_positive(float), default=10.0,
-                     help="seconds per phase (a flash sale ends sooner when its buyers are done)")
+    run.add_argument("--duration", type=_positive(float),
+                     help="seconds per phase (default 10); a flash sale ends when its buyers are done,"
+                          f" and this only bounds it (default {FLASH_BOUND:g})")
     run.add_argument("--no-ceiling", action="store_true", help="skip the GET /health/live phase")
     run.add_argument("--seed", type=int, default=1, help="the buyers' random choices (default 1)")
     _common(run)
@@ -130,11 +132,13 @@ def _title(what: str, args: argparse.Namespace) -> str:
 
 def _run(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseOutcome], str, str]:
     scenario = SCENARIOS[args.scenario]
+    duration = args.duration or (FLASH_BOUND if scenario.finite else 10.0)
     phase = Phase(
         label=args.scenario, scenario=args.scenario, mode=args.mode, connections=args.connections,
-        rate=args.rate, duration=args.duration, buyers=args.buyers if scenario.finite else None,
+        rate=args.rate, duration=duration, buyers=args.buyers if scenario.finite else None,
     )
-    phases = [phase] if args.no_ceiling or args.scenario == "health" else [ceiling_of(phase), phase]
+    ceiling = ceiling_of(phase, duration=args.duration or 10.0)
+    phases = [phase] if args.no_ceiling or args.scenario == "health" else [ceiling, phase]
     options = Options(
         base_url=args.base_url, admin_key=args.admin_key, service_key=args.service_key,
         database_url=args.database_url, processes=args.processes, timeout=args.timeout,

@@ -14,6 +14,9 @@ from loadtest.catalog import AdminApi, Catalog
 from loadtest.scenarios import Tally
 
 
+FLASH_CHECK = "flash sale sold exactly its seats"
+
+
 class TierCount(NamedTuple):
     tier_id: str
     total: int
@@ -112,7 +115,7 @@ def check(observed: Observed) -> list[Check]:
         wrong = [] if sold == observed.flash_expected_sold else [
             f"sold {sold}, expected exactly {observed.flash_expected_sold}"
         ]
-        results.append(_verdict("flash sale sold exactly its seats", wrong, bool(tiers), "no tiers"))
+        results.append(_verdict(FLASH_CHECK, wrong, bool(tiers), "no tiers"))
     return results
 
 

@@ -6,7 +6,7 @@ from another load. A phase with more than 1 % unexpected errors fails any target
 
 from __future__ import annotations
 
-from loadtest.invariants import Check
+from loadtest.invariants import FLASH_CHECK, Check
 from loadtest.scenarios import SCENARIOS
 from loadtest.suite import PhaseOutcome
 
@@ -82,6 +82,6 @@ def evaluate(outcomes: list[PhaseOutcome]) -> list[Check]:
                 f"p99 {p99:.2f} ms at {offered:,.0f} checkouts/s offered", outcome,
             ))
         for check in outcome.checks:
-            if check.name.startswith("flash sale"):
+            if check.name == FLASH_CHECK:
                 results.append(Check("flash sale sells exactly the seats there are", check.status, check.detail))
     return results

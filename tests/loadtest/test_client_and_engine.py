@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from loadtest.catalog import Catalog
 from loadtest.client import Connection, ConnectionFailed, Target, encode_request
-from loadtest.engine import Share, ShareSpec
+from loadtest.engine import Backlog, Share, ShareSpec
 from loadtest.scenarios import SCENARIOS, Call, Flow, FlowContext, Scenario
 
 
@@ -179,8 +179,6 @@ async def test_a_finite_scenario_ends_when_its_buyers_are_done(
 
 
 async def test_the_connection_idle_most_recently_takes_the_next_request() -> None:
-    from loadtest.engine import Backlog
-
     backlog = Backlog()
     first = asyncio.ensure_future(backlog.take())
     await asyncio.sleep(0)

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from loadtest.client import Connection, Target, encode_request
+from loadtest.invariants import FLASH_CHECK
 from loadtest.progress import ProgressLine
 from loadtest.runner import LoadGenerator, Phase
 from loadtest.scenarios import SCENARIOS
@@ -97,3 +98,12 @@ def test_open_loop_offers_the_rate_and_the_ceiling_runs_beside_it(generator, tar
     assert 90 <= ceiling.stats.requests <= 101
     assert 90 <= read.stats.requests <= 101
     assert read.stats.schedule_lag.count == read.stats.requests
+
+
+def test_a_flash_sale_cut_short_by_its_bound_gets_no_verdict(generator, standin) -> None:  # noqa: ANN001
+    options = Options(base_url=standin.url, admin_key=STANDIN_ADMIN_KEY, processes=1, seats=10)
+    phase = Phase(label="flash", scenario="flash", buyers=1_000_000, connections=4, duration=0.3)
+    [outcome] = _run(generator, options, phase)
+
+    [verdict] = [c for c in outcome.checks if c.name == FLASH_CHECK]
+    assert verdict.status == "skip" and "did not finish within 0.3 s" in verdict.detail
