@@ -7,6 +7,7 @@ so a flood of made-up ids cannot turn into a flood of queries.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -56,6 +57,7 @@ class TierCatalog:
         self._max_per_line = max_per_line
         self._places: dict[str, TierPlace] = {}
         self._unknown: dict[str, float] = {}
+        self._loading: dict[str, asyncio.Future[TierRow]] = {}
 
     def remember(self, row: TierRow) -> TierPlace:
         place = TierPlace(event_id=str(row.event_id), currency=row.currency)
@@ -84,7 +86,19 @@ class TierCatalog:
         return {t: self._places[t] for t in tier_ids if t in self._places}
 
     async def load(self, tier_id: str) -> TierRow:
-        """Read the tier from PostgreSQL and install it in Redis by the version rule."""
+        """Read the tier from PostgreSQL and install it in Redis by the version rule.
+
+        Concurrent loads of one tier share one query: when a hot tier is cold (a new
+        process, a flushed Redis), a thousand buyers cost one read, not a thousand.
+        """
+        pending = self._loading.get(tier_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(tier_id))
+            self._loading[tier_id] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(tier_id, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, tier_id: str) -> TierRow:
         row = await fetch_tier(self._pool, uuid.UUID(tier_id))
         if row is None:
             if len(self._unknown) >= _CACHE_LIMIT:
