@@ -3,11 +3,13 @@
 Per event, one reconcile.lua call recomputes each tier's ``held`` from the event's parts
 and installs PostgreSQL's ``(quantity_sold, sold_version)`` by the version rule, read from
 PostgreSQL *before* the call, so a stale read can only lose to a newer version and never
-raises availability. Tiers PostgreSQL has but Redis lacks (cold start, flush) or holds at
-an older definition are loaded with ``TierCatalog.install``. The events covered are those
-in the active-events index and every event with an active tier, so after Redis lost
-everything, every active tier is back within a minute (a buyer who is faster still gets
-the tier loaded on first use by the API).
+raises availability. An event with more than ``MAX_PARTS`` parts keeps its ``held`` this
+run (recounting them all at once would block Redis; see lua/reconcile.lua). Tiers
+PostgreSQL has but Redis lacks (cold start, flush) or holds at an older definition are
+loaded with ``TierCatalog.install``. The events covered are those in the active-events
+index and every event with an active tier, so after Redis lost everything, every active
+tier is back within a minute (a buyer who is faster still gets the tier loaded on first
+use by the API).
 
 Drift is a counter that would have stayed wrong without the reconciler:
 - ``held``: the counter differs from the seats of the parts present (scripts change both
@@ -36,6 +38,9 @@ from workers.active_events import indexed_events
 from workers.logs import worker_log
 
 EVENTS_PER_BATCH = 200  # events whose tiers one PostgreSQL query reads
+# Events with more parts keep their held this run: recounting reads every part in one
+# atomic step (about 4 us a part), and a cart call must never wait long behind it.
+MAX_PARTS = 2_000
 
 _COLUMNS = ", ".join(TierRow.__struct_fields__)
 # Keyset pages of the events that have an active tier.
@@ -58,9 +63,11 @@ class ReconcileStats(msgspec.Struct):
     held_drift_seats: int = 0
     sold_drift: int = 0  # tiers whose sold was corrected (see the module's definition)
     sold_drift_seats: int = 0
+    not_recounted: int = 0  # events with more than max_parts parts: held left as it was
 
 
-async def reconcile_inventory(services: Services, *, events_per_batch: int = EVENTS_PER_BATCH) -> ReconcileStats:
+async def reconcile_inventory(services: Services, *, events_per_batch: int = EVENTS_PER_BATCH,
+                              max_parts: int = MAX_PARTS) -> ReconcileStats:
     stats = ReconcileStats()
     events = sorted(set(await indexed_events(services)) | set(await active_tier_events(services.pool)))
     stats.events = len(events)
@@ -68,16 +75,20 @@ async def reconcile_inventory(services: Services, *, events_per_batch: int = EVE
         chunk = events[start:start + events_per_batch]
         tiers = await _tiers_of_events(services.pool, chunk)  # read before the scripts run
         for event_id in chunk:
-            await reconcile_event(services, event_id, tiers.get(event_id, []), stats)
+            await reconcile_event(services, event_id, tiers.get(event_id, []), stats, max_parts=max_parts)
     return stats
 
 
-async def reconcile_event(services: Services, event_id: str, rows: list[TierRow], stats: ReconcileStats) -> None:
+async def reconcile_event(services: Services, event_id: str, rows: list[TierRow], stats: ReconcileStats,
+                          *, max_parts: int = MAX_PARTS) -> None:
     """Reconcile one event against ``rows``, its tiers as PostgreSQL had them just before."""
     pairs = [(str(row.id), row.quantity_sold, row.sold_version) for row in rows]
     by_id = {str(row.id): row for row in rows}
-    reply = await services.scripts.reconcile(event_id=event_id, pairs=pairs)
+    reply = await services.scripts.reconcile(event_id=event_id, pairs=pairs, max_parts=max_parts)
     _account(event_id, reply.tiers, by_id, stats)
+    if not reply.counted:
+        stats.not_recounted += 1
+        worker_log().info("reconcile kept held", event_id=event_id, parts=reply.parts, max_parts=max_parts)
 
     missing = set(reply.missing)
     stats.tiers += len(reply.tiers) + len(missing)
@@ -89,7 +100,7 @@ async def reconcile_event(services: Services, event_id: str, rows: list[TierRow]
     stats.reloaded += len(stale) - len(missing)
     if missing:
         # The tiers just loaded start at held 0: count their parts' seats now.
-        again = await services.scripts.reconcile(event_id=event_id, pairs=pairs)
+        again = await services.scripts.reconcile(event_id=event_id, pairs=pairs, max_parts=max_parts)
         _account(event_id, {t: c for t, c in again.tiers.items() if t in missing}, by_id, stats)
 
 
@@ -98,6 +109,7 @@ def sold_drift(tier: ReconciledTier, sold: int, version: int) -> int:
     0 when it had not (see the module docstring for what counts)."""
     if tier.sold_before == sold:
         return 0
+    # checkout is -1 when the parts were not counted: a checkout may be in flight.
     if tier.sold_v_before == version or (tier.sold_v_before < version and tier.checkout == 0):
         return abs(sold - tier.sold_before)
     return 0

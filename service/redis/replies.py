@@ -103,12 +103,14 @@ class ReconciledTier(msgspec.Struct, frozen=True):
     sold_v_before: int  # -1: the tier had no sold version
     sold: int
     sold_v: int
-    checkout: int  # seats of the tier in parts that name an order (a commit may be in flight)
+    checkout: int  # seats of the tier in parts that name an order (a commit may be in flight); -1: not counted
     v: int  # the definition version Redis has
 
 
 class ReconcileReply(msgspec.Struct, frozen=True):
     r: str
+    counted: bool = True  # False: the event had too many parts to recount held this time
+    parts: int = 0
     tiers: dict[str, ReconciledTier] = {}
     missing: list[str] = []
 

@@ -253,11 +253,12 @@ class Scripts:
         ev = self.keys.event(event_id)
         return await self._eval("install_sold", [ev.inventory], _flat(pairs), InstallReply)
 
-    async def reconcile(self, *, event_id: str, pairs: list[tuple[str, int, int]]) -> ReconcileReply:
-        """Recompute the event's held counters from its parts and install (tier, sold,
-        sold_version) triples read from PostgreSQL before this call (reconcile.lua)."""
+    async def reconcile(self, *, event_id: str, pairs: list[tuple[str, int, int]], max_parts: int) -> ReconcileReply:
+        """Recompute the event's held counters from its parts (when it has at most
+        ``max_parts``) and install (tier, sold, sold_version) triples read from PostgreSQL
+        before this call (reconcile.lua)."""
         ev = self.keys.event(event_id)
-        return await self._eval("reconcile", [ev.inventory, ev.carts], _flat(pairs), ReconcileReply)
+        return await self._eval("reconcile", [ev.inventory, ev.carts], [max_parts, *_flat(pairs)], ReconcileReply)
 
     async def inventory(self, *, event_id: str, tier_ids: list[str]) -> InventoryReply:
         ev = self.keys.event(event_id)
