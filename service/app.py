@@ -22,6 +22,7 @@ from service.http.ratelimit import limit_requests
 from service.http.security import add_security_headers
 from service.http.services import build_services
 from service.inventory import handlers as tier_handlers
+from service.logs import configure_api_logging
 from service.metrics import render_latest
 from service.orders import admin_handlers as order_admin_handlers
 from service.orders import handlers as order_handlers
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        configure_api_logging(settings.log_level)
         redis = create_redis(settings)
         pool = await create_pool(settings)
         services = build_services(settings, redis, pool)

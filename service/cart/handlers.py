@@ -32,7 +32,7 @@ async def get_cart(request: Request) -> CartView:
     cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
     if cart is None:
         return EMPTY_CART
-    return await s.carts.view(cart)
+    return await s.carts.show(cart)
 
 
 @post("/api/cart/items", summary="Add seats of a tier to the cart (creates the cart)", tags=["cart"],

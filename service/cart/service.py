@@ -7,14 +7,18 @@ tier Redis does not have yet.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import msgspec
 
 from service.cart.dto import CartItem, CartView
 from service.cart.pricing import DiscountRule, no_discount, totals
 from service.errors import (
+    DomainError,
     CheckoutInProgress,
     CurrencyMismatch,
     LimitExceeded,
@@ -23,6 +27,7 @@ from service.errors import (
     SoldOut,
 )
 from service.inventory.catalog import TierCatalog
+from service.metrics import CART_OPERATIONS, RESERVATIONS, SOLD_OUT_REFUSALS
 from service.redis.replies import PartLine, ReserveReply, ViewReply
 from service.redis.scripts import Scripts
 from service.settings import Settings
@@ -75,6 +80,31 @@ def refusal(reply: ReserveReply) -> Exception:
     return make(reply)
 
 
+T = TypeVar("T")
+
+
+def counted(op: Callable[..., str]) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
+    """Count a cart operation in CART_OPERATIONS by its outcome: ok or the problem code."""
+
+    def wrap(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        @functools.wraps(fn)
+        async def run(self: Any, *args: Any, **kwargs: Any) -> T:
+            name = op(*args, **kwargs)
+            try:
+                result = await fn(self, *args, **kwargs)
+            except DomainError as exc:
+                CART_OPERATIONS.labels(name, exc.code).inc()
+                if isinstance(exc, SoldOut):
+                    SOLD_OUT_REFUSALS.inc()
+                raise
+            CART_OPERATIONS.labels(name, "ok").inc()
+            return result
+
+        return run
+
+    return wrap
+
+
 class CartService:
     def __init__(self, settings: Settings, scripts: Scripts, catalog: TierCatalog, discount: DiscountRule = no_discount):
         self.settings = settings
@@ -87,6 +117,7 @@ class CartService:
 
     # -- changes ---------------------------------------------------------------------------
 
+    @counted(lambda cart, tier_id, quantity, mode, request_id: mode)
     async def change(self, cart: CartRef, tier_id: str, quantity: int, mode: str, request_id: str) -> CartView:
         """Add (mode "add") or set (mode "set") a line's quantity, holding the seats."""
         place = await self.catalog.place(tier_id)
@@ -118,6 +149,8 @@ class CartService:
             raise refusal(reply)
 
         grew = reply.q > reply.prev
+        if grew:
+            RESERVATIONS.inc(reply.q - reply.prev)
         if grew and _text(meta, "cur") != place.currency:
             meta = await self._settle_currency(cart, tier_id, place.currency, place.event_id, reply)
         events = events_of(meta)
@@ -129,6 +162,7 @@ class CartService:
             return await self._view_from({place.event_id: part}, meta)
         return await self.view(cart, meta=meta)
 
+    @counted(lambda cart, tier_id: "remove")
     async def remove(self, cart: CartRef, tier_id: str) -> CartView:
         place = await self.catalog.place(tier_id)
         reply = await self.scripts.remove_line(
@@ -138,6 +172,7 @@ class CartService:
             raise _REFUSALS["checkout-in-progress"](reply)
         return await self.view(cart)
 
+    @counted(lambda cart: "clear")
     async def clear(self, cart: CartRef) -> CartView:
         meta = await self.scripts.cart_meta(cart.cart_id)
         for event_id in events_of(meta):
@@ -156,6 +191,11 @@ class CartService:
         return await self.view(cart)
 
     # -- reads -----------------------------------------------------------------------------
+
+    @counted(lambda cart: "view")
+    async def show(self, cart: CartRef) -> CartView:
+        """The cart, for its owner (counted; internal callers use ``view``)."""
+        return await self.view(cart)
 
     async def view(self, cart: CartRef, meta: dict[bytes, bytes] | None = None) -> CartView:
         if meta is None:

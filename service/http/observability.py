@@ -10,6 +10,7 @@ import uuid
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.logs import REQUEST_ID
 from service.metrics import HTTP_REQUEST_DURATION
 
 _REQUEST_ID = b"x-request-id"
@@ -38,6 +39,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
         if not request_id:
             request_id = uuid.uuid4().hex.encode()
         scope.setdefault("state", {})["request_id"] = request_id.decode("latin-1")
+        bound = REQUEST_ID.set(scope["state"]["request_id"])
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -50,6 +52,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
+            REQUEST_ID.reset(bound)
             HTTP_REQUEST_DURATION.labels(_route(scope), scope["method"], str(status)).observe(
                 time.perf_counter() - started
             )
