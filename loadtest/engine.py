@@ -266,7 +266,7 @@ class Share:
             await asyncio.gather(*senders, return_exceptions=True)
         left = len(pending) + len(waiting)
         if left:
-            self.stats.op("(queued)").errors["not-sent"] += left
+            self.stats.op("(never sent)").errors["not-sent"] += left
 
     async def report_progress(self) -> None:
         slot = self.spec.worker * 2

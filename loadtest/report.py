@@ -79,8 +79,8 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
             rows.append((
                 phase.label if i == 0 else "", load_of(phase) if i == 0 else "", name,
                 f"{op.requests:,}", f"{rate:,.0f}", share,
-                _ms(hist.percentile(50)), _ms(hist.percentile(90)), _ms(hist.percentile(99)),
-                p99_ratio, _ms(hist.max_us), f"{op.requests - op.ok:,}",
+                *(_ms(hist.percentile(p)) if hist.count else "-" for p in (50, 90, 99)),
+                p99_ratio, _ms(hist.max_us) if hist.count else "-", f"{op.requests - op.ok:,}",
             ))
     return rows
 
