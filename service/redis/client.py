@@ -6,11 +6,37 @@ a script ran, and only the caller knows whether its call is safe to send twice.
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterPipeline
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, ConnectionError, RedisClusterException, SlotNotCoveredError
 from redis.retry import Retry
 
 from service.settings import Settings
+
+# What a cluster client may send again after reloading the cluster's layout: refusals that
+# prove the command did not run (the cluster is down, the slot has no owner) and a lost
+# connection, which is how a failed-over or moved master shows. redis-py also retries
+# TimeoutError, three times by default; we do not (see the module's docstring).
+CLUSTER_RETRY_ON = (ConnectionError, ClusterDownError, SlotNotCoveredError)
+
+
+class _ClusterPipeline(ClusterPipeline):
+    ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ON
+
+
+class ClusterClient(RedisCluster):
+    """redis-py's RedisCluster, without its retries after a timeout."""
+
+    ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ON
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if transaction or shard_hint:
+            raise RedisClusterException("a cluster pipeline is never transactional")
+        return _ClusterPipeline(self)
+
 
 RedisClient = Redis | RedisCluster
 
@@ -20,13 +46,16 @@ def create_redis(settings: Settings) -> RedisClient:
     common = dict(
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry_on_timeout=False,
         retry=Retry(NoBackoff(), 0),
         decode_responses=False,
         health_check_interval=30,
     )
     if settings.redis_cluster:
-        return RedisCluster.from_url(
+        # REDIS_URL names any one master; the client learns the others from it. Its
+        # max_connections is per node. (RedisCluster takes no retry_on_timeout: its own
+        # retries are set by ClusterClient.)
+        return ClusterClient.from_url(
             settings.redis_url, max_connections=settings.redis_max_connections, **common
         )
-    return Redis.from_url(settings.redis_url, max_connections=settings.redis_max_connections, **common)
+    return Redis.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
+                          retry_on_timeout=False, **common)

@@ -3,7 +3,9 @@
 Nothing else in the code calls EVALSHA or builds a key name. Each script replies with a
 JSON object (cjson), decoded here into a msgspec Struct, so callers get typed values.
 A script missing from the server's cache (restart, flush, failover) is loaded again and
-the call repeated once.
+the call repeated once. On Redis Cluster, SCRIPT LOAD reaches every master, and pipelines
+send EVALSHA through ``execute_command`` (redis-py's cluster pipeline refuses its
+``evalsha`` method, though it routes the raw command by its first key).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
+from redis.asyncio import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from service.keys import Keys
@@ -77,6 +80,7 @@ class Scripts:
         self.keys = keys
         self._source: dict[str, str] = {}
         self._sha: dict[str, str] = {}
+        self._cluster = isinstance(redis, RedisCluster)
         for path in sorted(LUA_DIR.glob("*.lua")):
             self._source[path.stem] = read_script(path.stem)
 
@@ -118,7 +122,8 @@ class Scripts:
         meta_defaults: dict[str, str],
         meta_ttl_ms: int,
     ) -> tuple[ReserveReply, dict[bytes, bytes]]:
-        """Run reserve.lua, with the cart's meta written before it in the same pipeline.
+        """Run reserve.lua, with the cart's meta written before it in the same pipeline
+        (on a Cluster, in a round trip before it).
 
         The meta is written first, so its list of events is always a superset of the
         cart's parts; it is read back after the script, so the caller sees the cart-wide
@@ -136,7 +141,13 @@ class Scripts:
             for field, value in meta_defaults.items():
                 pipe.hsetnx(meta_key, field, value)
             pipe.pexpire(meta_key, meta_ttl_ms)
-            pipe.evalsha(self._sha["reserve"], 3, ev.inventory, ev.carts, ev.expiries, *args)
+            if self._cluster:
+                # The meta and the event's keys live on different masters, and a cluster
+                # pipeline sends to each master at once, in no order: the meta goes first,
+                # in a round trip of its own, so it names the event before the part exists.
+                await pipe.execute()
+                pipe = self.redis.pipeline(transaction=False)
+            pipe.execute_command("EVALSHA", self._sha["reserve"], 3, ev.inventory, ev.carts, ev.expiries, *args)
             pipe.hgetall(meta_key)
             results = await pipe.execute(raise_on_error=False)
             raw, meta = results[-2], results[-1]
@@ -173,7 +184,7 @@ class Scripts:
             pipe = self.redis.pipeline(transaction=False)
             for event_id in event_ids:
                 ev = self.keys.event(event_id)
-                pipe.evalsha(self._sha["view"], 2, ev.inventory, ev.carts, cart_id, now_ms)
+                pipe.execute_command("EVALSHA", self._sha["view"], 2, ev.inventory, ev.carts, cart_id, now_ms)
             results = await pipe.execute(raise_on_error=False)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
                 await self.load()
@@ -295,7 +306,7 @@ class Scripts:
             pipe = self.redis.pipeline(transaction=False)
             for i in pending:
                 name, keys, args = calls[i]
-                pipe.evalsha(self._sha[name], len(keys), *keys, *args)
+                pipe.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)
             for i, result in zip(pending, await pipe.execute(raise_on_error=False)):
                 results[i] = result
             pending = [i for i in pending if isinstance(results[i], NoScriptError)]
@@ -375,7 +386,8 @@ class Scripts:
                 pipe.pexpire(meta_key, meta_ttl_ms)
             if forget:
                 pipe.hdel(meta_key, *forget)
-            pipe.evalsha(self._sha["checkout_unlock"], 1, self.keys.cart_checkout_lock(cart_id), token)
+            pipe.execute_command("EVALSHA", self._sha["checkout_unlock"], 1, self.keys.cart_checkout_lock(cart_id),
+                                 token)
             results = await pipe.execute(raise_on_error=False)
             if isinstance(results[-1], NoScriptError) and attempt == 1:
                 await self.load()

@@ -1,0 +1,106 @@
+"""Fixtures of the Redis Cluster tests: a local 3-master cluster, started once a session
+and only when a test here asks for it, and the usual fixtures pointed at it.
+
+Here ``settings`` names the cluster (``REDIS_CLUSTER=1``, ``REDIS_URL`` = one master) and
+the run's test database, with arq's queue on the run's standalone test Redis
+(``ARQ_REDIS_URL``: arq cannot use a cluster); ``redis`` is a cluster client, so the root
+``clean_state`` clears this run's keys on every master.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis, RedisCluster
+from redis.crc import key_slot
+
+from service.embedded import ResolvedServers
+from service.embedded_cluster import EmbeddedCluster, stop_abandoned
+from service.http.services import Services, build_services
+from service.keys import Keys
+from service.redis.client import create_redis
+from service.settings import DATA_DIR, Settings
+from tests.api import api_client
+from tests.conftest import RUN_ID, TEST_KEY_PREFIX, TEST_SECRETS
+
+CLUSTER_DIR_PREFIX = "test-cluster-"
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[EmbeddedCluster]:
+    """This run's cluster under ``.data/test-cluster-<run>``, stopped and removed at the end.
+
+    Clusters of runs that died (their owner pid is gone) are stopped first."""
+    for leftover in DATA_DIR.glob(f"{CLUSTER_DIR_PREFIX}*"):
+        stop_abandoned(leftover)
+    cluster = EmbeddedCluster(DATA_DIR / f"{CLUSTER_DIR_PREFIX}{RUN_ID}")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(redis_cluster: EmbeddedCluster, servers: ResolvedServers, database_url: str) -> Settings:
+    """Settings on the cluster, with this run's key prefix, database and fixed secrets."""
+    assert servers.redis_url is not None
+    return Settings.from_env({
+        "REDIS_URL": redis_cluster.url,
+        "REDIS_CLUSTER": "1",
+        "ARQ_REDIS_URL": servers.redis_url,
+        "DATABASE_URL": database_url,
+        "KEY_PREFIX": TEST_KEY_PREFIX,
+        "APP_ENV": "development",
+        "RATE_LIMIT_PER_MINUTE": "0",
+        **TEST_SECRETS,
+    })
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def redis(redis_cluster: EmbeddedCluster) -> AsyncIterator[RedisCluster]:
+    """A cluster client (bytes in and out), new for each test."""
+    client = RedisCluster.from_url(redis_cluster.url, decode_responses=False)
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(settings, clean_state):
+    """The app in process, on the cluster, from nothing."""
+    async with api_client(settings) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def services(settings, db_pool, clean_state) -> AsyncIterator[Services]:
+    """What the API and the worker build, on the cluster."""
+    client = create_redis(settings)
+    built = build_services(settings, client, db_pool)
+    await built.scripts.load()
+    yield built
+    await client.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def masters(redis_cluster: EmbeddedCluster) -> AsyncIterator[dict[int, Redis]]:
+    """A plain client of each master, by port: to ask one node what it holds."""
+    clients = {port: Redis(port=port) for port in redis_cluster.ports}
+    yield clients
+    for client in clients.values():
+        await client.aclose()
+
+
+def event_on(cluster: EmbeddedCluster, port: int, *, avoid: tuple[str, ...] = ()) -> str:
+    """An event id whose keys (``{e:<id>}``) live on the master at ``port``."""
+    import uuid
+
+    keys = Keys(TEST_KEY_PREFIX)
+    while True:
+        event_id = str(uuid.uuid4())
+        if event_id not in avoid and cluster.port_of_slot(slot_of(keys.event(event_id).inventory)) == port:
+            return event_id
+
+
+def slot_of(key: str) -> int:
+    return key_slot(key.encode())
