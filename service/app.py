@@ -17,6 +17,7 @@ from service.cart import merge_handlers
 from service.db.pool import create_pool
 from service.health import live, ready
 from service.http.observability import observe_requests
+from service.http.openapi import document_refusals
 from service.http.problems import EXCEPTION_HANDLERS
 from service.http.ratelimit import limit_requests
 from service.http.security import add_security_headers
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                    "ratelimit-remaining", "ratelimit-reset"])
         if settings.cors_allow_origins else None
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[*cart_handlers.ROUTES, *merge_handlers.ROUTES, *tier_handlers.ROUTES,
                         *order_admin_handlers.ROUTES, *promo_handlers.ROUTES, *order_handlers.ROUTES, live, ready,
                         metrics],
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    document_refusals(app.openapi_schema)
+    return app
 
 
 def __getattr__(name: str) -> Litestar:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from litestar import Request, Response, delete, get, post, put
+from litestar.datastructures import ResponseHeader
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 
 from service.cart.dto import AddItem, Availability, CartView, SetQuantity
 from service.cart.service import CartService
 from service.http.identity import resolve_cart, with_cart_token
+from service.http.openapi import problems
 from service.http.params import request_id_for_retry, uuid_param
 from service.http.services import services
 
@@ -18,6 +21,10 @@ IdempotencyKey = Parameter(header="Idempotency-Key", required=False, default=Non
                            description="Makes a retried add change nothing")
 
 
+NEW_CART_TOKEN = [ResponseHeader(name="X-Cart-Token", documentation_only=True,
+                                 description="A new guest cart's token, sent once (also the cart_token cookie)")]
+
+
 def _carts(request: Request) -> CartService:
     return services(request).carts
 
@@ -26,7 +33,7 @@ def _secure(request: Request) -> bool:
     return services(request).settings.is_production
 
 
-@get("/api/cart", summary="The caller's cart", tags=["cart"])
+@get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401))
 async def get_cart(request: Request) -> CartView:
     s = services(request)
     cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
@@ -36,7 +43,10 @@ async def get_cart(request: Request) -> CartView:
 
 
 @post("/api/cart/items", summary="Add seats of a tier to the cart (creates the cart)", tags=["cart"],
-      status_code=200)
+      status_code=200, response_headers=NEW_CART_TOKEN,
+      responses={201: ResponseSpec(CartView, description="A new guest cart holds the seats; its token is in "
+                                                       "X-Cart-Token", generate_examples=False),
+                 **problems(401, 404, 409)})
 async def add_item(request: Request, data: JSONBody[AddItem],
                    idempotency_key: str | None = IdempotencyKey) -> Response[CartView]:
     s = services(request)
@@ -47,7 +57,8 @@ async def add_item(request: Request, data: JSONBody[AddItem],
     return with_cart_token(Response(view, status_code=201 if new_token else 200), new_token, _secure(request))
 
 
-@put("/api/cart/items/{tier_id:str}", summary="Set a line's quantity (0 removes it)", tags=["cart"])
+@put("/api/cart/items/{tier_id:str}", summary="Set a line's quantity (0 removes it)", tags=["cart"],
+     response_headers=NEW_CART_TOKEN, responses=problems(401, 404, 409))
 async def set_item(request: Request, tier_id: FromPath[str], data: JSONBody[SetQuantity]) -> Response[CartView]:
     s = services(request)
     tier = uuid_param(tier_id, "tier_id")
@@ -58,7 +69,8 @@ async def set_item(request: Request, tier_id: FromPath[str], data: JSONBody[SetQ
     return with_cart_token(Response(view), new_token, _secure(request))
 
 
-@delete("/api/cart/items/{tier_id:str}", summary="Remove a line", tags=["cart"], status_code=200)
+@delete("/api/cart/items/{tier_id:str}", summary="Remove a line", tags=["cart"], status_code=200,
+        responses=problems(401, 404, 409))
 async def remove_item(request: Request, tier_id: FromPath[str]) -> CartView:
     s = services(request)
     tier = uuid_param(tier_id, "tier_id")
@@ -68,7 +80,8 @@ async def remove_item(request: Request, tier_id: FromPath[str]) -> CartView:
     return await s.carts.remove(cart, tier)
 
 
-@delete("/api/cart", summary="Empty the cart and release its holds", tags=["cart"], status_code=200)
+@delete("/api/cart", summary="Empty the cart and release its holds", tags=["cart"], status_code=200,
+        responses=problems(401, 409))
 async def clear_cart(request: Request) -> CartView:
     s = services(request)
     cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
@@ -77,7 +90,8 @@ async def clear_cart(request: Request) -> CartView:
     return await s.carts.clear(cart)
 
 
-@get("/api/tiers/{tier_id:str}/availability", summary="Seats available and sale status", tags=["tiers"])
+@get("/api/tiers/{tier_id:str}/availability", summary="Seats available and sale status", tags=["tiers"],
+     responses=problems(404))
 async def availability(request: Request, tier_id: FromPath[str]) -> Availability:
     return await services(request).inventory.availability(uuid_param(tier_id, "tier_id"))
 

@@ -10,11 +10,12 @@ from service.cart.merge import CartMerge, MergedCartView
 from service.cart.service import CartRef
 from service.errors import Unauthorized, ValidationFailed
 from service.http.identity import CART_TOKEN_COOKIE, bearer_user, guest_token
+from service.http.openapi import problems
 from service.http.services import services
 
 
 @post("/api/cart/merge", summary="Merge the guest cart named by the cart token into the signed-in user's cart",
-      tags=["cart"], status_code=200, security=[{"bearer": []}])
+      tags=["cart"], status_code=200, security=[{"bearer": []}], responses=problems(401, 409, 422))
 async def merge_cart(request: Request) -> Response[MergedCartView]:
     s = services(request)
     user_id = bearer_user(request, s.user_tokens)

@@ -9,10 +9,12 @@ from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
 from litestar import Request, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from service.errors import CartEmpty, Unauthorized, ValidationFailed
 from service.http.identity import bearer_user, resolve_cart
+from service.http.openapi import problems
 from service.http.services import services
 from service.orders.checkout import checkout
 from service.orders.dto import CheckoutRequest, OrderPage, OrderView
@@ -43,7 +45,10 @@ def _idempotency_key(key: str | None) -> str | None:
 
 
 @post("/api/orders", summary="Check out the cart: the order, its payment code and tickets", tags=["orders"],
-      status_code=201)
+      status_code=201,
+      responses={200: ResponseSpec(OrderView, description="A retried checkout: the order it made before",
+                                   generate_examples=False),
+                 **problems(401, 409)})
 async def create_order(request: Request, data: JSONBody[CheckoutRequest],
                        idempotency_key: IdempotencyKey = None) -> Response[OrderView]:
     s = services(request)
@@ -58,7 +63,7 @@ async def create_order(request: Request, data: JSONBody[CheckoutRequest],
 
 
 @get("/api/orders", summary="The signed-in user's orders, newest first", tags=["orders"],
-     security=[{"bearer": []}])
+     security=[{"bearer": []}], responses=problems(401))
 async def list_orders(
     request: Request,
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -72,7 +77,7 @@ async def list_orders(
 
 
 @get("/api/orders/{order_id:str}", summary="One order, for its owner or with its access token",
-     tags=["orders"])
+     tags=["orders"], responses=problems(401, 404))
 async def get_order(request: Request, order_id: FromPath[str], order_token: OrderToken = None) -> OrderView:
     s = services(request)
     return await s.orders.get(order_id, user_id=bearer_user(request, s.user_tokens), access_token=order_token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request, Response, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from service.auth import key_matches
@@ -10,6 +11,7 @@ from service.cart.dto import CartView
 from service.cart.handlers import EMPTY_CART
 from service.http.guards import ADMIN
 from service.http.identity import resolve_cart
+from service.http.openapi import problems
 from service.http.ratelimit import client_subject
 from service.http.services import services
 from service.promo.dto import ApplyPromo, PromoCode, PromoDefinition
@@ -24,18 +26,22 @@ def client_address(request: Request) -> str | None:
     return client_subject(request.client).name
 
 
-@post("/api/admin/promo-codes", summary="Create a promo code, or replace its definition", **ADMIN)
+@post("/api/admin/promo-codes", summary="Create a promo code, or replace its definition", **ADMIN,
+      responses={200: ResponseSpec(PromoCode, description="The definition was replaced", generate_examples=False),
+                 **problems(401, 409)})
 async def put_promo_code(request: Request, data: JSONBody[PromoDefinition]) -> Response[PromoCode]:
     view, created = await services(request).promos.put(data)
     return Response(view, status_code=201 if created else 200)
 
 
-@get("/api/admin/promo-codes/{code:str}", summary="A promo code with its use count", **ADMIN)
+@get("/api/admin/promo-codes/{code:str}", summary="A promo code with its use count", **ADMIN,
+     responses=problems(401, 404))
 async def get_promo_code(request: Request, code: FromPath[str]) -> PromoCode:
     return await services(request).promos.get(code)
 
 
-@post("/api/cart/promo", summary="Apply a promo code to the cart", tags=["cart"], status_code=200)
+@post("/api/cart/promo", summary="Apply a promo code to the cart", tags=["cart"], status_code=200,
+      responses=problems(401, 409))
 async def apply_promo(request: Request, data: JSONBody[ApplyPromo]) -> Response[CartView]:
     s = services(request)
     cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
@@ -43,7 +49,8 @@ async def apply_promo(request: Request, data: JSONBody[ApplyPromo]) -> Response[
     return Response(view, headers=limit.headers())
 
 
-@delete("/api/cart/promo", summary="Remove the cart's promo code", tags=["cart"], status_code=200)
+@delete("/api/cart/promo", summary="Remove the cart's promo code", tags=["cart"], status_code=200,
+        responses=problems(401, 409))
 async def remove_promo(request: Request) -> CartView:
     s = services(request)
     cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
