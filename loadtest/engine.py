@@ -156,7 +156,7 @@ class Share:
         answer = None
         self.in_flight += 1
         try:
-            answer = await connection.send(raw)
+            answer = await connection.send(raw, watched=True)
         except ConnectionFailed:
             op.errors["connection-error"] += 1
         except asyncio.TimeoutError:
@@ -269,11 +269,15 @@ class Share:
             self.stats.op("(never sent)").errors["not-sent"] += left
 
     async def report_progress(self) -> None:
+        """Publish counts for the parent's status line; time out requests waiting too long."""
         slot = self.spec.worker * 2
         while True:
             if self.progress is not None:
                 self.progress[slot] = self.done
                 self.progress[slot + 1] = self.failed
+            now = time.monotonic()
+            for connection in self.connections:
+                connection.expire(now)
             await asyncio.sleep(_PROGRESS_EVERY)
 
     async def connect(self) -> None:

@@ -190,3 +190,17 @@ async def test_the_connection_idle_most_recently_takes_the_next_request() -> Non
     assert second.done() and not first.done() and len(backlog) == 0
     backlog.put((2.0, "b"))  # type: ignore[arg-type]
     assert await first == (2.0, "b")
+
+
+def hang_flow(ctx: FlowContext) -> Flow:
+    yield Call("probe", "GET", "/hang")
+
+
+async def test_the_engine_times_out_a_request_that_gets_no_answer(
+    scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(SCENARIOS, "probe", Scenario("probe", "", "none", hang_flow, finite=True))
+    started = time.monotonic()
+    share = await run_share(spec(scripted.url, "closed", buyers=1, duration=30.0, timeout=0.2))
+    assert share.stats.ops["probe"].errors == {"timeout": 1}
+    assert time.monotonic() - started < 5
