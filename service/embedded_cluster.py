@@ -52,6 +52,11 @@ class EmbeddedCluster:
     def urls(self) -> list[str]:
         return [f"redis://127.0.0.1:{port}/0" for port in self.ports]
 
+    @property
+    def pids(self) -> list[int]:
+        """The node processes, in the order of ``ports`` (fault tests pause one)."""
+        return [process.pid for process in self._processes]
+
     def slot_ranges(self) -> list[tuple[int, int]]:
         """The (first, last) slot of each master, in the order of ``ports``."""
         bounds = [HASH_SLOTS * i // self.masters for i in range(self.masters + 1)]

@@ -18,7 +18,7 @@ from service.db.pool import create_pool
 from service.http.services import build_services
 from service.metrics import start_worker_metrics_server
 from service.redis.client import create_redis
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 from workers.expiry import expire_orders
 from workers.logs import configure_logging, worker_log
 from workers.reconcile import reconcile_inventory
@@ -99,6 +99,13 @@ def queue_of(settings: Settings) -> str:
 
 
 def create_worker_settings(settings: Settings) -> type:
+    if settings.redis_cluster and not settings.arq_redis_url:
+        # arq's connection is a plain Redis client, and it writes a job and its queue (keys
+        # in different slots) in one MULTI: it cannot keep its queue on a cluster.
+        raise SettingsError(
+            "REDIS_CLUSTER=1 needs ARQ_REDIS_URL: arq cannot keep its job queue on a Redis "
+            "Cluster; name a standalone Redis for it (the cluster still holds the carts)")
+
     class WorkerSettings:
         """What arq reads (``arq.worker.Worker``'s parameters), for these settings."""
 
