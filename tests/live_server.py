@@ -28,6 +28,8 @@ def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
     env = {
         **os.environ,
         "REDIS_URL": settings.redis_url,
+        "REDIS_CLUSTER": "1" if settings.redis_cluster else "0",
+        "ARQ_REDIS_URL": settings.arq_redis_url or "",
         "DATABASE_URL": settings.database_url,
         "KEY_PREFIX": settings.key_prefix,
         "ADMIN_API_KEY": settings.admin_api_key,
