@@ -3,7 +3,6 @@ Redis client and the PostgreSQL pool. ``uvicorn service.app:app`` serves it."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,32 +13,29 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from service.cart import handlers as cart_handlers
 from service.cart import merge_handlers
-from service.db.pool import create_pool
 from service.health import live, ready
 from service.http.observability import observe_requests
 from service.http.openapi import document_refusals
 from service.http.problems import EXCEPTION_HANDLERS
 from service.http.ratelimit import limit_requests
 from service.http.security import add_security_headers
-from service.http.services import build_services
+from service.http.services import close_services, open_services
 from service.inventory import handlers as tier_handlers
 from service.logs import configure_api_logging
 from service.metrics import render_latest
 from service.orders import admin_handlers as order_admin_handlers
 from service.orders import handlers as order_handlers
 from service.promo import handlers as promo_handlers
-from service.redis.client import create_redis
 from service.settings import Settings
 
 MAX_BODY_BYTES = 16 * 1024
-
-log = logging.getLogger("ticket_cart")
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=False, sync_to_thread=False)
 def metrics() -> Response[bytes]:
     body, content_type = render_latest()
-    return Response(body, media_type=content_type)
+    # The exposition type already names its charset; Litestar would add a second one.
+    return Response(body, headers={"content-type": content_type})
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -48,19 +44,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         configure_api_logging(settings.log_level)
-        redis = create_redis(settings)
-        pool = await create_pool(settings)
-        services = build_services(settings, redis, pool)
-        try:
-            await services.scripts.load()
-        except Exception:  # Redis down at start: scripts load on first use
-            log.warning("Redis unreachable at start-up; Lua scripts will load on first use")
-        app.state.services = services
+        app.state.services = services = await open_services(settings)
         try:
             yield
         finally:
-            await pool.close()
-            await redis.aclose()
+            await close_services(services)
 
     cors = (
         # Credentials (the cart cookie) only for named origins: with "*" Litestar would echo any

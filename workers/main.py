@@ -14,10 +14,8 @@ from typing import Any
 from arq import cron
 from arq.connections import RedisSettings
 
-from service.db.pool import create_pool
-from service.http.services import build_services
+from service.http.services import close_services, open_services
 from service.metrics import start_worker_metrics_server
-from service.redis.client import create_redis
 from service.settings import Settings, SettingsError
 from workers.expiry import expire_orders
 from workers.logs import configure_logging, worker_log
@@ -37,13 +35,7 @@ Ctx = dict[str, Any]
 async def startup(ctx: Ctx) -> None:
     settings: Settings = ctx["settings"]
     configure_logging(settings.log_level)
-    redis = create_redis(settings)
-    pool = await create_pool(settings)
-    services = build_services(settings, redis, pool)
-    try:
-        await services.scripts.load()
-    except Exception:  # Redis down at start: scripts load on first use
-        worker_log().warning("Redis unreachable at start-up; Lua scripts will load on first use")
+    services = await open_services(settings)
     start_worker_metrics_server(settings.worker_metrics_port)
     ctx["services"] = services
     worker_log().info("worker started", queue=queue_of(settings),
@@ -53,8 +45,7 @@ async def startup(ctx: Ctx) -> None:
 async def shutdown(ctx: Ctx) -> None:
     services = ctx.pop("services", None)
     if services is not None:
-        await services.pool.close()
-        await services.redis.aclose()
+        await close_services(services)
 
 
 # -- the cron jobs: thin wrappers that hand the services to the plain job functions ---------

@@ -5,6 +5,7 @@ Handlers reach them through ``services(request)``; nothing else holds global sta
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import asyncpg
@@ -17,10 +18,14 @@ from service.inventory.service import InventoryService
 from service.keys import Keys
 from service.orders.service import OrderService
 from service.promo.service import PromoService
-from service.redis.client import RedisClient
+from service.db.pool import create_pool
+from service.redis.client import RedisClient, create_redis
 from service.redis.autopipeline import AutoPipelined
 from service.redis.scripts import Scripts
 from service.settings import Settings
+
+
+log = logging.getLogger("ticket_cart")
 
 
 @dataclass
@@ -59,6 +64,25 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         user_tokens=UserTokens(settings.jwt_secret),
         orders=OrderService(pool),
     )
+
+
+async def open_services(settings: Settings) -> Services:
+    """The Redis client, the PostgreSQL pool and every domain service, for the API's
+    lifespan and the worker's start-up alike. Redis being down at start is not fatal: the
+    scripts load on first use."""
+    redis = create_redis(settings)
+    pool = await create_pool(settings)
+    built = build_services(settings, redis, pool)
+    try:
+        await built.scripts.load()
+    except Exception:
+        log.warning("Redis unreachable at start-up; Lua scripts will load on first use")
+    return built
+
+
+async def close_services(built: Services) -> None:
+    await built.pool.close()
+    await built.redis.aclose()
 
 
 def services(request: Request) -> Services:
