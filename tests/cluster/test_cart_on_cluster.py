@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api import ADMIN_HEADERS, put_tier
-from tests.cluster.conftest import event_on, slot_of
+from tests.cluster.conftest import event_on
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
