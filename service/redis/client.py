@@ -28,9 +28,16 @@ class _ClusterPipeline(ClusterPipeline):
 
 
 class ClusterClient(RedisCluster):
-    """redis-py's RedisCluster, without its retries after a timeout."""
+    """redis-py's RedisCluster, without its retries after a timeout, whose PING (the
+    readiness probe) asks the masters only."""
 
     ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ON
+
+    async def ping(self, **kwargs: Any) -> bool:
+        # redis-py pings every node, replicas too; the service uses masters only, so a
+        # replica that is down must not make every API process unready at once.
+        kwargs.setdefault("target_nodes", RedisCluster.PRIMARIES)
+        return await super().ping(**kwargs)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         if transaction or shard_hint:

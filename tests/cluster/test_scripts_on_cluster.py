@@ -98,3 +98,16 @@ async def test_the_test_clean_up_finds_keys_on_every_master(redis, redis_cluster
         await redis.set(key, "1")
     assert await delete_keys(redis, TEST_KEY_PREFIX) >= len(keys)
     assert sum([await redis.exists(key) for key in keys]) == 0
+
+
+async def test_the_readiness_ping_asks_the_masters_only(services, monkeypatch):
+    sent: list[tuple] = []
+    real = services.redis.execute_command
+
+    async def execute_command(*args, **kwargs):
+        sent.append((args, kwargs.get("target_nodes")))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(services.redis, "execute_command", execute_command)
+    assert await services.redis.ping() is True
+    assert sent == [(("PING",), "primaries")]
