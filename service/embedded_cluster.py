@@ -72,7 +72,8 @@ class EmbeddedCluster:
 
     def start(self) -> None:
         """Start the nodes and form the cluster; return once every node says it is ok."""
-        stop_abandoned(self.data_dir)
+        if not stop_abandoned(self.data_dir) and (self.data_dir / "cluster.json").exists():
+            raise EmbeddedServerError(f"{self.data_dir} holds the cluster of a live process")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             for _ in range(self.masters):
@@ -175,7 +176,7 @@ def stop_abandoned(data_dir: Path) -> bool:
         owner, nodes = int(state["owner"]), [(int(n["port"]), int(n["pid"])) for n in state["nodes"]]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    if _alive(owner) and owner != os.getpid():
+    if _alive(owner):
         return False
     for port, pid in nodes:
         _shutdown(port, pid)
@@ -232,9 +233,10 @@ def main(argv: list[str]) -> int:
     from service.settings import DATA_DIR
 
     data_dir = Path(argv[0]) if argv else DATA_DIR / "cluster"
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
     with EmbeddedCluster(data_dir) as cluster:
         print(f"REDIS_CLUSTER=1 REDIS_URL={cluster.url}  (masters: {', '.join(map(str, cluster.ports))}); "
-              "Ctrl-C stops it", flush=True)
+              "Ctrl-C or SIGTERM stops it", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
     return 0
