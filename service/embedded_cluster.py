@@ -78,7 +78,6 @@ class EmbeddedCluster:
         try:
             for _ in range(self.masters):
                 self._spawn_node()
-            self._write_state()
             self._form()
         except BaseException:
             self.stop()
@@ -118,6 +117,7 @@ class EmbeddedCluster:
             if process.poll() is None and _redis_pings(port):
                 self.ports.append(port)
                 self._processes.append(process)
+                self._write_state()  # at once: an owner killed now still leaves its nodes named
                 return
             if process.poll() is None:
                 process.kill()
