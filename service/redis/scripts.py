@@ -122,41 +122,46 @@ class Scripts:
         meta_defaults: dict[str, str],
         meta_ttl_ms: int,
     ) -> tuple[ReserveReply, dict[bytes, bytes]]:
-        """Run reserve.lua, with the cart's meta written before it in the same pipeline
-        (on a Cluster, in a round trip before it).
+        """Run reserve.lua, with cart_touch.lua writing the cart's meta just before it, in
+        the same pipeline (on a Cluster, in a round trip before it): two commands, one trip.
 
         The meta is written first, so its list of events is always a superset of the
-        cart's parts; it is read back after the script, so the caller sees the cart-wide
-        facts (currency, promo, other events) without another round trip.
+        cart's parts; cart_touch answers it, so the caller sees the cart-wide facts
+        (currency, promo, other events) without another round trip.
         """
         ev = self.keys.event(event_id)
-        meta_key = self.keys.cart_meta(cart_id)
+        touch = [self.keys.cart_meta(cart_id), meta_ttl_ms, meta_defaults.get("cur", "")]
+        for field, value in meta_fields.items():
+            touch += [field, value]
         args = [cart_id, tier_id, quantity, mode, now_ms, ttl_ms, max_lines, sweep_limit, request_id]
         if "reserve" not in self._sha:
             await self.load()
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
-            if meta_fields:
-                pipe.hset(meta_key, mapping=meta_fields)
-            for field, value in meta_defaults.items():
-                pipe.hsetnx(meta_key, field, value)
-            pipe.pexpire(meta_key, meta_ttl_ms)
+            pipe.execute_command("EVALSHA", self._sha["cart_touch"], 1, *touch)
             if self._cluster:
                 # The meta and the event's keys live on different masters, and a cluster
                 # pipeline sends to each master at once, in no order: the meta goes first,
                 # in a round trip of its own, so it names the event before the part exists.
-                await pipe.execute()
+                results = await pipe.execute(raise_on_error=False)
+                if isinstance(results[0], NoScriptError) and attempt == 1:
+                    await self.load()
+                    continue
+                if isinstance(results[0], Exception):
+                    raise results[0]  # never hold seats the meta does not name
                 pipe = self.redis.pipeline(transaction=False)
+            else:
+                results = []
             pipe.execute_command("EVALSHA", self._sha["reserve"], 3, ev.inventory, ev.carts, ev.expiries, *args)
-            pipe.hgetall(meta_key)
-            results = await pipe.execute(raise_on_error=False)
-            raw, meta = results[-2], results[-1]
-            if isinstance(raw, NoScriptError) and attempt == 1:
+            results += await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, NoScriptError) for r in results) and attempt == 1:
                 await self.load()
                 continue
             for result in results:
                 if isinstance(result, Exception):
                     raise result
+            meta_pairs, raw = results[0], results[1]
+            meta = dict(zip(meta_pairs[::2], meta_pairs[1::2]))
             return msgspec.json.decode(raw, type=ReserveReply), meta
         raise ResponseError("reserve: script could not be loaded")  # pragma: no cover
 

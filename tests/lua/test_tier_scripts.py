@@ -41,3 +41,13 @@ async def test_install_sold_takes_only_newer_versions(scripts):
 async def test_install_sold_never_creates_a_missing_tier(scripts):
     assert (await scripts.install_sold(event_id=E, pairs=[("ghost", 5, 3)])).installed == 0
     assert (await scripts.inventory(event_id=E, tier_ids=["ghost"])).tiers == {}
+
+
+async def test_cart_touch_keeps_the_first_currency_and_writes_the_fields(scripts):
+    key = scripts.keys.cart_meta("c1")
+    sha = scripts._sha["cart_touch"]
+    first = await scripts.redis.evalsha(sha, 1, key, 60_000, "VND", "ev:e1", "1")
+    second = await scripts.redis.evalsha(sha, 1, key, 60_000, "USD", "ev:e2", "1", "owner", "u1")
+    assert dict(zip(first[::2], first[1::2])) == {b"cur": b"VND", b"ev:e1": b"1"}
+    assert dict(zip(second[::2], second[1::2])) == {b"cur": b"VND", b"ev:e1": b"1", b"ev:e2": b"1", b"owner": b"u1"}
+    assert 0 < await scripts.redis.pttl(key) <= 60_000
