@@ -82,6 +82,8 @@ async def open_services(settings: Settings) -> Services:
 
 async def close_services(built: Services) -> None:
     await built.pool.close()
+    if isinstance(built.scripts.redis, AutoPipelined):
+        await built.scripts.redis.aclose()
     await built.redis.aclose()
 
 

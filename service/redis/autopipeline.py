@@ -5,6 +5,12 @@ non-transactional pipeline replaces N round trips (and N socket writes and reads
 redis-py's connection pool) with one. Each call still gets its own reply or error, and a
 caller's own pipeline (the reserve path's meta + script) stays contiguous and in order.
 Standalone Redis only: on a Cluster the client routes commands itself, so it is used as is.
+
+Timeouts: redis-py arms a timer for every reply it reads, which costs more than packing
+the command. The batches go through a twin of the given client whose connections read
+without one, and one timer of the same length (the client's socket timeout) guards the
+whole batch; a batch that runs out fails every call in it with TimeoutError, and redis-py
+drops the connection it was reading from.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.commands import AsyncCoreCommands
 
 _Call = tuple[tuple[Any, ...], dict[str, Any], asyncio.Future]
@@ -22,9 +28,23 @@ class AutoPipelined(AsyncCoreCommands):
     """Offers redis-py's command methods; every command joins the current tick's batch."""
 
     def __init__(self, client: Redis) -> None:
+        pool = client.connection_pool
+        self.timeout: float | None = pool.connection_kwargs.get("socket_timeout")
+        self._owns_client = type(client) is Redis and self.timeout is not None
+        if self._owns_client:
+            kwargs = {**pool.connection_kwargs, "socket_timeout": None}
+            client = Redis(connection_pool=ConnectionPool(
+                connection_class=pool.connection_class, max_connections=pool.max_connections, **kwargs))
+        else:
+            self.timeout = None  # the client's own per-read timeouts apply
         self.client = client
         self._pending: list[_Call] = []
         self._scheduled = False
+
+    async def aclose(self) -> None:
+        """Close the twin client's connections (the given client is its owner's to close)."""
+        if self._owns_client:
+            await self.client.aclose()
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         return await self._enqueue([(args, options)])[0]
@@ -55,7 +75,8 @@ class AutoPipelined(AsyncCoreCommands):
         for args, options, _ in batch:
             pipe.execute_command(*args, **options)
         try:
-            results = await pipe.execute(raise_on_error=False)
+            async with asyncio.timeout(self.timeout):
+                results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # the connection failed: every caller learns it
             for _, _, future in batch:
                 if not future.done():

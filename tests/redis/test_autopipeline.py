@@ -69,3 +69,19 @@ async def test_a_dead_connection_fails_every_call_of_the_batch():
 def test_transactions_are_refused(redis):
     with pytest.raises(ValueError):
         AutoPipelined(redis).pipeline(transaction=True)
+
+
+async def test_a_batch_times_out_as_a_whole_and_leaves_no_stale_reply(private_redis):
+    server = private_redis("autopipeline-timeout")
+    auto = AutoPipelined(Redis.from_url(server.url, socket_timeout=0.3))
+    assert auto.timeout == 0.3
+    await auto.set("k", "before")
+    admin = Redis.from_url(server.url)
+    await admin.execute_command("CLIENT", "PAUSE", 1000, "ALL")
+    results = await asyncio.gather(auto.get("k"), auto.incr("n"), return_exceptions=True)
+    assert all(isinstance(r, TimeoutError) for r in results), results
+    await asyncio.sleep(1.0)  # the pause ends; the commands that were cut off may have run
+    await auto.set("k", "after")
+    assert await auto.get("k") == b"after"  # the reply of this call, not a stale one
+    await auto.aclose()
+    await admin.aclose()
