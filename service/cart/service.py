@@ -83,6 +83,12 @@ def refusal(reply: ReserveReply) -> Exception:
 T = TypeVar("T")
 
 
+@functools.cache
+def _operation(op: str, result: str) -> Any:
+    """The CART_OPERATIONS child of (op, result), looked up once (results are few codes)."""
+    return CART_OPERATIONS.labels(op, result)
+
+
 def counted(op: Callable[..., str]) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
     """Count a cart operation in CART_OPERATIONS by its outcome: ok or the problem code."""
 
@@ -93,11 +99,11 @@ def counted(op: Callable[..., str]) -> Callable[[Callable[..., Awaitable[T]]], C
             try:
                 result = await fn(self, *args, **kwargs)
             except DomainError as exc:
-                CART_OPERATIONS.labels(name, exc.code).inc()
+                _operation(name, exc.code).inc()
                 if isinstance(exc, SoldOut):
                     SOLD_OUT_REFUSALS.inc()
                 raise
-            CART_OPERATIONS.labels(name, "ok").inc()
+            _operation(name, "ok").inc()
             return result
 
         return run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from service.errors import ValidationFailed
@@ -21,4 +22,4 @@ def request_id_for_retry(key: str | None) -> str:
         if len(key) > 200:
             raise ValidationFailed("Idempotency-Key is at most 200 characters", field="Idempotency-Key")
         return "k:" + key
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as a uuid4, without building one
