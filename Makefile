@@ -13,7 +13,7 @@ ARGS ?=
 
 help: ## list the targets
 	@echo "make TARGET [ARGS='...']"
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 16
 
 venv: $(STAMP) ## build .venv from pyproject.toml (dev and embedded extras)
 
@@ -40,7 +40,7 @@ test: $(STAMP) ## run the tests: ARGS='-k cart -x' passes options to pytest
 	if [ -n "$(PYTEST_EXIT_FILE)" ]; then echo $$status > "$(PYTEST_EXIT_FILE)"; fi; \
 	exit $$status
 
-bench: $(STAMP) ## the standard load-test set against a running service (python -m loadtest bench)
+bench: $(STAMP) ## start the service here, run the standard load-test set, print the table (python -m loadtest bench)
 	$(PY) -m loadtest bench $(ARGS)
 
 loadtest: $(STAMP) ## one load-test scenario (python -m loadtest run): ARGS are its options
