@@ -9,7 +9,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from service.cart.dto import AddItem, Availability, CartView, SetQuantity
 from service.cart.service import CartService
-from service.http.identity import resolve_cart, with_cart_token
+from service.http.identity import existing_cart, resolve_cart, with_cart_token
 from service.http.openapi import problems
 from service.http.params import request_id_for_retry, uuid_param
 from service.http.services import services
@@ -35,11 +35,8 @@ def _secure(request: Request) -> bool:
 
 @get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401))
 async def get_cart(request: Request) -> CartView:
-    s = services(request)
-    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
-    if cart is None:
-        return EMPTY_CART
-    return await s.carts.show(cart)
+    cart = existing_cart(request)
+    return EMPTY_CART if cart is None else await services(request).carts.show(cart)
 
 
 @post("/api/cart/items", summary="Add seats of a tier to the cart (creates the cart)", tags=["cart"],
@@ -72,22 +69,16 @@ async def set_item(request: Request, tier_id: FromPath[str], data: JSONBody[SetQ
 @delete("/api/cart/items/{tier_id:str}", summary="Remove a line", tags=["cart"], status_code=200,
         responses=problems(401, 404, 409))
 async def remove_item(request: Request, tier_id: FromPath[str]) -> CartView:
-    s = services(request)
     tier = uuid_param(tier_id, "tier_id")
-    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
-    if cart is None:
-        return EMPTY_CART
-    return await s.carts.remove(cart, tier)
+    cart = existing_cart(request)
+    return EMPTY_CART if cart is None else await services(request).carts.remove(cart, tier)
 
 
 @delete("/api/cart", summary="Empty the cart and release its holds", tags=["cart"], status_code=200,
         responses=problems(401, 409))
 async def clear_cart(request: Request) -> CartView:
-    s = services(request)
-    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
-    if cart is None:
-        return EMPTY_CART
-    return await s.carts.clear(cart)
+    cart = existing_cart(request)
+    return EMPTY_CART if cart is None else await services(request).carts.clear(cart)
 
 
 @get("/api/tiers/{tier_id:str}/availability", summary="Seats available and sale status", tags=["tiers"],

@@ -46,6 +46,12 @@ def resolve_cart(request: Request, tokens: CartTokens, users: UserTokens, create
     return CartRef(cart_id=cart_id), new_token
 
 
+def existing_cart(request: Request) -> CartRef | None:
+    """The cart the request names, if it names one; reads and removals never create one."""
+    s = request.app.state.services
+    return resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)[0]
+
+
 def with_cart_token(response: Response, token: str | None, secure: bool) -> Response:
     """Send a newly made guest token back in the header and an HttpOnly cookie."""
     if token:

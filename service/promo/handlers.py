@@ -10,7 +10,7 @@ from service.auth import key_matches
 from service.cart.dto import CartView
 from service.cart.handlers import EMPTY_CART
 from service.http.guards import ADMIN
-from service.http.identity import resolve_cart
+from service.http.identity import existing_cart, resolve_cart
 from service.http.openapi import problems
 from service.http.ratelimit import client_subject
 from service.http.services import services
@@ -52,10 +52,10 @@ async def apply_promo(request: Request, data: JSONBody[ApplyPromo]) -> Response[
 @delete("/api/cart/promo", summary="Remove the cart's promo code", tags=["cart"], status_code=200,
         responses=problems(401, 409))
 async def remove_promo(request: Request) -> CartView:
-    s = services(request)
-    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
+    cart = existing_cart(request)
     if cart is None:
         return EMPTY_CART
+    s = services(request)
     return await s.promos.remove(s.carts, cart)
 
 
