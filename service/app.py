@@ -18,7 +18,7 @@ from service.http.observability import observe_requests
 from service.http.openapi import document_refusals
 from service.http.problems import EXCEPTION_HANDLERS
 from service.http.ratelimit import limit_requests
-from service.http.security import add_security_headers
+from service.http.security import add_security_headers, refuse_large_headers
 from service.http.services import close_services, open_services
 from service.inventory import handlers as tier_handlers
 from service.logs import configure_api_logging
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         metrics],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[observe_requests, limit_requests],
+        middleware=[observe_requests, refuse_large_headers, limit_requests],
         before_send=[add_security_headers],
         cors_config=cors,
         request_max_body_size=MAX_BODY_BYTES,

@@ -3,8 +3,8 @@
 
 Handlers declare the refusals of their domain (``responses=problems(404, 409)``);
 ``document_refusals`` adds, once the document is built, those every ``/api/`` operation
-shares: 429 and 503 everywhere, 400/413/422 where there is a body or parameters, and the
-``RateLimit-*`` headers. It changes the document only, never a response.
+shares: 429, 431 and 503 everywhere, 400/413/422 where there is a body or parameters, and
+the ``RateLimit-*`` headers. It changes the document only, never a response.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ REFUSALS = {
          "seats-gone, conflict",
     413: "The body is larger than 16 KiB: payload-too-large",
     422: "The request is not valid: validation-error (or invalid-promo for a promo code)",
+    431: "The request's headers pass 16 KiB: request-header-fields-too-large",
     429: "Too many requests: rate-limited; wait Retry-After seconds",
     503: "A backing store is unavailable; nothing was changed, try again: unavailable",
 }
@@ -97,7 +98,7 @@ def document_refusals(openapi: OpenAPI) -> OpenAPI:
             continue
         responses = operation.responses if operation.responses is not None else {}
         operation.responses = responses
-        shared = [429, 503]
+        shared = [429, 431, 503]
         if operation.request_body is not None:
             shared += [400, 413, 422]
         elif operation.parameters:

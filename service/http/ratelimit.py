@@ -25,6 +25,7 @@ from service.auth import key_matches, user_cart_id
 from service.errors import DomainError, RateLimited
 from service.http.identity import CART_TOKEN_COOKIE
 from service.http.problems import domain_error
+from service.http.security import send_response
 from service.metrics import RATE_LIMITED
 from service.redis.replies import RateLimitReply
 
@@ -167,7 +168,6 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, reply: RateLimitRe
                   headers: list[tuple[bytes, bytes]]) -> None:
     """429 ``rate-limited``, the same problem document every other refusal is."""
     wait = headers[-1][1].decode()
-    request: Request = Request(scope, receive)
     refusal = RateLimited(f"Too many requests; try again in {wait} s", retry_after_ms=reply.retry_after_ms,
                           headers={name.decode(): value.decode() for name, value in headers})
-    await domain_error(request, refusal).to_asgi_response(scope["app"], request)(scope, receive, send)
+    await send_response(scope, receive, send, domain_error(Request(scope, receive), refusal))

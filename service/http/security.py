@@ -1,4 +1,5 @@
-"""Security headers on every response, errors and unmatched paths included.
+"""Security headers on every response, errors and unmatched paths included; a bound on
+the size of request headers.
 
 A ``before_send`` hook rather than a route middleware: Litestar runs route middleware only
 for matched routes, and a 404 or 405 answer needs the headers as much as any other. The
@@ -7,7 +8,10 @@ header lists are built once; a response that already names a header keeps its ow
 
 from __future__ import annotations
 
-from litestar.types import Message, Scope
+from litestar import Request, Response
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.http.problems import problem
 
 _EVERYWHERE = (
     (b"x-content-type-options", b"nosniff"),
@@ -40,3 +44,28 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = message.get("headers") or []
     present = {name.lower() for name, _ in headers}
     message["headers"] = [*headers, *(h for h in _for_path(scope.get("path", "")) if h[0] not in present)]
+
+
+MAX_HEADER_BYTES = 16 * 1024  # names and values together; a real caller sends a few KiB at most
+
+
+def refuse_large_headers(app: ASGIApp) -> ASGIApp:
+    """431 for a request whose headers pass MAX_HEADER_BYTES, before anything reads them
+    (tokens, cookies, the rate limiter). uvicorn's httptools parser has no limit of its
+    own: a proxy in front must bound what the server buffers (docs/security.md)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and sum(len(n) + len(v) for n, v in scope["headers"]) > MAX_HEADER_BYTES:
+            request: Request = Request(scope, receive)
+            response = problem(431, "request-header-fields-too-large", "Request headers too large",
+                               f"The request's headers pass {MAX_HEADER_BYTES} bytes", request)
+            await send_response(scope, receive, send, response)
+            return
+        await app(scope, receive, send)
+
+    return middleware
+
+
+async def send_response(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
+    """Answer from a middleware with a Litestar response (the problem documents)."""
+    await response.to_asgi_response(scope["app"], Request(scope, receive))(scope, receive, send)
