@@ -10,7 +10,6 @@ import msgspec
 import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
-from service.settings import Settings
 from tests.api import api_client
 from tests.conftest import TEST_KEY_PREFIX
 
@@ -36,7 +35,3 @@ async def keys_matching(redis, suffix_glob: str) -> list[bytes]:
 def is_problem(response, status: int, code: str) -> bool:
     return (response.status_code == status and response.headers["content-type"].startswith(PROBLEM)
             and response.json()["code"] == code)
-
-
-def settings_with(settings: Settings, **changes) -> Settings:
-    return msgspec.structs.replace(settings, **changes)

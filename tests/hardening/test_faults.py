@@ -14,7 +14,6 @@ import uuid
 
 import asyncpg
 import httpx
-import msgspec
 import pytest
 
 from service.db.migrate import apply_migrations

@@ -400,12 +400,12 @@ class ReservationModel(RuleBasedStateMachine):
         assert len(expiries) + len(checkouts) == len(self.parts)
 
         for tier, total in self.loaded.items():
-            def field(name: str) -> int:
+            def counter(name: str) -> int:
                 return int(inventory[f"{tier}:{name}".encode()])
 
-            held, sold = field("held"), field("sold")
+            held, sold = counter("held"), counter("sold")
             assert held == self.held(tier), (tier, held, self.parts)
-            assert sold == self.sold[tier] and field("total") == total
+            assert sold == self.sold[tier] and counter("total") == total
             if sold + held <= total:
                 self.lowered.discard(tier)
             assert sold + held <= total or tier in self.lowered, (tier, sold, held, total)
