@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import fakeredis
-import pytest
 import pytest_asyncio
 
 from service.keys import Keys
