@@ -98,18 +98,10 @@ async def delete_keys(redis_url: str, prefix: str) -> int:
     """UNLINK every key under ``prefix``; the server may be shared, so never FLUSH."""
     from redis.asyncio import Redis
 
-    pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+    from service.redis.keyspace import unlink_prefix
+
     client = Redis.from_url(redis_url)
-    deleted = 0
     try:
-        batch: list[bytes] = []
-        async for key in client.scan_iter(match=pattern, count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                deleted += await client.unlink(*batch)
-                batch.clear()
-        if batch:
-            deleted += await client.unlink(*batch)
+        return await unlink_prefix(client, prefix)
     finally:
         await client.aclose()
-    return deleted

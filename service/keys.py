@@ -44,7 +44,3 @@ class Keys:
 
     def rate_limit(self, scope: str, subject: str) -> str:
         return f"{self.prefix}{{rl:{scope}:{subject}}}"
-
-    def pattern(self) -> str:
-        """Glob matching every key of this prefix (tests and tools clean up with it)."""
-        return f"{self.prefix}*"

@@ -32,6 +32,7 @@ from service.embedded import (
     start_embedded_postgres,
     start_embedded_redis,
 )
+from service.redis.keyspace import glob_escape, unlink_prefix
 from service.settings import DATA_DIR, Settings
 
 RUN_ID = os.environ.get("TC_TEST_RUN") or str(os.getpid())
@@ -150,16 +151,7 @@ async def scratch_database(servers: ResolvedServers) -> AsyncIterator[Callable[[
 
 async def delete_keys(client: Redis, prefix: str) -> int:
     """UNLINK every key under ``prefix`` (SCAN, never FLUSHDB: the server may be shared)."""
-    deleted = 0
-    batch: list[bytes] = []
-    async for key in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
-        batch.append(key)
-        if len(batch) == 500:
-            deleted += await client.unlink(*batch)
-            batch.clear()
-    if batch:
-        deleted += await client.unlink(*batch)
-    return deleted
+    return await unlink_prefix(client, prefix)
 
 
 @pytest.fixture
@@ -231,7 +223,7 @@ async def _clear_dead_runs(lock: asyncpg.Connection, client: Redis) -> None:
         return dead[run]
 
     await _drop_databases(lock, is_dead)
-    async for key in client.scan_iter(match=_glob_escape(KEY_PREFIX_ROOT) + "*", count=1000):
+    async for key in client.scan_iter(match=glob_escape(KEY_PREFIX_ROOT) + "*", count=1000):
         run = key.decode(errors="replace")[len(KEY_PREFIX_ROOT):].partition(":")[0]
         if re.fullmatch(r"[a-z0-9]{1,20}", run) and await is_dead(run):
             await client.unlink(key)
@@ -259,6 +251,3 @@ async def _on_server(servers: ResolvedServers, *statements: str) -> None:
     finally:
         await admin.close()
 
-
-def _glob_escape(text: str) -> str:
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)

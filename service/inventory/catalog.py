@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from service.errors import TierNotFound
-from service.inventory.store import TierRow, fetch_tier, fetch_tiers
+from service.inventory.store import TierRow, fetch_tier
 from service.redis.scripts import Scripts, TierFields
 
 _UNKNOWN_TTL_SECONDS = 5.0
@@ -77,13 +77,6 @@ class TierCatalog:
             raise TierNotFound(f"No ticket tier {tier_id}")
         row = await self.load(tier_id)
         return self.remember(row)
-
-    async def places(self, tier_ids: list[str]) -> dict[str, TierPlace]:
-        missing = [t for t in tier_ids if t not in self._places]
-        if missing:
-            for row in await fetch_tiers(self._pool, [uuid.UUID(t) for t in missing]):
-                self.remember(row)
-        return {t: self._places[t] for t in tier_ids if t in self._places}
 
     async def load(self, tier_id: str) -> TierRow:
         """Read the tier from PostgreSQL and install it in Redis by the version rule.
