@@ -85,4 +85,3 @@ async def test_a_batch_times_out_as_a_whole_and_leaves_no_stale_reply(private_re
     assert await auto.get("k") == b"after"  # the reply of this call, not a stale one
     await auto.aclose()
     await admin.aclose()
-
