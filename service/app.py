@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from litestar import Litestar, Response, get
 from litestar.config.cors import CORSConfig
@@ -14,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from service.cart import handlers as cart_handlers
 from service.cart import merge_handlers
 from service.health import live, ready
+from service.http import fastlane
 from service.http.observability import observe_requests
 from service.http.openapi import document_refusals
 from service.http.problems import EXCEPTION_HANDLERS
@@ -28,7 +30,7 @@ from service.orders import handlers as order_handlers
 from service.promo import handlers as promo_handlers
 from service.settings import Settings
 
-MAX_BODY_BYTES = 16 * 1024
+MAX_BODY_BYTES = fastlane.MAX_BODY_BYTES
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=False, sync_to_thread=False)
@@ -38,7 +40,9 @@ def metrics() -> Response[bytes]:
     return Response(body, headers={"content-type": content_type})
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> Litestar:
+    """The app. ``fast_lane=False`` sends every request through the Litestar handlers
+    (the tests compare both ways; see ``service.http.fastlane``)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -67,7 +71,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         metrics],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[observe_requests, refuse_large_headers, limit_requests],
+        # Outermost first; the fast lane is innermost, so everything before it applies to it.
+        middleware=[observe_requests, refuse_large_headers, limit_requests,
+                    partial(fastlane.fast_lane, enabled=fast_lane)],
         before_send=[add_security_headers],
         cors_config=cors,
         request_max_body_size=MAX_BODY_BYTES,

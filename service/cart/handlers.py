@@ -1,90 +1,167 @@
-"""HTTP handlers of the cart: parse, call the domain, map the result. Nothing else."""
+"""HTTP handlers of the cart: parse, call the domain, map the result. Nothing else.
+
+Each operation is written once (``_add``, ``_set``, ...) and reached two ways: through
+its Litestar handler (the documented contract, and every request the fast lane passes
+on) and through its fast function (``service.http.fastlane``), which parses the body
+strictly and hands anything it does not take as it is to the handler.
+"""
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import ResponseHeader
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
+from litestar.types import Scope
 
 from service.cart.dto import AddItem, Availability, CartView, SetQuantity
-from service.cart.service import CartService
-from service.http.identity import existing_cart, resolve_cart, with_cart_token
+from service.http.fastlane import FAST_LANE, Answer
+from service.http.identity import cart_token_headers, existing_cart, resolve_cart
 from service.http.openapi import problems
 from service.http.params import request_id_for_retry, uuid_param
-from service.http.services import services
 
 EMPTY_CART = CartView(items=[], item_count=0, currency=None, subtotal=0, discount=0, total=0,
                       promo_code=None, expires_at=None, status="empty")
 
 IdempotencyKey = Parameter(header="Idempotency-Key", required=False, default=None,
                            description="Makes a retried add change nothing")
-
+_IDEMPOTENCY_KEY = b"idempotency-key"
 
 NEW_CART_TOKEN = [ResponseHeader(name="X-Cart-Token", documentation_only=True,
                                  description="A new guest cart's token, sent once (also the cart_token cookie)")]
 
-
-def _carts(request: Request) -> CartService:
-    return services(request).carts
-
-
-def _secure(request: Request) -> bool:
-    return services(request).settings.is_production
+# Strict: a body Litestar's lenient parsing would still take ("quantity": "2") goes to the handler.
+_ADD_ITEM = msgspec.json.Decoder(AddItem)
+_SET_QUANTITY = msgspec.json.Decoder(SetQuantity)
 
 
-@get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401))
-async def get_cart(request: Request) -> CartView:
-    cart = existing_cart(request)
-    return EMPTY_CART if cart is None else await services(request).carts.show(cart)
+def _response(answer: Answer) -> Response:
+    return Response(answer.body, status_code=answer.status, headers=answer.headers or None)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+# -- the operations -------------------------------------------------------------------------
+
+async def _show(scope: Scope) -> Answer:
+    cart = existing_cart(scope)
+    return Answer(200, EMPTY_CART if cart is None else await scope["app"].state.services.carts.show(cart))
+
+
+async def _add(scope: Scope, data: AddItem, idempotency_key: str | None) -> Answer:
+    s = scope["app"].state.services
+    cart, new_token = resolve_cart(scope, s.cart_tokens, s.user_tokens, create=True)
+    assert cart is not None
+    view = await s.carts.change(cart, str(data.tier_id), data.quantity, "add", request_id_for_retry(idempotency_key))
+    return Answer(201 if new_token else 200, view, cart_token_headers(new_token, s.settings.is_production))
+
+
+async def _set(scope: Scope, tier_id: str, data: SetQuantity) -> Answer:
+    s = scope["app"].state.services
+    tier = uuid_param(tier_id, "tier_id")
+    cart, new_token = resolve_cart(scope, s.cart_tokens, s.user_tokens, create=data.quantity > 0)
+    if cart is None:
+        return Answer(200, EMPTY_CART)
+    view = await s.carts.change(cart, tier, data.quantity, "set", request_id_for_retry(None))
+    return Answer(200, view, cart_token_headers(new_token, s.settings.is_production))
+
+
+async def _remove(scope: Scope, tier_id: str) -> Answer:
+    tier = uuid_param(tier_id, "tier_id")
+    cart = existing_cart(scope)
+    return Answer(200, EMPTY_CART if cart is None else await scope["app"].state.services.carts.remove(cart, tier))
+
+
+async def _clear(scope: Scope) -> Answer:
+    cart = existing_cart(scope)
+    return Answer(200, EMPTY_CART if cart is None else await scope["app"].state.services.carts.clear(cart))
+
+
+async def _availability(scope: Scope, tier_id: str) -> Answer:
+    return Answer(200, await scope["app"].state.services.inventory.availability(uuid_param(tier_id, "tier_id")))
+
+
+# -- the fast lane: (scope, body) -> Answer, or None for the handler --------------------------
+
+async def fast_get_cart(scope: Scope, body: bytes) -> Answer:
+    return await _show(scope)
+
+
+async def fast_add_item(scope: Scope, body: bytes) -> Answer | None:
+    try:
+        data = _ADD_ITEM.decode(body)
+    except msgspec.MsgspecError:
+        return None
+    return await _add(scope, data, _header(scope, _IDEMPOTENCY_KEY))
+
+
+async def fast_set_item(scope: Scope, body: bytes) -> Answer | None:
+    try:
+        data = _SET_QUANTITY.decode(body)
+    except msgspec.MsgspecError:
+        return None
+    return await _set(scope, scope["path_params"]["tier_id"], data)
+
+
+async def fast_remove_item(scope: Scope, body: bytes) -> Answer:
+    return await _remove(scope, scope["path_params"]["tier_id"])
+
+
+async def fast_clear_cart(scope: Scope, body: bytes) -> Answer:
+    return await _clear(scope)
+
+
+async def fast_availability(scope: Scope, body: bytes) -> Answer:
+    return await _availability(scope, scope["path_params"]["tier_id"])
+
+
+# -- the handlers: the documented contract ----------------------------------------------------
+
+@get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401),
+     opt={FAST_LANE: fast_get_cart})
+async def get_cart(request: Request) -> Response[CartView]:
+    return _response(await _show(request.scope))
 
 
 @post("/api/cart/items", summary="Add seats of a tier to the cart (creates the cart)", tags=["cart"],
       status_code=200, response_headers=NEW_CART_TOKEN,
       responses={201: ResponseSpec(CartView, description="A new guest cart holds the seats; its token is in "
                                                        "X-Cart-Token", generate_examples=False),
-                 **problems(401, 404, 409)})
+                 **problems(401, 404, 409)},
+      opt={FAST_LANE: fast_add_item})
 async def add_item(request: Request, data: JSONBody[AddItem],
                    idempotency_key: str | None = IdempotencyKey) -> Response[CartView]:
-    s = services(request)
-    cart, new_token = resolve_cart(request, s.cart_tokens, s.user_tokens, create=True)
-    assert cart is not None
-    view = await s.carts.change(cart, str(data.tier_id), data.quantity, "add",
-                                request_id_for_retry(idempotency_key))
-    return with_cart_token(Response(view, status_code=201 if new_token else 200), new_token, _secure(request))
+    return _response(await _add(request.scope, data, idempotency_key))
 
 
 @put("/api/cart/items/{tier_id:str}", summary="Set a line's quantity (0 removes it)", tags=["cart"],
-     response_headers=NEW_CART_TOKEN, responses=problems(401, 404, 409))
+     response_headers=NEW_CART_TOKEN, responses=problems(401, 404, 409), opt={FAST_LANE: fast_set_item})
 async def set_item(request: Request, tier_id: FromPath[str], data: JSONBody[SetQuantity]) -> Response[CartView]:
-    s = services(request)
-    tier = uuid_param(tier_id, "tier_id")
-    cart, new_token = resolve_cart(request, s.cart_tokens, s.user_tokens, create=data.quantity > 0)
-    if cart is None:
-        return Response(EMPTY_CART)
-    view = await s.carts.change(cart, tier, data.quantity, "set", request_id_for_retry(None))
-    return with_cart_token(Response(view), new_token, _secure(request))
+    return _response(await _set(request.scope, tier_id, data))
 
 
 @delete("/api/cart/items/{tier_id:str}", summary="Remove a line", tags=["cart"], status_code=200,
-        responses=problems(401, 404, 409))
-async def remove_item(request: Request, tier_id: FromPath[str]) -> CartView:
-    tier = uuid_param(tier_id, "tier_id")
-    cart = existing_cart(request)
-    return EMPTY_CART if cart is None else await services(request).carts.remove(cart, tier)
+        responses=problems(401, 404, 409), opt={FAST_LANE: fast_remove_item})
+async def remove_item(request: Request, tier_id: FromPath[str]) -> Response[CartView]:
+    return _response(await _remove(request.scope, tier_id))
 
 
 @delete("/api/cart", summary="Empty the cart and release its holds", tags=["cart"], status_code=200,
-        responses=problems(401, 409))
-async def clear_cart(request: Request) -> CartView:
-    cart = existing_cart(request)
-    return EMPTY_CART if cart is None else await services(request).carts.clear(cart)
+        responses=problems(401, 409), opt={FAST_LANE: fast_clear_cart})
+async def clear_cart(request: Request) -> Response[CartView]:
+    return _response(await _clear(request.scope))
 
 
 @get("/api/tiers/{tier_id:str}/availability", summary="Seats available and sale status", tags=["tiers"],
-     responses=problems(404))
-async def availability(request: Request, tier_id: FromPath[str]) -> Availability:
-    return await services(request).inventory.availability(uuid_param(tier_id, "tier_id"))
+     responses=problems(404), opt={FAST_LANE: fast_availability})
+async def availability(request: Request, tier_id: FromPath[str]) -> Response[Availability]:
+    return _response(await _availability(request.scope, tier_id))
 
 
 ROUTES = [get_cart, add_item, set_item, remove_item, clear_cart, availability]

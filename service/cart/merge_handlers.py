@@ -18,10 +18,10 @@ from service.http.services import services
       tags=["cart"], status_code=200, security=[{"bearer": []}], responses=problems(401, 409, 422))
 async def merge_cart(request: Request) -> Response[MergedCartView]:
     s = services(request)
-    user_id = bearer_user(request, s.user_tokens)
+    user_id = bearer_user(request.scope, s.user_tokens)
     if user_id is None:
         raise Unauthorized("Sign in (Authorization: Bearer <token>) to merge a guest cart")
-    token = guest_token(request)
+    token = guest_token(request.scope)
     if not token:
         raise ValidationFailed("Name the guest cart with its X-Cart-Token header or cart_token cookie",
                                field="X-Cart-Token")

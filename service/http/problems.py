@@ -108,3 +108,12 @@ EXCEPTION_HANDLERS = {
     HTTPException: http_error,
     Exception: internal_error,
 }
+
+
+def render_exception(request: Request, exc: Exception) -> Response:
+    """The answer the app's exception handlers give ``exc`` (for code outside a handler)."""
+    for cls in type(exc).__mro__:
+        handler = EXCEPTION_HANDLERS.get(cls)
+        if handler is not None:
+            return handler(request, exc)  # type: ignore[operator]
+    return internal_error(request, exc)

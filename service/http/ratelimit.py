@@ -21,9 +21,9 @@ from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import RedisError
 
-from service.auth import key_matches, user_cart_id
+from service.auth import key_matches
 from service.errors import DomainError, RateLimited
-from service.http.identity import CART_TOKEN_COOKIE
+from service.http.identity import resolve_cart
 from service.http.problems import domain_error
 from service.http.security import send_response
 from service.metrics import RATE_LIMITED
@@ -55,14 +55,6 @@ def client_subject(client: tuple[str, int] | list | None) -> Subject:
     return Subject("client", host)
 
 
-def _cookie(raw: bytes, name: bytes) -> str | None:
-    for pair in raw.split(b";"):
-        key, _, value = pair.strip().partition(b"=")
-        if key == name and value:
-            return value.decode("latin-1")
-    return None
-
-
 def limit_headers(limit: int, reply: RateLimitReply) -> list[tuple[bytes, bytes]]:
     """``RateLimit-*`` (IETF draft: Limit is the bucket's size, Reset the seconds until it
     is full again) and, when refused, ``Retry-After``."""
@@ -90,32 +82,16 @@ class RequestLimiter:
 
     def subject(self, scope: Scope) -> Subject | None:
         """The bucket this request spends from; None for an exempt caller."""
-        token = authorization = cookie = None
         for name, value in scope["headers"]:
             if name == b"x-service-key" or name == b"x-admin-key":
                 if key_matches(self.service_key if name == b"x-service-key" else self.admin_key, value):
                     return None
-            elif name == b"authorization":
-                authorization = value
-            elif name == b"x-cart-token":
-                token = value
-            elif name == b"cookie":
-                cookie = value
         # As identity.resolve_cart decides; an unverifiable credential counts against the address.
         try:
-            if authorization is not None:
-                scheme, _, jwt = authorization.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and jwt.strip():
-                    return Subject("cart", user_cart_id(self.s.user_tokens.verify(jwt.strip())))
-            else:
-                text = token.decode("latin-1") if token else None
-                if text is None and cookie:
-                    text = _cookie(cookie, CART_TOKEN_COOKIE.encode())
-                if text:
-                    return Subject("cart", self.s.cart_tokens.verify(text))
+            cart, _ = resolve_cart(scope, self.s.cart_tokens, self.s.user_tokens, create=False)
         except DomainError:
-            pass
-        return client_subject(scope.get("client"))
+            cart = None
+        return Subject("cart", cart.cart_id) if cart else client_subject(scope.get("client"))
 
     async def spend(self, subject: Subject) -> RateLimitReply | None:
         """The bucket's answer; None when the limiter cannot answer (fail open)."""

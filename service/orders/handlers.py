@@ -54,7 +54,7 @@ async def create_order(request: Request, data: JSONBody[CheckoutRequest],
     s = services(request)
     email = _email(data.email)
     key = _idempotency_key(idempotency_key)
-    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
+    cart, _ = resolve_cart(request.scope, s.cart_tokens, s.user_tokens, create=False)
     if cart is None:
         raise CartEmpty("There is no cart to check out")
     name = data.name.strip() if data.name and data.name.strip() else None
@@ -70,7 +70,7 @@ async def list_orders(
     cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
 ) -> OrderPage:
     s = services(request)
-    user_id = bearer_user(request, s.user_tokens)
+    user_id = bearer_user(request.scope, s.user_tokens)
     if user_id is None:
         raise Unauthorized("Sign in (Authorization: Bearer <token>) to list your orders")
     return await s.orders.list_for_user(user_id, limit=limit, cursor=cursor)
@@ -80,7 +80,7 @@ async def list_orders(
      tags=["orders"], responses=problems(401, 404))
 async def get_order(request: Request, order_id: FromPath[str], order_token: OrderToken = None) -> OrderView:
     s = services(request)
-    return await s.orders.get(order_id, user_id=bearer_user(request, s.user_tokens), access_token=order_token)
+    return await s.orders.get(order_id, user_id=bearer_user(request.scope, s.user_tokens), access_token=order_token)
 
 
 ROUTES = [create_order, list_orders, get_order]

@@ -44,7 +44,7 @@ async def get_promo_code(request: Request, code: FromPath[str]) -> PromoCode:
       responses=problems(401, 409))
 async def apply_promo(request: Request, data: JSONBody[ApplyPromo]) -> Response[CartView]:
     s = services(request)
-    cart, _ = resolve_cart(request, s.cart_tokens, s.user_tokens, create=False)
+    cart, _ = resolve_cart(request.scope, s.cart_tokens, s.user_tokens, create=False)
     view, limit = await s.promos.apply(s.carts, cart, data.code, client_address(request))
     return Response(view, headers=limit.headers())
 
@@ -52,7 +52,7 @@ async def apply_promo(request: Request, data: JSONBody[ApplyPromo]) -> Response[
 @delete("/api/cart/promo", summary="Remove the cart's promo code", tags=["cart"], status_code=200,
         responses=problems(401, 409))
 async def remove_promo(request: Request) -> CartView:
-    cart = existing_cart(request)
+    cart = existing_cart(request.scope)
     if cart is None:
         return EMPTY_CART
     s = services(request)

@@ -125,13 +125,14 @@ async def test_one_script_call_per_limited_request_and_none_when_off(api_with, m
         await api.get("/health/live")
         assert len(calls) == 2
     calls.clear()
+    before = set(await keys_matching(redis, "{rl:*"))  # block one's buckets (they expire in ~100 ms)
     async with api_with(rate_limit_per_minute=0) as api:
         tier = await put_tier(api)
         for _ in range(20):
             await api.post("/api/cart/items", json=add_body(tier["id"]))
             assert "ratelimit-limit" not in (await api.get("/api/cart")).headers
     assert calls == []
-    assert await keys_matching(redis, "{rl:*") == []
+    assert set(await keys_matching(redis, "{rl:*")) <= before
 
 
 def test_an_ipv6_client_counts_by_its_64_and_ipv4_by_its_address():

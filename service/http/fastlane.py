@@ -1,0 +1,121 @@
+"""The fast lane: the hottest routes answered without Litestar's per-handler machinery.
+
+Litestar still routes the request, and every middleware (timing, request id, header
+bound, rate limit, CORS) and the security headers still apply; only the last step,
+Litestar's handler call (signature model, dependency injection, ``Response`` objects),
+is replaced by a plain function. That step cost about half of an add-to-cart's CPU
+(docs/performance.md).
+
+A route opts in by naming a fast function in its handler's ``opt``::
+
+    @post("/api/cart/items", ..., opt={FAST_LANE: fast_add_item})
+
+``fast(scope, body)`` returns an :class:`Answer`, or ``None`` to hand the request to the
+Litestar handler as if the fast lane did not exist. A fast function returns ``None`` for
+anything but a well-formed request, *before* it changes anything, so every malformed
+request gets Litestar's own 4xx answer. An exception raised by a fast function is
+answered by the app's exception handlers (``service.http.problems``), exactly as one
+raised by the handler. The Litestar handler stays the documented contract (OpenAPI) and
+must do the same as its fast function: ``tests/http/test_fastlane.py`` compares them.
+
+``create_app(fast_lane=False)`` turns the lane off (every request takes the Litestar handler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.http.problems import render_exception
+from service.http.security import send_response
+
+FAST_LANE = "fast_lane"
+MAX_BODY_BYTES = 16 * 1024  # also Litestar's request_max_body_size (service/app.py)
+
+_encode = msgspec.json.Encoder().encode
+_JSON = (b"content-type", b"application/json")
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """What a fast function answers: a status, a msgspec-encodable body, extra headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = {}
+
+
+FastFunction = Callable[[Scope, bytes], Awaitable[Answer | None]]
+
+
+async def _read_body(scope: Scope, receive: Receive) -> tuple[bytes | None, list[Message]]:
+    """The request body (None when it is too large or the client left) and the messages
+    read, to give back to the Litestar handler if the fast lane passes."""
+    messages: list[Message] = []
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if not value.isdigit() or int(value) > MAX_BODY_BYTES:
+                return None, messages
+            break
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return None, messages
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            return None, messages
+        if not message.get("more_body", False):
+            break
+    if len(messages) == 1:
+        return messages[0].get("body", b""), messages
+    return b"".join(m.get("body", b"") for m in messages), messages
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that first gives back what the fast lane already read."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+def fast_lane(app: ASGIApp, *, enabled: bool = True) -> ASGIApp:
+    """The innermost middleware: runs the route's fast function when it has one."""
+    if not enabled:
+        return app
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        handler = scope.get("route_handler")
+        fast: FastFunction | None = handler.opt.get(FAST_LANE) if handler is not None else None
+        if fast is None or scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        body: bytes | None = b""
+        read: list[Message] = []
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            body, read = await _read_body(scope, receive)
+            if body is None:
+                await app(scope, _replaying(read, receive), send)
+                return
+        try:
+            answer = await fast(scope, body)
+        except Exception as exc:  # answered as the handler's would be, inside the middlewares
+            await send_response(scope, receive, send, render_exception(Request(scope, receive), exc))
+            return
+        if answer is None:
+            await app(scope, _replaying(read, receive) if read else receive, send)
+            return
+        payload = _encode(answer.body)
+        headers = [_JSON, (b"content-length", str(len(payload)).encode())]
+        headers += [(name.encode(), value.encode("latin-1")) for name, value in answer.headers.items()]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    return middleware
