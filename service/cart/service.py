@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,31 @@ class CartRef(msgspec.Struct, frozen=True):
 def events_of(meta: dict[bytes, bytes]) -> list[str]:
     """Events the meta names (a superset of the parts: readers drop empty ones)."""
     return sorted(k[len(EVENT_FIELD):].decode() for k in meta if k.startswith(EVENT_FIELD.encode()))
+
+
+class EventHints:
+    """The events each cart's meta named when this process last saw it.
+
+    Only a guess, used to read the cart's other parts in the same round trip as a change
+    or a view (DESIGN: one round trip per cart change). A wrong guess is never wrong
+    data: events the meta no longer names are ignored, and ones it names that were not
+    guessed are read in a second trip. Bounded: past ``size`` carts the oldest tenth is
+    forgotten.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._events: dict[str, tuple[str, ...]] = {}
+        self._size = size
+
+    def get(self, cart_id: str) -> tuple[str, ...]:
+        return self._events.get(cart_id, ())
+
+    def remember(self, cart_id: str, events: list[str]) -> None:
+        known = self._events
+        if len(known) >= self._size and cart_id not in known:
+            for old in list(itertools.islice(known, self._size // 10 or 1)):
+                del known[old]
+        known[cart_id] = tuple(events)
 
 
 def _text(meta: dict[bytes, bytes], field: str) -> str | None:
@@ -120,6 +146,7 @@ class CartService:
         self.ttl_ms = settings.reservation_ttl_seconds * 1000
         # The meta outlives every part it names (parts live ttl, plus a checkout).
         self.meta_ttl_ms = (settings.reservation_ttl_seconds + 3600) * 1000
+        self.hints = EventHints()
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -130,8 +157,9 @@ class CartService:
         meta_fields = {f"{EVENT_FIELD}{place.event_id}": "1"}
         if cart.user_id:
             meta_fields["owner"] = cart.user_id
+        others = [e for e in self.hints.get(cart.cart_id) if e != place.event_id]
         for attempt in (1, 2):
-            reply, meta = await self.scripts.reserve(
+            reply, meta, seen = await self.scripts.reserve(
                 event_id=place.event_id,
                 cart_id=cart.cart_id,
                 tier_id=tier_id,
@@ -145,6 +173,7 @@ class CartService:
                 meta_fields=meta_fields,
                 meta_defaults={"cur": place.currency},
                 meta_ttl_ms=self.meta_ttl_ms,
+                view_events=others,
             )
             if reply.r != "not-loaded" or attempt == 2:
                 break
@@ -162,11 +191,10 @@ class CartService:
         events = events_of(meta)
         if grew and reply.prev == 0 and len(events) > self.settings.max_events_per_cart:
             events = await self._settle_event_count(cart, tier_id, place.event_id, reply, events)
+        self.hints.remember(cart.cart_id, events)
 
-        if events == [place.event_id]:
-            part = ViewReply(r="ok", s="open" if reply.lines else "", x=reply.x, lines=reply.lines)
-            return await self._view_from({place.event_id: part}, meta)
-        return await self.view(cart, meta=meta)
+        seen[place.event_id] = ViewReply(r="ok", s="open" if reply.lines else "", x=reply.x, lines=reply.lines)
+        return await self._view_from(await self._parts(cart, events, seen), meta)
 
     @counted(lambda cart, tier_id: "remove")
     async def remove(self, cart: CartRef, tier_id: str) -> CartView:
@@ -186,6 +214,7 @@ class CartService:
             if reply.r == "checkout-in-progress":
                 raise _REFUSALS["checkout-in-progress"](reply)
         await self.scripts.delete_cart_meta(cart.cart_id)
+        self.hints.remember(cart.cart_id, [])
         return await self._view_from({}, {})
 
     async def set_promo(self, cart: CartRef, code: str | None) -> CartView:
@@ -203,11 +232,23 @@ class CartService:
         """The cart, for its owner (counted; internal callers use ``view``)."""
         return await self.view(cart)
 
-    async def view(self, cart: CartRef, meta: dict[bytes, bytes] | None = None) -> CartView:
-        if meta is None:
-            meta = await self.scripts.cart_meta(cart.cart_id)
-        parts = await self.scripts.views(cart_id=cart.cart_id, event_ids=events_of(meta), now_ms=now_ms())
-        return await self._view_from(parts, meta)
+    async def view(self, cart: CartRef) -> CartView:
+        """The meta and the parts the hints guess in one round trip; a second only for
+        events the guess missed."""
+        meta, seen = await self.scripts.meta_and_views(
+            cart_id=cart.cart_id, event_ids=self.hints.get(cart.cart_id), now_ms=now_ms()
+        )
+        events = events_of(meta)
+        self.hints.remember(cart.cart_id, events)
+        return await self._view_from(await self._parts(cart, events, seen), meta)
+
+    async def _parts(self, cart: CartRef, events: list[str], seen: dict[str, ViewReply]) -> dict[str, ViewReply]:
+        """The cart's parts of ``events``: those already ``seen``, the rest read now."""
+        parts = {event_id: seen[event_id] for event_id in events if event_id in seen}
+        missing = [event_id for event_id in events if event_id not in parts]
+        if missing:
+            parts.update(await self.scripts.views(cart_id=cart.cart_id, event_ids=missing, now_ms=now_ms()))
+        return parts
 
     async def _view_from(self, parts: dict[str, ViewReply], meta: dict[bytes, bytes]) -> CartView:
         items: list[CartItem] = []

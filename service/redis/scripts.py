@@ -11,6 +11,7 @@ send EVALSHA through ``execute_command`` (redis-py's cluster pipeline refuses it
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +51,10 @@ def read_script(name: str) -> str:
     """The source of ``lua/<name>.lua`` with its ``--!include`` lines expanded."""
     source = (LUA_DIR / f"{name}.lua").read_text()
     return _INCLUDE.sub(lambda m: (LUA_DIR / "include" / m.group(1)).read_text(), source)
+
+
+def _views(event_ids: Sequence[str], replies: list[Any]) -> dict[str, ViewReply]:
+    return {e: msgspec.json.decode(raw, type=ViewReply) for e, raw in zip(event_ids, replies)}
 
 
 def _flat(triples: list[tuple[str, int, int]]) -> list[Any]:
@@ -121,13 +126,15 @@ class Scripts:
         meta_fields: dict[str, str],
         meta_defaults: dict[str, str],
         meta_ttl_ms: int,
-    ) -> tuple[ReserveReply, dict[bytes, bytes]]:
+        view_events: Sequence[str] = (),
+    ) -> tuple[ReserveReply, dict[bytes, bytes], dict[str, ViewReply]]:
         """Run reserve.lua, with cart_touch.lua writing the cart's meta just before it, in
         the same pipeline (on a Cluster, in a round trip before it): two commands, one trip.
 
         The meta is written first, so its list of events is always a superset of the
         cart's parts; cart_touch answers it, so the caller sees the cart-wide facts
-        (currency, promo, other events) without another round trip.
+        (currency, promo, other events) without another round trip. ``view_events``: the
+        cart's parts of these other events are read (view.lua) in the same pipeline.
         """
         ev = self.keys.event(event_id)
         touch = [self.keys.cart_meta(cart_id), meta_ttl_ms, meta_defaults.get("cur", "")]
@@ -153,6 +160,7 @@ class Scripts:
             else:
                 results = []
             pipe.execute_command("EVALSHA", self._sha["reserve"], 3, ev.inventory, ev.carts, ev.expiries, *args)
+            self._queue_views(pipe, cart_id, view_events, now_ms)
             results += await pipe.execute(raise_on_error=False)
             if any(isinstance(r, NoScriptError) for r in results) and attempt == 1:
                 await self.load()
@@ -162,7 +170,7 @@ class Scripts:
                     raise result
             meta_pairs, raw = results[0], results[1]
             meta = dict(zip(meta_pairs[::2], meta_pairs[1::2]))
-            return msgspec.json.decode(raw, type=ReserveReply), meta
+            return msgspec.json.decode(raw, type=ReserveReply), meta, _views(view_events, results[2:])
         raise ResponseError("reserve: script could not be loaded")  # pragma: no cover
 
     async def remove_line(self, *, event_id: str, cart_id: str, tier_id: str, now_ms: int) -> RemoveReply:
@@ -179,17 +187,29 @@ class Scripts:
         ev = self.keys.event(event_id)
         return await self._eval("view", [ev.inventory, ev.carts], [cart_id, now_ms], ViewReply)
 
-    async def views(self, *, cart_id: str, event_ids: list[str], now_ms: int) -> dict[str, ViewReply]:
+    def _queue_views(self, pipe: Any, cart_id: str, event_ids: Sequence[str], now_ms: int) -> None:
+        for event_id in event_ids:
+            ev = self.keys.event(event_id)
+            pipe.execute_command("EVALSHA", self._sha["view"], 2, ev.inventory, ev.carts, cart_id, now_ms)
+
+    async def views(self, *, cart_id: str, event_ids: Sequence[str], now_ms: int) -> dict[str, ViewReply]:
         """view.lua for several events in one pipeline (one round trip)."""
         if not event_ids:
             return {}
+        return (await self.meta_and_views(cart_id=cart_id, event_ids=event_ids, now_ms=now_ms, meta=False))[1]
+
+    async def meta_and_views(
+        self, *, cart_id: str, event_ids: Sequence[str], now_ms: int, meta: bool = True
+    ) -> tuple[dict[bytes, bytes], dict[str, ViewReply]]:
+        """The cart's meta (HGETALL; skipped with ``meta=False``) and its parts of
+        ``event_ids`` (view.lua), in one pipeline: one round trip."""
         if "view" not in self._sha:
             await self.load()
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
-            for event_id in event_ids:
-                ev = self.keys.event(event_id)
-                pipe.execute_command("EVALSHA", self._sha["view"], 2, ev.inventory, ev.carts, cart_id, now_ms)
+            if meta:
+                pipe.hgetall(self.keys.cart_meta(cart_id))
+            self._queue_views(pipe, cart_id, event_ids, now_ms)
             results = await pipe.execute(raise_on_error=False)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
                 await self.load()
@@ -197,7 +217,9 @@ class Scripts:
             for result in results:
                 if isinstance(result, Exception):
                     raise result
-            return {e: msgspec.json.decode(raw, type=ViewReply) for e, raw in zip(event_ids, results)}
+            if meta:
+                return results[0], _views(event_ids, results[1:])
+            return {}, _views(event_ids, results)
         raise ResponseError("view: script could not be loaded")  # pragma: no cover
 
     async def merge_part(

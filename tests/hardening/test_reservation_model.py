@@ -165,7 +165,7 @@ class ReservationModel(RuleBasedStateMachine):
 
     def reserve(self, cart: str, tier: str, quantity: int, mode: str, request_id: str) -> None:
         def call():
-            reply, _ = self.run(self.scripts.reserve(
+            reply, *_ = self.run(self.scripts.reserve(
                 event_id=EVENT, cart_id=cart, tier_id=tier, quantity=quantity, mode=mode, now_ms=self.now,
                 ttl_ms=TTL_MS, max_lines=MAX_LINES, sweep_limit=SWEEP_LIMIT, request_id=request_id,
                 meta_fields={}, meta_defaults={}, meta_ttl_ms=TTL_MS))

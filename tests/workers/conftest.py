@@ -62,7 +62,7 @@ async def hold(services: Services, row: TierRow, quantity: int, *, cart_id: str 
                at_ms: int | None = None) -> str:
     """Reserve ``quantity`` seats of the tier in a cart (reserve.lua, as the cart API does)."""
     cart_id = cart_id or uuid.uuid4().hex
-    reply, _ = await services.scripts.reserve(
+    reply, *_ = await services.scripts.reserve(
         event_id=str(row.event_id), cart_id=cart_id, tier_id=str(row.id), quantity=quantity, mode="add",
         now_ms=at_ms or now_ms(), ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="",
         meta_fields={f"ev:{row.event_id}": "1"}, meta_defaults={}, meta_ttl_ms=2 * TTL_MS,
