@@ -27,6 +27,7 @@ DRAIN_SECONDS = 5.0
 # early and sending what is due within it keeps the generator's own lateness out of the
 # latencies; a request sent early is timed from when it was sent, never from before.
 TIMER_SLACK = 0.001
+CONNECT_SPACING = 0.002  # seconds between two connections of one process (see Share.connect)
 # Open loop: buyers under way at once, per connection (see Share.open_loop).
 BUYERS_PER_CONNECTION = 4
 _PROGRESS_EVERY = 0.1
@@ -281,9 +282,20 @@ class Share:
             await asyncio.sleep(_PROGRESS_EVERY)
 
     async def connect(self) -> None:
-        """Open the connections before the start, so the start measures requests only."""
+        """Open the connections before the start, so the start measures requests only.
+
+        One at a time, a moment apart, as clients arrive: opened all at once, they queue
+        on the listening socket and the first server worker to wake accepts nearly all of
+        them (uvicorn's workers share one socket), leaving the other workers idle.
+        """
         self.connections = [Connection(self.target, self.spec.timeout) for _ in range(self.spec.connections)]
-        results = await asyncio.gather(*(c.connect() for c in self.connections), return_exceptions=True)
+        results: list[object] = []
+        for connection in self.connections:
+            try:
+                results.append(await connection.connect())
+            except Exception as exc:
+                results.append(exc)
+            await asyncio.sleep(CONNECT_SPACING)
         failures = [r for r in results if isinstance(r, BaseException)]
         if len(failures) == len(self.connections):
             raise EngineError(str(failures[0]))
