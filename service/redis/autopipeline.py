@@ -1,50 +1,71 @@
-"""Auto-pipelining: the Redis calls made in one event-loop tick leave as one pipeline.
+"""Auto-pipelining over one multiplexed connection: the Redis calls made in one event-loop
+tick leave in one write, and their replies come back, in order, on the same connection.
 
-Under load, many requests issue their script calls in the same tick; sending them as one
-non-transactional pipeline replaces N round trips (and N socket writes and reads through
-redis-py's connection pool) with one. Each call still gets its own reply or error, and a
+Under load, many requests issue their script calls in the same tick; sending them at once
+replaces N round trips with one. Each call still gets its own reply or error, and a
 caller's own pipeline (the reserve path's meta + script) stays contiguous and in order.
 Standalone Redis only: on a Cluster the client routes commands itself, so it is used as is.
 
-Timeouts: redis-py arms a timer for every reply it reads, which costs more than packing
-the command. The batches go through a twin of the given client whose connections read
-without one, and one timer of the same length (the client's socket timeout) guards the
-whole batch; a batch that runs out fails every call in it with TimeoutError, and redis-py
-drops the connection it was reading from.
+Why not redis-py's pipeline for the batch: it costs a Pipeline object, a pool checkout, a
+task and a coroutine per reply, about as much CPU per add-to-cart as the cart logic itself
+(docs/performance.md). Here one connection per process carries every call: commands are
+packed by hiredis and written at once, and the socket's bytes go straight to a hiredis
+reader, whose replies resolve the waiting calls first in, first out (as Redis answers a
+connection's commands in order). redis-py still makes the connection (URL, TLS, AUTH,
+SELECT) and decodes replies with its own response callbacks.
+
+Timeouts: one timer per batch, of the client's socket timeout. A batch not fully answered
+in time fails every call still waiting on the connection with TimeoutError, and the
+connection is dropped, so a late reply can never be taken for another call's. A lost
+connection fails its waiting calls with ConnectionError; the next call opens a new one.
+A call that failed that way may or may not have run, as with any client.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
+import hiredis
+from redis._parsers.base import BaseParser
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.commands import AsyncCoreCommands
+from redis.exceptions import ConnectionError
+from redis.utils import str_if_bytes
 
-_Call = tuple[tuple[Any, ...], dict[str, Any], asyncio.Future]
+_NEVER_DECODE = "NEVER_DECODE"
+_EMPTY_RESPONSE = "EMPTY_RESPONSE"
+
+# (command name, options for its response callback, the caller's future)
+_Call = tuple[str, dict[str, Any], asyncio.Future]
+
+
+def _packed(args: tuple[Any, ...]) -> bytes:
+    if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD" is two words
+        args = (*args[0].split(), *args[1:])
+    return hiredis.pack_command(args)
 
 
 class AutoPipelined(AsyncCoreCommands):
     """Offers redis-py's command methods; every command joins the current tick's batch."""
 
     def __init__(self, client: Redis) -> None:
-        pool = client.connection_pool
-        self.timeout: float | None = pool.connection_kwargs.get("socket_timeout")
-        self._owns_client = type(client) is Redis and self.timeout is not None
-        if self._owns_client:
-            kwargs = {**pool.connection_kwargs, "socket_timeout": None}
-            client = Redis(connection_pool=ConnectionPool(
-                connection_class=pool.connection_class, max_connections=pool.max_connections, **kwargs))
-        else:
-            self.timeout = None  # the client's own per-read timeouts apply
-        self.client = client
-        self._pending: list[_Call] = []
+        self.client = client  # makes the connection; its callbacks decode the replies
+        self.timeout: float | None = client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._callbacks = client.response_callbacks
+        self._calls: list[_Call] = []
+        self._commands: list[bytes] = []
         self._scheduled = False
+        self._link: _Link | None = None
+        self._opening: asyncio.Future | None = None
 
     async def aclose(self) -> None:
-        """Close the twin client's connections (the given client is its owner's to close)."""
-        if self._owns_client:
-            await self.client.aclose()
+        """Drop the connection (the given client is its owner's to close)."""
+        if self._link is not None:
+            self._link.close(ConnectionError("the client was closed"))
+            self._link = None
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         return await self._enqueue([(args, options)])[0]
@@ -59,7 +80,8 @@ class AutoPipelined(AsyncCoreCommands):
         futures = []
         for args, options in commands:
             future = loop.create_future()
-            self._pending.append((args, options, future))
+            self._commands.append(_packed(args))
+            self._calls.append((str_if_bytes(args[0]), options, future))
             futures.append(future)
         if not self._scheduled:
             self._scheduled = True
@@ -67,28 +89,109 @@ class AutoPipelined(AsyncCoreCommands):
         return futures
 
     def _flush(self) -> None:
-        batch, self._pending, self._scheduled = self._pending, [], False
-        asyncio.ensure_future(self._send(batch))
+        calls, commands = self._calls, self._commands
+        self._calls, self._commands, self._scheduled = [], [], False
+        link = self._link
+        if link is not None and link.alive:
+            link.send(calls, commands)
+        else:
+            asyncio.ensure_future(self._send_when_open(calls, commands))
 
-    async def _send(self, batch: list[_Call]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for args, options, _ in batch:
-            pipe.execute_command(*args, **options)
+    async def _send_when_open(self, calls: list[_Call], commands: list[bytes]) -> None:
         try:
-            async with asyncio.timeout(self.timeout):
-                results = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # the connection failed: every caller learns it
-            for _, _, future in batch:
+            link = await self._open()
+        except BaseException as exc:  # no connection: every caller of the batch learns it
+            for _, _, future in calls:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(repr(exc)))
             return
-        for (_, _, future), result in zip(batch, results):
-            if future.done():  # the caller was cancelled meanwhile
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
+        link.send(calls, commands)
+
+    async def _open(self) -> _Link:
+        """The live connection; one is opened at a time, whoever asks."""
+        if self._link is not None and self._link.alive:
+            return self._link
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._connect())
+            self._opening.add_done_callback(lambda _: setattr(self, "_opening", None))
+        return await asyncio.shield(self._opening)
+
+    async def _connect(self) -> _Link:
+        connection = self.client.connection_pool.make_connection()
+        await connection.connect()  # redis-py's handshake: AUTH, SELECT, HELLO
+        self._link = _Link(connection, self.timeout, self._callbacks)
+        return self._link
+
+
+class _Link(asyncio.Protocol):
+    """One connection: writes batches, matches replies to calls in order."""
+
+    def __init__(self, connection: AbstractConnection, timeout: float | None, callbacks: Any) -> None:
+        self.connection = connection  # kept: it owns the transport's socket
+        self.transport: asyncio.WriteTransport = connection._writer.transport  # type: ignore[union-attr]
+        self.transport.set_protocol(self)  # bytes now come here, not to redis-py's stream
+        self.timeout = timeout
+        self.callbacks = callbacks
+        self.reader = hiredis.Reader()  # error replies come back as hiredis.ReplyError values
+        self.waiting: deque[_Call] = deque()
+        self.sent = 0
+        self.answered = 0
+        self.alive = True
+
+    def send(self, calls: list[_Call], commands: list[bytes]) -> None:
+        self.waiting.extend(calls)
+        self.sent += len(calls)
+        self.transport.write(b"".join(commands))
+        if self.timeout is not None:
+            asyncio.get_running_loop().call_later(self.timeout, self._check_answered, self.sent)
+
+    def _check_answered(self, upto: int) -> None:
+        if self.alive and self.answered < upto:
+            self.close(TimeoutError(f"Redis did not answer within {self.timeout} s"))
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while self.alive and (reply := self.reader.gets()) is not False:
+            if not self.waiting:
+                self.close(ConnectionError("Redis sent a reply no call was waiting for"))
+                return
+            self.answered += 1
+            self._deliver(self.waiting.popleft(), reply)
+
+    def _deliver(self, call: _Call, reply: Any) -> None:
+        name, options, future = call
+        if future.done():  # the caller was cancelled meanwhile
+            return
+        if isinstance(reply, hiredis.ReplyError):
+            if _EMPTY_RESPONSE in options:
+                future.set_result(options[_EMPTY_RESPONSE])
             else:
-                future.set_result(result)
+                future.set_exception(BaseParser.parse_error(str(reply)))
+            return
+        callback = self.callbacks.get(name)
+        if callback is None:
+            future.set_result(reply)
+            return
+        kwargs = {k: v for k, v in options.items() if k not in ("keys", _NEVER_DECODE, _EMPTY_RESPONSE)}
+        try:
+            future.set_result(callback(reply, **kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close(ConnectionError(f"Redis closed the connection: {exc!r}" if exc else "Redis closed the connection"))
+
+    def close(self, error: Exception) -> None:
+        """Fail every waiting call with ``error`` and drop the connection."""
+        if not self.alive:
+            return
+        self.alive = False
+        waiting, self.waiting = self.waiting, deque()
+        for _, _, future in waiting:
+            if not future.done():
+                future.set_exception(error)
+        self.transport.abort()
+        self.connection._reader = self.connection._writer = None  # redis-py must not close it again
 
 
 class _Batch(AsyncCoreCommands):

@@ -8,33 +8,45 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
-from service.redis.autopipeline import AutoPipelined
+from service.redis.autopipeline import AutoPipelined, _Link
 from tests.conftest import TEST_KEY_PREFIX
 
 K = TEST_KEY_PREFIX + "ap:"
 
 
-async def test_calls_of_one_tick_leave_as_one_pipeline(redis, monkeypatch):
+async def test_calls_of_one_tick_leave_as_one_write(redis, monkeypatch):
     auto = AutoPipelined(redis)
     sent: list[int] = []
-    real = redis.pipeline
+    real = _Link.send
 
-    def counting_pipeline(*args, **kwargs):
-        pipe = real(*args, **kwargs)
-        execute = pipe.execute
+    def counted(self, calls, commands):
+        sent.append(len(calls))
+        return real(self, calls, commands)
 
-        async def counted(*a, **kw):
-            sent.append(len(pipe.command_stack))
-            return await execute(*a, **kw)
-
-        pipe.execute = counted
-        return pipe
-
-    monkeypatch.setattr(redis, "pipeline", counting_pipeline)
+    monkeypatch.setattr(_Link, "send", counted)
     results = await asyncio.gather(*(auto.incr(K + "n") for _ in range(100)))
     assert sorted(results) == list(range(1, 101))
     assert sent == [100]
     await redis.delete(K + "n")
+    await auto.aclose()
+
+
+async def test_every_call_shares_one_connection_and_a_lost_one_is_replaced(redis):
+    auto = AutoPipelined(redis)
+    await asyncio.gather(*(auto.set(K + f"c{n}", n) for n in range(10)))
+    link = auto._link
+    assert link is not None and link.alive
+    assert len({await auto.client_id() for _ in range(5)}) == 1
+    await redis.client_kill_filter(_id=await auto.client_id())  # the server drops it
+    for _ in range(100):
+        if not link.alive:
+            break
+        await asyncio.sleep(0.01)
+    assert not link.alive  # seen at once, not at the next call
+    assert await auto.get(K + "c1") == b"1"  # on a new connection
+    assert auto._link is not link and auto._link.alive
+    await redis.delete(*(K + f"c{n}" for n in range(10)))
+    await auto.aclose()
 
 
 async def test_each_call_gets_its_own_reply_or_error(redis):
