@@ -14,9 +14,9 @@ reader, whose replies resolve the waiting calls first in, first out (as Redis an
 connection's commands in order). redis-py still makes the connection (URL, TLS, AUTH,
 SELECT) and decodes replies with its own response callbacks.
 
-Timeouts: one timer per batch, of the client's socket timeout. A batch not fully answered
-in time fails every call still waiting on the connection with TimeoutError, and the
-connection is dropped, so a late reply can never be taken for another call's. A lost
+Timeouts: every batch must be answered within the client's socket timeout (one timer at a
+time checks the oldest batch). A batch not fully answered in time fails every call still
+waiting on the connection with TimeoutError, and the connection is dropped, so a late reply can never be taken for another call's. A lost
 connection fails its waiting calls with ConnectionError; the next call opens a new one.
 A call that failed that way may or may not have run, as with any client.
 """
@@ -77,10 +77,11 @@ class AutoPipelined(AsyncCoreCommands):
 
     def _enqueue(self, commands: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[asyncio.Future]:
         loop = asyncio.get_running_loop()
+        packed = [_packed(args) for args, _ in commands]  # a command that cannot be sent queues none
         futures = []
-        for args, options in commands:
+        for (args, options), command in zip(commands, packed):
             future = loop.create_future()
-            self._commands.append(_packed(args))
+            self._commands.append(command)
             self._calls.append((str_if_bytes(args[0]), options, future))
             futures.append(future)
         if not self._scheduled:
@@ -136,6 +137,10 @@ class _Link(asyncio.Protocol):
         self.waiting: deque[_Call] = deque()
         self.sent = 0
         self.answered = 0
+        # (calls sent up to and including the batch, when it must be answered by), oldest
+        # first; one timer at a time walks it.
+        self.deadlines: deque[tuple[int, float]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
         self.alive = True
 
     def send(self, calls: list[_Call], commands: list[bytes]) -> None:
@@ -143,11 +148,23 @@ class _Link(asyncio.Protocol):
         self.sent += len(calls)
         self.transport.write(b"".join(commands))
         if self.timeout is not None:
-            asyncio.get_running_loop().call_later(self.timeout, self._check_answered, self.sent)
+            loop = asyncio.get_running_loop()
+            self.deadlines.append((self.sent, loop.time() + self.timeout))
+            if self.timer is None:
+                self.timer = loop.call_at(self.deadlines[0][1], self._check_deadlines)
 
-    def _check_answered(self, upto: int) -> None:
-        if self.alive and self.answered < upto:
+    def _check_deadlines(self) -> None:
+        self.timer = None
+        deadlines = self.deadlines
+        while deadlines and deadlines[0][0] <= self.answered:
+            deadlines.popleft()
+        if not self.alive or not deadlines:
+            return
+        loop = asyncio.get_running_loop()
+        if deadlines[0][1] <= loop.time():
             self.close(TimeoutError(f"Redis did not answer within {self.timeout} s"))
+        else:
+            self.timer = loop.call_at(deadlines[0][1], self._check_deadlines)
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -186,6 +203,8 @@ class _Link(asyncio.Protocol):
         if not self.alive:
             return
         self.alive = False
+        if self.timer is not None:
+            self.timer.cancel()
         waiting, self.waiting = self.waiting, deque()
         for _, _, future in waiting:
             if not future.done():
@@ -208,7 +227,19 @@ class _Batch(AsyncCoreCommands):
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         futures = self._owner._enqueue(self._commands)
         self._commands = []
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        # Awaited one by one rather than gathered: they are answered by the same read, so
+        # at most the first await waits, and no gathering future is built per call.
+        results: list[Any] = []
+        try:
+            for future in futures:
+                try:
+                    results.append(await future)
+                except Exception as exc:
+                    results.append(exc)
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
         if raise_on_error:
             for result in results:
                 if isinstance(result, Exception):

@@ -97,3 +97,31 @@ async def test_a_batch_times_out_as_a_whole_and_leaves_no_stale_reply(private_re
     assert await auto.get("k") == b"after"  # the reply of this call, not a stale one
     await auto.aclose()
     await admin.aclose()
+
+
+async def test_a_pipeline_with_a_command_that_cannot_be_sent_sends_none_of_it(redis):
+    auto = AutoPipelined(redis)
+    pipe = auto.pipeline()
+    pipe.set(K + "p", "1")
+    pipe.execute_command("SET", K + "q", object())
+    with pytest.raises(TypeError):
+        await pipe.execute()
+    assert await auto.get(K + "p") is None
+    await auto.aclose()
+
+
+async def test_a_slow_batch_behind_answered_ones_still_times_out(private_redis):
+    server = private_redis("autopipeline-deadlines")
+    auto = AutoPipelined(Redis.from_url(server.url, socket_timeout=0.3))
+    for _ in range(3):  # answered batches leave no timer behind that could fire late
+        await auto.set("k", "v")
+    admin = Redis.from_url(server.url)
+    await admin.execute_command("CLIENT", "PAUSE", 800, "ALL")
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError):
+        await auto.get("k")
+    assert asyncio.get_running_loop().time() - started < 0.7
+    await asyncio.sleep(0.8)
+    assert await auto.get("k") == b"v"
+    await auto.aclose()
+    await admin.aclose()
