@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 from service.errors import ValidationFailed
@@ -17,9 +16,10 @@ def uuid_param(value: str, name: str) -> str:
 
 
 def request_id_for_retry(key: str | None) -> str:
-    """A client's Idempotency-Key makes a retried add a no-op; without one, every call is new."""
+    """A client's Idempotency-Key makes a retried add a no-op; without one, every call is
+    new ("" tells reserve.lua there is nothing to compare)."""
     if key:
         if len(key) > 200:
             raise ValidationFailed("Idempotency-Key is at most 200 characters", field="Idempotency-Key")
         return "k:" + key
-    return os.urandom(16).hex()  # as random as a uuid4, without building one
+    return ""
