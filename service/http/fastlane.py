@@ -18,6 +18,9 @@ answered by the app's exception handlers (``service.http.problems``), exactly as
 raised by the handler. The Litestar handler stays the documented contract (OpenAPI) and
 must do the same as its fast function: ``tests/http/test_fastlane.py`` compares them.
 
+What the fast lane skips is the handler's own machinery: its guards, dependencies and
+before/after-request hooks do not run. A route that needs any of those must not opt in.
+
 ``create_app(fast_lane=False)`` turns the lane off (every request takes the Litestar handler).
 """
 
