@@ -63,16 +63,25 @@ local function sweep_expired(inv, carts, exp, now, limit)
   return released
 end
 
--- The lines of a part as the API shows them, with each tier's catalogue fields.
+-- The lines of a part as the API shows them, with each tier's catalogue fields (one
+-- HMGET for all of them).
 local function part_lines(inv, part)
-  local lines = {}
-  for tier, qty in pairs(part.l) do
-    local f = redis.call('HMGET', inv, tier .. ':name', tier .. ':price', tier .. ':cur',
-      tier .. ':max')
-    lines[tier] = { q = qty, n = f[1] or '', p = tonumber(f[2]) or 0, c = f[3] or '',
-      m = tonumber(f[4]) or 0 }
+  local tiers, fields = {}, {}
+  for tier in pairs(part.l) do
+    tiers[#tiers + 1] = tier
+    local n = #fields
+    fields[n + 1], fields[n + 2] = tier .. ':name', tier .. ':price'
+    fields[n + 3], fields[n + 4] = tier .. ':cur', tier .. ':max'
   end
-  return nonempty(lines)
+  if #tiers == 0 then return nil end
+  local f = redis.call('HMGET', inv, unpack(fields))
+  local lines = {}
+  for i, tier in ipairs(tiers) do
+    local b = (i - 1) * 4
+    lines[tier] = { q = part.l[tier], n = f[b + 1] or '', p = tonumber(f[b + 2]) or 0,
+      c = f[b + 3] or '', m = tonumber(f[b + 4]) or 0 }
+  end
+  return lines
 end
 
 local function count_lines(part)

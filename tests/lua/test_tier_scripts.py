@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fakeredis
+
 from tests.lua.conftest import tier
 
 E = "ev1"
@@ -51,3 +53,11 @@ async def test_cart_touch_keeps_the_first_currency_and_writes_the_fields(scripts
     assert dict(zip(first[::2], first[1::2])) == {b"cur": b"VND", b"ev:e1": b"1"}
     assert dict(zip(second[::2], second[1::2])) == {b"cur": b"VND", b"ev:e1": b"1", b"ev:e2": b"1", b"owner": b"u1"}
     assert 0 < await scripts.redis.pttl(key) <= 60_000
+
+
+async def test_the_inventory_hash_is_a_hash_table_from_its_first_tier(scripts):
+    await scripts.tier_load(event_id=E, tier=tier(), now_ms=1)
+    inventory = scripts.keys.event(E).inventory
+    assert len(await scripts.redis.hget(inventory, "_layout")) > 64  # past hash-max-listpack-value
+    if not isinstance(scripts.redis, fakeredis.FakeAsyncRedis):  # fakeredis has no encodings
+        assert await scripts.redis.object("ENCODING", inventory) == b"hashtable"
