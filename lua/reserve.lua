@@ -18,8 +18,7 @@ ARGV[5] now_ms
 ARGV[6] ttl_ms       hold lifetime
 ARGV[7] max_lines    lines one part may have
 ARGV[8] sweep_limit  expired parts to release first (bounded)
-ARGV[9] request_id   a retried call with the same id changes nothing and answers the same;
-                     "" for a call that is never retried (nothing to compare)
+ARGV[9] request_id   a retried call with the same id changes nothing and answers the same
 
 Reply: JSON {r = result, ...}
   r = "ok":            q (the line's quantity now), prev, x (part expiry, 0 if the part is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from service.errors import ValidationFailed
@@ -16,10 +17,9 @@ def uuid_param(value: str, name: str) -> str:
 
 
 def request_id_for_retry(key: str | None) -> str:
-    """A client's Idempotency-Key makes a retried add a no-op; without one, every call is
-    new ("" tells reserve.lua there is nothing to compare)."""
+    """A client's Idempotency-Key makes a retried add a no-op; without one, every call is new."""
     if key:
         if len(key) > 200:
             raise ValidationFailed("Idempotency-Key is at most 200 characters", field="Idempotency-Key")
         return "k:" + key
-    return ""
+    return os.urandom(16).hex()  # as random as a uuid4, without building one
