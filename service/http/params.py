@@ -17,7 +17,12 @@ def uuid_param(value: str, name: str) -> str:
 
 
 def request_id_for_retry(key: str | None) -> str:
-    """A client's Idempotency-Key makes a retried add a no-op; without one, every call is new."""
+    """A client's Idempotency-Key makes a retried add a no-op; without one, every call is new.
+
+    Never "" for a call without a key, though reserve.lua would take it: the random id also
+    makes our own resend of a call harmless (Scripts.reserve sends its pipeline again after
+    a NOSCRIPT, and another process may have reloaded the scripts between its commands, so
+    the reserve may already have run once)."""
     if key:
         if len(key) > 200:
             raise ValidationFailed("Idempotency-Key is at most 200 characters", field="Idempotency-Key")
