@@ -6,6 +6,7 @@ a script ran, and only the caller knows whether its call is safe to send twice.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import hiredis
@@ -48,6 +49,18 @@ class ClusterClient(RedisCluster):
 
 RedisClient = Redis | RedisCluster
 
+# TCP keepalive on standalone connections: the API's calls share one long-lived connection
+# (service/redis/autopipeline.py), which no idle check guards as redis-py's pool does. A
+# probe after 15 idle seconds keeps a NAT's or load balancer's idle timer from dropping it
+# unseen, and a peer gone for good is noticed within about 30 s (Linux names; elsewhere
+# the system's defaults apply).
+KEEPALIVE = {
+    option: value
+    for option, value in ((getattr(socket, "TCP_KEEPIDLE", None), 15), (getattr(socket, "TCP_KEEPINTVL", None), 5),
+                          (getattr(socket, "TCP_KEEPCNT", None), 3))
+    if option is not None
+}
+
 
 class HiredisPackingConnection(Connection):
     """redis-py's asyncio connection packs commands in pure Python (tens of microseconds
@@ -77,4 +90,5 @@ def create_redis(settings: Settings) -> RedisClient:
             settings.redis_url, max_connections=settings.redis_max_connections, **common
         )
     return Redis.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
-                          retry_on_timeout=False, connection_class=HiredisPackingConnection, **common)
+                          retry_on_timeout=False, connection_class=HiredisPackingConnection,
+                          socket_keepalive=True, socket_keepalive_options=KEEPALIVE, **common)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
 from service.redis.autopipeline import AutoPipelined, _Link
+from service.redis.client import create_redis
 from tests.conftest import TEST_KEY_PREFIX
 
 K = TEST_KEY_PREFIX + "ap:"
@@ -125,3 +127,16 @@ async def test_a_slow_batch_behind_answered_ones_still_times_out(private_redis):
     assert await auto.get("k") == b"v"
     await auto.aclose()
     await admin.aclose()
+
+
+async def test_the_services_connection_sends_tcp_keepalive_probes(settings):
+    auto = AutoPipelined(create_redis(settings))
+    await auto.execute_command("PING")
+    sock = auto._link.transport.get_extra_info("socket")
+    if sock is None or sock.family == socket.AF_UNIX:
+        pytest.skip("not a TCP connection")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 15
+    await auto.aclose()
+    await auto.client.aclose()
