@@ -289,13 +289,13 @@ class Share:
         them (uvicorn's workers share one socket), leaving the other workers idle.
         """
         self.connections = [Connection(self.target, self.spec.timeout) for _ in range(self.spec.connections)]
-        results: list[object] = []
-        for connection in self.connections:
-            try:
-                results.append(await connection.connect())
-            except Exception as exc:
-                results.append(exc)
-            await asyncio.sleep(CONNECT_SPACING)
+
+        async def connect(n: int, connection: Connection) -> None:
+            await asyncio.sleep(n * CONNECT_SPACING)  # started apart, awaited together: one timeout bounds all
+            await connection.connect()
+
+        results = await asyncio.gather(*(connect(n, c) for n, c in enumerate(self.connections)),
+                                       return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if len(failures) == len(self.connections):
             raise EngineError(str(failures[0]))
