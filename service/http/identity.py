@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from litestar import Response
 from litestar.types import Scope
 
 from service.auth import CartTokens, UserTokens, user_cart_id
@@ -101,9 +100,3 @@ def cart_token_headers(token: str | None, secure: bool) -> dict[str, str]:
             "set-cookie": f"{CART_TOKEN_COOKIE}={token}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=Lax"
                           + ("; Secure" if secure else "")}
 
-
-def with_cart_token(response: Response, token: str | None, secure: bool) -> Response:
-    """Send a newly made guest token back in the header and an HttpOnly cookie."""
-    for name, value in cart_token_headers(token, secure).items():
-        response.headers[name] = value
-    return response
