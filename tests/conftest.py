@@ -34,6 +34,7 @@ from service.embedded import (
 )
 from service.redis.keyspace import glob_escape, unlink_prefix
 from service.settings import DATA_DIR, Settings
+from tests.pg_fault_proxy import PgFaultProxy
 
 RUN_ID = os.environ.get("TC_TEST_RUN") or str(os.getpid())
 if not re.fullmatch(r"[a-z0-9]{1,20}", RUN_ID):
@@ -147,6 +148,14 @@ async def scratch_database(servers: ResolvedServers) -> AsyncIterator[Callable[[
     yield absent_database
     for name in names:
         await _on_server(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_fault_proxy(database_url: str) -> Iterator[PgFaultProxy]:
+    """A started :class:`~tests.pg_fault_proxy.PgFaultProxy` in front of the test database;
+    ``.database_url`` goes through it. It delays, drops or cuts COMMIT answers on demand."""
+    with PgFaultProxy(database_url) as proxy:
+        yield proxy
 
 
 async def delete_keys(client: Redis, prefix: str) -> int:
