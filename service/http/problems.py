@@ -1,7 +1,8 @@
 """Every refusal as an RFC 9457 problem (``application/problem+json``) with a stable code.
 
 Bad input never yields a 500: Litestar's own validation errors become 422
-``validation-error``; a Redis or PostgreSQL outage becomes 503 ``unavailable``.
+``validation-error``, and so does a value PostgreSQL refuses (``asyncpg.DataError``: NUL in
+text, a date out of range, ...); a Redis or PostgreSQL outage becomes 503 ``unavailable``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.errors import DomainError
+from service.validation import NO_NUL_MESSAGE, NO_NUL_PATTERN
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("ticket_cart.http")
@@ -54,10 +56,33 @@ def domain_error(request: Request, exc: DomainError) -> Response:
 
 
 def validation_error(request: Request, exc: ValidationException) -> Response:
-    errors = exc.extra if isinstance(exc.extra, list) else []
-    return problem(
-        422, "validation-error", "The request is not valid", _detail(exc.detail), request, errors=errors
-    )
+    """Litestar's (msgspec's) refusal of a body or parameter: the detail says what is wrong
+    with which field, and ``field`` names it when there is one, as ValidationFailed does."""
+    errors = [_readable(e) for e in exc.extra] if isinstance(exc.extra, list) else []
+    extra: dict[str, Any] = {"errors": errors}
+    keyed = [e for e in errors if isinstance(e, dict) and e.get("key")]
+    if keyed:
+        detail = "; ".join(f"{e['key']}: {e.get('message', 'not valid')}" for e in keyed)
+        if len(keyed) == 1:
+            extra["field"] = keyed[0]["key"]
+    else:
+        detail = _detail(exc.detail)
+    return problem(422, "validation-error", "The request is not valid", detail, request, **extra)
+
+
+def _readable(error: Any) -> Any:
+    """msgspec words a failed Text pattern as the regex itself; say what it means."""
+    if isinstance(error, dict) and repr(NO_NUL_PATTERN) in str(error.get("message", "")):
+        return {**error, "message": NO_NUL_MESSAGE}
+    return error
+
+
+def data_error(request: Request, exc: asyncpg.DataError) -> Response:
+    """A value PostgreSQL (or asyncpg's encoder) refused: bad data, never an outage or a 500.
+    The edge (``service.validation``) should have refused it first: log it, to close the gap."""
+    log.warning("data refused by PostgreSQL on %s %s: %r", request.method, request.url.path, exc)
+    return problem(422, "validation-error", "The request is not valid",
+                   "A value in the request is not one the data store accepts", request)
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
@@ -105,6 +130,7 @@ def _detail(detail: Any) -> str:
 EXCEPTION_HANDLERS = {
     DomainError: domain_error,
     ValidationException: validation_error,
+    asyncpg.DataError: data_error,
     HTTPException: http_error,
     Exception: internal_error,
 }

@@ -9,18 +9,18 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, e.g. VND")]
+from service.validation import Currency, Instant, RequestBody, Text
 
 
-class TierDefinition(msgspec.Struct, forbid_unknown_fields=True):
+class TierDefinition(RequestBody):
     event_id: uuid.UUID
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    name: Annotated[Text, Meta(min_length=1, max_length=200)]
     price: Annotated[int, Meta(ge=0, le=10**12, description="Minor units of the currency")]
     currency: Currency
     quantity_total: Annotated[int, Meta(ge=0, le=10_000_000)]
     max_per_order: Annotated[int, Meta(ge=1, le=10_000)]
-    sales_start: dt.datetime | None = None
-    sales_end: dt.datetime | None = None
+    sales_start: Instant | None = None
+    sales_end: Instant | None = None
     active: bool = True
 
 

@@ -63,10 +63,6 @@ class InventoryService:
         """Create or update a tier (catalogue sync); install the change in Redis."""
         if body.sales_start and body.sales_end and body.sales_start >= body.sales_end:
             raise ValidationFailed("sales_start must be before sales_end", field="sales_start")
-        for name in ("sales_start", "sales_end"):
-            value = getattr(body, name)
-            if value is not None and value.tzinfo is None:
-                raise ValidationFailed(f"{name} must carry a time zone (e.g. ...Z)", field=name)
         tid = uuid.UUID(tier_id)
         async with self.pool.acquire() as conn, conn.transaction():
             existing = await conn.fetchrow(

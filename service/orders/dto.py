@@ -8,11 +8,13 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from service.validation import RequestBody, Text
 
-class CheckoutRequest(msgspec.Struct, forbid_unknown_fields=True):
-    email: Annotated[str, Meta(min_length=3, max_length=320, description="Where the order and tickets go",
+
+class CheckoutRequest(RequestBody):
+    email: Annotated[Text, Meta(min_length=3, max_length=320, description="Where the order and tickets go",
                                extra_json_schema={"extra": {"format": "email"}})]  # Litestar reads "extra"
-    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    name: Annotated[Text, Meta(min_length=1, max_length=200)] | None = None
 
 
 class OrderItem(msgspec.Struct):

@@ -20,6 +20,7 @@ from service.orders.checkout import checkout
 from service.orders.dto import CheckoutRequest, OrderPage, OrderView
 
 MAX_IDEMPOTENCY_KEY = 200
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as OrderPage.next_cursor gives it
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(
     name="Idempotency-Key", description="The same key answers the same order again (retries)")]
@@ -67,7 +68,8 @@ async def create_order(request: Request, data: JSONBody[CheckoutRequest],
 async def list_orders(
     request: Request,
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    cursor: Annotated[str | None, QueryParameter(
+        max_length=200, pattern=CURSOR_PATTERN, description="next_cursor of the previous page")] = None,
 ) -> OrderPage:
     s = services(request)
     user_id = bearer_user(request.scope, s.user_tokens)

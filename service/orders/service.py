@@ -18,6 +18,7 @@ from service.orders import store
 from service.orders.codes import access_token_matches
 from service.orders.dto import OrderPage, OrderView, Payment
 from service.orders.store import OrderRecord
+from service.validation import instant_problem
 
 MAX_PAGE = 100
 
@@ -47,13 +48,16 @@ def _encode_cursor(created_at: dt.datetime, order_id: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    """The (created_at, id) a cursor names; ValidationFailed for anything this API did not
+    give out: it must decode, name an instant in range and a UUID, and encode back to itself
+    (so no lenient parse lets a crafted value through to PostgreSQL)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, _, order_id = raw.partition("|")
-        when = dt.datetime.fromisoformat(created)
-        if when.tzinfo is None:
-            raise ValueError("naive time")
-        return when, uuid.UUID(order_id)
+        when, oid = dt.datetime.fromisoformat(created), uuid.UUID(order_id)
+        if instant_problem(when) or _encode_cursor(when, str(oid)) != cursor:
+            raise ValueError("not a cursor this API encodes")
+        return when, oid
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed("cursor is not one this API gave out", field="cursor") from None
 

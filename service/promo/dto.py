@@ -9,27 +9,29 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from service.validation import Instant, RequestBody, Text
+
 MAX_TIER_IDS = 200
 # Long enough for a code with stray spaces around it; the 1..64 rule applies once trimmed.
-RawCode = Annotated[str, Meta(min_length=1, max_length=128, description="Case-insensitive; trimmed")]
+RawCode = Annotated[Text, Meta(min_length=1, max_length=128, description="Case-insensitive; trimmed")]
 Limit = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 
 
-class PromoDefinition(msgspec.Struct, forbid_unknown_fields=True):
+class PromoDefinition(RequestBody):
     code: RawCode
     kind: Literal["percent", "fixed"]
     value: Annotated[int, Meta(ge=1, le=10**15, description="percent: 1..100; fixed: minor units")]
     event_id: uuid.UUID | None = None
     tier_ids: Annotated[list[uuid.UUID], Meta(max_length=MAX_TIER_IDS)] | None = None
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     min_subtotal: Annotated[int, Meta(ge=0, le=10**15, description="Of the lines in scope")] = 0
     max_uses: Limit | None = None
     max_uses_per_customer: Limit | None = None
     active: bool = True
 
 
-class ApplyPromo(msgspec.Struct, forbid_unknown_fields=True):
+class ApplyPromo(RequestBody):
     code: RawCode
 
 

@@ -42,17 +42,16 @@ def invalid(reason: str, **extra: object) -> InvalidPromo:
 
 
 def check_definition(body: PromoDefinition) -> PromoCode:
-    """A valid definition as a PromoCode (used 0), or ValidationFailed naming the field."""
+    """A valid definition as a PromoCode (used 0), or ValidationFailed naming the field.
+
+    Text without NUL and instants with a time zone, in range, are checked while decoding
+    (``service.validation``); what needs several fields or the normalised code, here."""
     code = normalize_code(body.code)
     if code is None:
         raise ValidationFailed("code must be 1 to 64 characters of A-Z, 0-9, '_' or '-' "
                                "(case-insensitive, surrounding spaces ignored)", field="code")
     if body.kind == "percent" and not 1 <= body.value <= 100:
         raise ValidationFailed("a percent code's value must be between 1 and 100", field="value")
-    for name in ("starts_at", "ends_at"):
-        value = getattr(body, name)
-        if value is not None and value.utcoffset() is None:
-            raise ValidationFailed(f"{name} must carry a time zone (e.g. 2030-01-01T00:00:00Z)", field=name)
     if body.starts_at and body.ends_at and body.starts_at >= body.ends_at:
         raise ValidationFailed("starts_at must be before ends_at", field="ends_at")
     if body.tier_ids is not None and not body.tier_ids:

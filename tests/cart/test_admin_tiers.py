@@ -78,7 +78,7 @@ async def test_a_lowered_total_blocks_new_holds_but_keeps_live_ones(api):
 
 async def test_sale_window_and_status(api):
     closed = await put_tier(api, sales_end="2020-01-01T00:00:00Z", sales_start="2019-01-01T00:00:00Z")
-    future = await put_tier(api, sales_start="2999-01-01T00:00:00Z")
+    future = await put_tier(api, sales_start="2099-01-01T00:00:00Z")
     inactive = await put_tier(api, active=False)
     for tier, code, status in ((closed, "sale-closed", "closed"), (future, "sale-not-open", "not-open"),
                                (inactive, "sale-closed", "inactive")):

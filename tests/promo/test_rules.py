@@ -138,8 +138,6 @@ def test_a_valid_definition_is_stored_upper_case_with_its_scope_as_text():
     ({"code": "no spaces"}, "code", "A-Z"),
     ({"code": "X" * 65}, "code", "64"),
     ({"value": 101}, "value", "between 1 and 100"),
-    ({"starts_at": "2030-01-01T00:00:00"}, "starts_at", "time zone"),
-    ({"ends_at": "2030-01-01T00:00:00"}, "ends_at", "time zone"),
     ({"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "ends_at", "before"),
     ({"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "ends_at", "before"),
     ({"tier_ids": []}, "tier_ids", "at least one"),
@@ -148,6 +146,17 @@ def test_bad_definitions_are_refused_naming_the_field(fields, field, words):
     with pytest.raises(ValidationFailed) as refused:
         check_definition(definition(**fields))
     assert refused.value.extra["field"] == field and words in refused.value.detail
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    ({"starts_at": "2030-01-01T00:00:00"}, "time zone"),
+    ({"ends_at": "2030-01-01T00:00:00"}, "time zone"),
+    ({"ends_at": "2100-01-01T00:00:00Z"}, "2100"),
+])
+def test_a_window_without_a_time_zone_or_out_of_range_is_refused_while_decoding(fields, words):
+    (field,) = fields
+    with pytest.raises(msgspec.ValidationError, match=rf"{words}.* - at `\$\.{field}`$"):
+        definition(**fields)
 
 
 def test_a_fixed_code_may_be_worth_more_than_100():
