@@ -1,12 +1,13 @@
 --[[
-checkout_abort: move a part of order O back from `checkout` to `open`, holds kept, when
-O was not committed (a PostgreSQL failure, a refusal, or the worker finding no order O
-after the checkout deadline). The part keeps naming O, so a commit of O that lands late
-can never become a second order: the next checkout reuses O and meets it by its primary
-key. Its hold lives on until the later of its expiry before the checkout and now + grace,
-so the buyer can try again. Only when O is known to be committed without this part (the
-part came into the cart after O's first try) does the part forget O (`forget`): else the
-next checkout would reuse O, meet the committed order, and never sell this part.
+checkout_abort: move a part of order O back from `checkout` to `open`, holds kept, once O
+is certainly not committed: an error before the COMMIT was sent, a refusal inside the
+transaction, or a look-up that found no O after every transaction that could write O had
+ended (service/orders/outcome.py). Never on an ambiguous commit: then the part stays in
+checkout until O is resolved.
+
+The part stops naming O (no transaction of O can commit any more, so nothing is left to
+find by its id); the next checkout draws a new id. Its hold lives on until the later of
+its expiry before the checkout and now + grace, so the buyer can try again.
 
 Idempotent, and safe against a racing apply: only a part in `checkout` naming O moves.
 
@@ -18,7 +19,6 @@ ARGV[1] cart_id
 ARGV[2] order_id   O
 ARGV[3] now_ms
 ARGV[4] grace_ms   the least time the hold still has after the abort (0: its own expiry)
-ARGV[5] forget     "1": the part no longer names O; "0": it keeps O
 
 Reply: JSON {r = result, x (the part's expiry, ms, when moved)}
   r = "ok":          moved back to open
@@ -30,7 +30,7 @@ Reply: JSON {r = result, x (the part's expiry, ms, when moved)}
 
 local carts, exp, co = KEYS[1], KEYS[2], KEYS[3]
 local cart_id, order_id = ARGV[1], ARGV[2]
-local now, grace, forget = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
+local now, grace = tonumber(ARGV[3]), tonumber(ARGV[4])
 
 local part = decode_part(redis.call('HGET', carts, cart_id))
 if not part then
@@ -48,7 +48,7 @@ end
 part.s = 'open'
 part.x = math.max(tonumber(part.ox or 0), now + grace)
 part.ox = nil
-if forget then part.o = '' end
+part.o = ''
 redis.call('HSET', carts, cart_id, encode_part(part))
 redis.call('ZREM', co, cart_id)
 redis.call('ZADD', exp, part.x, cart_id)

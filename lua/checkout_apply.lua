@@ -1,16 +1,14 @@
 --[[
-checkout_apply: finish a part whose order O is committed in PostgreSQL: its seats are
-sold now, so its hold goes (`<tier>:held -= q` for each line) and the part is deleted.
-Idempotent: a part that is gone, or that names another order, is left alone, so the
-API and the worker's recovery may both apply the same part, in either order.
+checkout_apply: finish a part whose order O is committed in PostgreSQL. In one atomic
+step, O's changes of `quantity_sold` for this event's tiers are counted in `sold` (by the
+chain rule of sold.lua) and the part's hold goes (`<tier>:held -= q`, the part deleted).
+So O's seats move from `held` to `sold` at once: never counted in both (a buyer refused
+while a seat is free) nor in neither (a seat granted twice).
 
-A part moved back to `open` (a recovery that looked O up just before the commit landed,
-or a checkout that took the commit's timeout for a failure) still names O: it is applied
-all the same, because its seats are in O.
-
-The caller installs the (sold, sold_version) pairs the transaction returned with
-install_sold in the same pipeline, just before this script: for that moment the seats
-count in both `sold` and `held`, so availability errs only towards fewer seats.
+Idempotent: a change counted before is not counted again, and a part that is gone, or
+that names another order, is left alone. The API and the worker's recovery and reconcile
+may all apply the same order, in any order; its changes are counted even when its part is
+gone (a flush, a merge of an old version), since PostgreSQL sold those seats.
 
 KEYS[1] inv     hash: event inventory
 KEYS[2] carts   hash: cart id -> part (JSON)
@@ -19,23 +17,34 @@ KEYS[4] co      sorted set: cart id -> checkout deadline (ms)
 
 ARGV[1] cart_id
 ARGV[2] order_id   O
+ARGV[3i], ARGV[3i+1], ARGV[3i+2]  tier_id, sold_version, delta: O's change of that tier
+                   (for i = 1..n, the event's tiers of O; the order's items say them)
 
-Reply: JSON {r = "ok", seats (hold released)}, or {r = "gone"} when there was nothing
-  of O to apply (applied before, or the part names another order)
+Reply: JSON {r = result, seats (hold released), counted (changes counted now)}
+  r = "ok":   the part of O was applied
+  r = "gone": no part of O here (applied before, or the part names another order)
 ]]
 --!include parts.lua
+--!include sold.lua
 
 local inv, carts, exp, co = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cart_id, order_id = ARGV[1], ARGV[2]
 
+local counted = 0
+for i = 3, #ARGV, 3 do
+  if count_sold_change(inv, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])) then
+    counted = counted + 1
+  end
+end
+
 local part = decode_part(redis.call('HGET', carts, cart_id))
 if not part or part.o ~= order_id then
   if not part then redis.call('ZREM', co, cart_id) end
-  return cjson.encode({ r = 'gone' })
+  return cjson.encode({ r = 'gone', counted = counted })
 end
 
 local seats = 0
 for _, qty in pairs(part.l) do seats = seats + qty end
 release_part(inv, carts, exp, cart_id, part)
 redis.call('ZREM', co, cart_id)
-return cjson.encode({ r = 'ok', seats = seats })
+return cjson.encode({ r = 'ok', seats = seats, counted = counted })

@@ -1,33 +1,45 @@
 --[[
-reconcile: make one event's counters right again. For every tier loaded in the event's
-inventory, `held` is recomputed from the parts in `carts` and set; each (sold,
-sold_version) pair read from PostgreSQL is installed by the version rule. Atomic for the
-event, so the recomputed `held` is exact at this instant whatever runs around it.
+reconcile: make one event's counters right again, in one atomic step:
+1. apply the parts of committed orders the caller found in PostgreSQL (`applied`): their
+   changes of `quantity_sold` are counted and their holds released, as checkout_apply does
+   (a checkout that stopped between its commit and its apply);
+2. for every tier loaded in the event's inventory, recompute `held` from the parts in
+   `carts` and set it;
+3. install each (sold, sold_version) pair read from PostgreSQL by the rule of sold.lua.
+The caller reads the pairs first, then the parts in checkout, then looks their orders up:
+so every order a pair counts is either applied in step 1 or was applied before, and no
+seat is counted in both `sold` and `held` afterwards.
 
-Which parts count: every part in `carts`, whatever its state or expiry. An open part past
-its expiry still holds its seats until a sweep releases it, and that sweep subtracts its
-quantities from `held`; leaving it out here would make the sweep subtract them twice.
-Parts in checkout hold their seats until their apply (or move back) runs.
+Which parts count for `held`: every part in `carts`, whatever its state or expiry. An open
+part past its expiry still holds its seats until a sweep releases it, and that sweep
+subtracts its quantities from `held`; leaving it out here would make the sweep subtract
+them twice. Parts in checkout hold their seats until their apply (or move back) runs.
 
 Bounded: reading the parts costs about 4 us each, all in one atomic step, so an event with
 more than `max_parts` parts (a flash sale with 100,000 open carts would block Redis for
-about half a second) keeps its `held` this time (`counted` = false); its sold pairs are
-still installed. The scripts keep `held` in step with the parts anyway; the recount is the
-safety net, and it runs again once the event is below the bound.
+about half a second) keeps its `held` this time (`counted` = false); its committed parts
+are still applied and its sold pairs installed. The scripts keep `held` in step with the
+parts anyway; the recount is the safety net, and it runs again once the event is below
+the bound.
 
-Sold: a pair is installed only if its version is newer than `<tier>:sold_v`, so a stale
-PostgreSQL read (taken before this call) can never lower `sold` below a newer truth. One
-exception, also safe: at the same version with a different number Redis was written
+Sold: a pair is installed only if its version is newer than what Redis has counted, so a
+stale PostgreSQL read (taken before this call) can never lower `sold` below a newer truth.
+One exception, also safe: at the same version with a different number Redis was written
 outside the version rule; PostgreSQL's number for that version is the truth, so it is set.
 A tier missing from the inventory is reported in `missing` and never created here.
 
 KEYS[1] inv    hash: event inventory
 KEYS[2] carts  hash: cart id -> part (JSON)
+KEYS[3] exp    sorted set: cart id -> expiry (ms) of open parts
+KEYS[4] co     sorted set: cart id -> checkout deadline (ms)
 
 ARGV[1] max_parts   recount `held` only when the event has at most this many parts
-ARGV[3i-1] tier_id, ARGV[3i] sold, ARGV[3i+1] sold_version   (for i = 1..n; n may be 0)
+ARGV[2] applied     JSON list of committed orders' parts to apply:
+                    [{"c": cart id, "o": order id, "s": [[tier, sold_version, delta], ...]}]
+ARGV[3i], ARGV[3i+1], ARGV[3i+2]  tier_id, sold, sold_version  (for i = 1..n; n may be 0)
 
 Reply: JSON {r = "ok", counted (whether the parts were recounted), parts (how many),
+  applied (committed parts applied now),
   tiers = {[tier_id] = {held_before, held, sold_before, sold_v_before, sold, sold_v,
            checkout (seats of the tier in parts that name an order; -1 when not counted),
            v (definition version)}},
@@ -35,12 +47,26 @@ Reply: JSON {r = "ok", counted (whether the parts were recounted), parts (how ma
 Invariant kept: `held` = the seats of the parts present; `sold` never goes back in version.
 ]]
 --!include parts.lua
+--!include sold.lua
 
-local inv, carts = KEYS[1], KEYS[2]
+local inv, carts, exp, co = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local max_parts = tonumber(ARGV[1])
 
--- Seats per tier in all parts, and in parts that name an order (in checkout, or moved
--- back to open still naming it): their seats may be committed and about to be applied.
+local applied = 0
+for _, order in ipairs(cjson.decode(ARGV[2])) do
+  for _, change in ipairs(order.s) do
+    count_sold_change(inv, change[1], tonumber(change[2]), tonumber(change[3]))
+  end
+  local part = decode_part(redis.call('HGET', carts, order.c))
+  if part and part.o == order.o then
+    release_part(inv, carts, exp, order.c, part)
+    redis.call('ZREM', co, order.c)
+    applied = applied + 1
+  end
+end
+
+-- Seats per tier in all parts, and in parts that name an order (in checkout; an open part
+-- naming one is left by an older version): their order's outcome is not known yet.
 local holding, in_checkout = {}, {}
 local parts = redis.call('HLEN', carts)
 local counted = parts <= max_parts
@@ -79,16 +105,17 @@ for _, field in ipairs(redis.call('HKEYS', inv)) do
 end
 
 local missing = {}
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   local tier, sold, version = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local t = tiers[tier]
   if not t then
     table.insert(missing, tier)
-  elseif version > t.sold_v or (version == t.sold_v and sold ~= t.sold) then
-    redis.call('HSET', inv, tier .. ':sold', sold, tier .. ':sold_v', version)
-    t.sold, t.sold_v = sold, version
+  elseif install_sold_pair(inv, tier, sold, version, true) then
+    local f = redis.call('HMGET', inv, tier .. ':sold', tier .. ':sold_v')
+    t.sold, t.sold_v = tonumber(f[1]), tonumber(f[2])
   end
 end
 
-return cjson.encode({ r = 'ok', counted = counted, parts = parts, tiers = nonempty(tiers),
+return cjson.encode({ r = 'ok', counted = counted, parts = parts, applied = applied,
+  tiers = nonempty(tiers),
   missing = nonempty(missing) })

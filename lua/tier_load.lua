@@ -1,8 +1,8 @@
 --[[
 tier_load: install a tier read from PostgreSQL into the event's inventory hash, by the
 version rule: the definition fields only if `version` is newer than `<tier>:v`, and
-(sold, sold_version) only if `sold_version` is newer than `<tier>:sold_v`. So a late or
-reordered loader can never roll a tier back, and never lower `sold` below the truth.
+(sold, sold_version) only if `sold_version` is newer than `<tier>:sold_v` (sold.lua). So a
+late or reordered loader can never roll a tier back, and never lower `sold` below the truth.
 `<tier>:held` is created at 0 only when the tier is new to Redis (then no part holds it).
 This is the only script that creates a tier's fields.
 
@@ -24,6 +24,8 @@ ARGV[12] sold_version
 Reply: JSON {r = "ok", total, sold, held, v, sold_v} as Redis has them afterwards
 ]]
 
+--!include sold.lua
+
 local LAYOUT_NOTE = 'fields are <tier>:<name>; this value is long so that the hash is a hash table'
 
 local inv = KEYS[1]
@@ -44,10 +46,7 @@ if version > have_v then
     tier .. ':active', ARGV[10])
 end
 
-local have_sold_v = tonumber(redis.call('HGET', inv, tier .. ':sold_v') or '-1')
-if sold_version > have_sold_v then
-  redis.call('HSET', inv, tier .. ':sold', ARGV[11], tier .. ':sold_v', sold_version)
-end
+install_sold_pair(inv, tier, tonumber(ARGV[11]), sold_version, false)
 redis.call('HSETNX', inv, tier .. ':held', 0)
 -- A value longer than hash-max-listpack-value (64 bytes by default) makes Redis keep the
 -- hash as a hash table: as a listpack (below 128 fields) every field look-up of the hot

@@ -103,3 +103,10 @@ class RateLimited(DomainError):
 
 class Unavailable(DomainError):
     code, status, title = "unavailable", 503, "A backing service is unavailable; try again"
+
+
+class CheckoutPending(DomainError):
+    """A checkout whose commit's outcome is not known yet: its seats stay held for it, and
+    the same checkout retried (or the worker) finds out. Sent with Retry-After."""
+
+    code, status, title = "checkout-pending", 503, "The checkout's outcome is being resolved; retry it"

@@ -21,6 +21,7 @@ TIME_BUDGET_SECONDS = 40.0
 class ExpiryStats(msgspec.Struct):
     expired: int = 0
     batches: int = 0
+    failed: int = 0  # orders that could not be expired (logged with their ids); tried next run
     skipped: str = ""
 
 
@@ -40,10 +41,13 @@ async def expire_orders(
     now = now or dt.datetime.now(dt.UTC)
     deadline = time.monotonic() + budget_seconds
     stats = ExpiryStats()
+    after = None
     while True:
-        expired = await expire_unpaid_orders(services, now=now, limit=limit)
-        stats.expired += expired
+        batch = await expire_unpaid_orders(services, now=now, limit=limit, after=after)
+        stats.expired += batch.expired
+        stats.failed += len(batch.skipped)
         stats.batches += 1
-        ORDERS_EXPIRED.inc(expired)
-        if expired < limit or time.monotonic() >= deadline:
+        ORDERS_EXPIRED.inc(batch.expired)
+        after = batch.last
+        if batch.picked < limit or time.monotonic() >= deadline:
             return stats

@@ -33,7 +33,8 @@ import msgspec
 from service.http.services import Services
 from service.inventory.store import TierRow
 from service.metrics import RECONCILE_DRIFT, RECONCILE_DRIFT_SEATS
-from service.redis.replies import ReconciledTier
+from service.orders.store import order_changes
+from service.redis.replies import CommittedPart, ReconciledTier
 from workers.active_events import indexed_events
 from workers.logs import worker_log
 
@@ -64,6 +65,7 @@ class ReconcileStats(msgspec.Struct):
     sold_drift: int = 0  # tiers whose sold was corrected (see the module's definition)
     sold_drift_seats: int = 0
     not_recounted: int = 0  # events with more than max_parts parts: held left as it was
+    applied: int = 0  # parts of committed orders still in checkout, applied
 
 
 async def reconcile_inventory(services: Services, *, events_per_batch: int = EVENTS_PER_BATCH,
@@ -81,10 +83,17 @@ async def reconcile_inventory(services: Services, *, events_per_batch: int = EVE
 
 async def reconcile_event(services: Services, event_id: str, rows: list[TierRow], stats: ReconcileStats,
                           *, max_parts: int = MAX_PARTS) -> None:
-    """Reconcile one event against ``rows``, its tiers as PostgreSQL had them just before."""
+    """Reconcile one event against ``rows``, its tiers as PostgreSQL had them just before.
+
+    The parts in checkout are listed after ``rows`` were read, and their orders looked up
+    after that: every order ``rows`` count had its part in checkout before they were read,
+    so it is either applied by this call or was applied before, and its seats are never
+    counted in both ``sold`` and ``held``."""
     pairs = [(str(row.id), row.quantity_sold, row.sold_version) for row in rows]
     by_id = {str(row.id): row for row in rows}
-    reply = await services.scripts.reconcile(event_id=event_id, pairs=pairs, max_parts=max_parts)
+    applied = await committed_parts(services, event_id)
+    reply = await services.scripts.reconcile(event_id=event_id, pairs=pairs, max_parts=max_parts, applied=applied)
+    stats.applied += reply.applied
     _account(event_id, reply.tiers, by_id, stats)
     if not reply.counted:
         stats.not_recounted += 1
@@ -102,6 +111,21 @@ async def reconcile_event(services: Services, event_id: str, rows: list[TierRow]
         # The tiers just loaded start at held 0: count their parts' seats now.
         again = await services.scripts.reconcile(event_id=event_id, pairs=pairs, max_parts=max_parts)
         _account(event_id, {t: c for t, c in again.tiers.items() if t in missing}, by_id, stats)
+
+
+async def committed_parts(services: Services, event_id: str, limit: int = MAX_PARTS) -> list[CommittedPart]:
+    """The event's parts in checkout whose order PostgreSQL has, with the order's changes of
+    the event's tiers: a checkout that stopped after its commit (read after the pairs)."""
+    in_checkout = await services.scripts.due_checkouts(event_id=event_id, now_ms=None, limit=limit)
+    named = {d.part.o: d.cart_id for d in in_checkout if d.part is not None and d.part.s == "checkout" and d.part.o}
+    if not named:
+        return []
+    changes = await order_changes(services.pool, [uuid.UUID(o) for o in named])
+    return [
+        CommittedPart(c=named[str(order_id)], o=str(order_id),
+                      s=[(c.tier_id, c.version, c.delta) for c in order if c.event_id == event_id])
+        for order_id, order in sorted(changes.items())
+    ]
 
 
 def sold_drift(tier: ReconciledTier, sold: int, version: int) -> int:

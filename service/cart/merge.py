@@ -1,8 +1,11 @@
 """Cart merge: a user who signs in takes over the guest cart they filled before.
 
 One script per event moves the guest's part into the user's (lines add up, capped per tier;
-held seats stay exact). Never merges a part in checkout; on a currency clash or too many
-events it refuses before changing anything.
+held seats stay exact). Never merges a part in checkout: a part left there by a checkout
+whose outcome nobody heard is settled first (its order applied, or the part reopened), and
+an order so found committed for the guest cart is handed to the user's cart as unanswered,
+so the user's next checkout answers it rather than making a second order. On a currency
+clash or too many events it refuses before changing anything.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import msgspec
 
 from service.cart.dto import CartView
-from service.cart.service import EVENT_FIELD, CartRef, CartService, events_of, now_ms
-from service.errors import CurrencyMismatch, LimitExceeded
+from service.cart.service import UNANSWERED_FIELD, EVENT_FIELD, CartRef, CartService, events_of, now_ms
+from service.errors import CheckoutInProgress, CheckoutPending, CurrencyMismatch, LimitExceeded
 from service.redis.replies import ViewReply
 from service.redis.scripts import Scripts
 from service.settings import Settings
@@ -51,11 +54,13 @@ class CartMerge:
         """Merge the guest cart into the user's: (the user's cart now, whether the guest
         cart is gone entirely; it is not while one of its parts is in checkout)."""
         now = now_ms()
-        guest_meta = await self.scripts.cart_meta(guest_cart_id)
-        user_meta = await self.scripts.cart_meta(user.cart_id)
+        guest_meta, guest_parts = await self._read(guest_cart_id, now)
+        user_meta, user_parts = await self._read(user.cart_id, now)
+        settled = [await self._settle(guest_cart_id, guest_parts, now), await self._settle(user.cart_id, user_parts, now)]
+        if any(settled):
+            guest_meta, guest_parts = await self._read(guest_cart_id, now)
+            user_meta, user_parts = await self._read(user.cart_id, now)
         guest_events = events_of(guest_meta)
-        guest_parts = await self.scripts.views(cart_id=guest_cart_id, event_ids=guest_events, now_ms=now)
-        user_parts = await self.scripts.views(cart_id=user.cart_id, event_ids=events_of(user_meta), now_ms=now)
         self._check(guest_parts, user_parts)
 
         # The user's meta names the events before their parts exist (as on reserve); every
@@ -69,7 +74,10 @@ class CartMerge:
         promo = guest_meta.get(b"promo")
         if promo and not user_meta.get(b"promo"):
             fields["promo"] = promo.decode()  # checked again at checkout, for this user
-        if guest_events:
+        unanswered = guest_meta.get(UNANSWERED_FIELD.encode())
+        if unanswered and not user_meta.get(UNANSWERED_FIELD.encode()):
+            fields[UNANSWERED_FIELD] = unanswered.decode()
+        if guest_events or unanswered:
             await self.scripts.set_cart_meta(user.cart_id, fields, self.carts.meta_ttl_ms)
 
         capped: list[CappedItem] = []
@@ -93,6 +101,21 @@ class CartMerge:
         view = await self.carts.view(user)
         merged = MergedCartView(**msgspec.structs.asdict(view), capped=capped, not_merged=not_merged)
         return merged, not not_merged
+
+    async def _read(self, cart_id: str, now: int) -> tuple[dict[bytes, bytes], dict[str, ViewReply]]:
+        meta = await self.scripts.cart_meta(cart_id)
+        return meta, await self.scripts.views(cart_id=cart_id, event_ids=events_of(meta), now_ms=now)
+
+    async def _settle(self, cart_id: str, parts: dict[str, ViewReply], now: int) -> bool:
+        """Settle the cart's parts left in checkout; False when there were none, or when
+        a checkout runs now or the outcome is unknown (those parts are then not merged)."""
+        if self.carts.settle_pending is None or all(p.s != "checkout" for p in parts.values()):
+            return False
+        try:
+            await self.carts.settle_pending(cart_id, {e: (p.s, p.o) for e, p in parts.items()}, now)
+        except (CheckoutInProgress, CheckoutPending):
+            return False
+        return True
 
     def _check(self, guest_parts: dict[str, ViewReply], user_parts: dict[str, ViewReply]) -> None:
         """Refusals found before anything changes."""

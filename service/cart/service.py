@@ -35,6 +35,11 @@ from service.settings import Settings
 
 SWEEP_ON_RESERVE = 20  # expired parts each reserve releases first (bounded work)
 EVENT_FIELD = "ev:"
+# Cart meta fields the checkout keeps (service/orders): history of the cart, not its contents,
+# so emptying the cart keeps them.
+LAST_ORDER_FIELD = "last_order"  # "<order id> <ms>" of the last order a checkout answered
+UNANSWERED_FIELD = "unanswered"  # an order committed for this cart that no answer carried
+_HISTORY_FIELDS = {LAST_ORDER_FIELD.encode(), UNANSWERED_FIELD.encode()}
 
 
 def now_ms() -> int:
@@ -137,12 +142,19 @@ def counted(op: Callable[..., str]) -> Callable[[Callable[..., Awaitable[T]]], C
     return wrap
 
 
+# Settles a cart's parts left in checkout (service.orders.settlement.Settlement.settle_cart):
+# (cart id, {event: (state, order id)}, now ms). Raises CheckoutInProgress or CheckoutPending.
+SettlePending = Callable[[str, dict[str, tuple[str, str]], int], Awaitable[None]]
+
+
 class CartService:
-    def __init__(self, settings: Settings, scripts: Scripts, catalog: TierCatalog, discount: DiscountRule = no_discount):
+    def __init__(self, settings: Settings, scripts: Scripts, catalog: TierCatalog, discount: DiscountRule = no_discount,
+                 settle_pending: SettlePending | None = None):
         self.settings = settings
         self.scripts = scripts
         self.catalog = catalog
         self.discount = discount
+        self.settle_pending = settle_pending
         self.ttl_ms = settings.reservation_ttl_seconds * 1000
         # The meta outlives every part it names (parts live ttl, plus a checkout).
         self.meta_ttl_ms = (settings.reservation_ttl_seconds + 3600) * 1000
@@ -158,7 +170,8 @@ class CartService:
         if cart.user_id:
             meta_fields["owner"] = cart.user_id
         others = [e for e in self.hints.get(cart.cart_id) if e != place.event_id]
-        for attempt in (1, 2):
+        loaded = settled = False
+        while True:
             reply, meta, seen = await self.scripts.reserve(
                 event_id=place.event_id,
                 cart_id=cart.cart_id,
@@ -175,9 +188,14 @@ class CartService:
                 meta_ttl_ms=self.meta_ttl_ms,
                 view_events=others,
             )
-            if reply.r != "not-loaded" or attempt == 2:
+            if reply.r == "not-loaded" and not loaded:
+                loaded = True
+                await self.catalog.load(tier_id)  # cold start or flushed Redis: reload, retry once
+            elif reply.r == "checkout-in-progress" and not settled:
+                settled = True
+                await self.settle(cart)
+            else:
                 break
-            await self.catalog.load(tier_id)  # cold start or flushed Redis: reload, retry once
         if reply.r == "not-loaded":
             raise RuntimeError(f"tier {tier_id} did not load into Redis")
         if reply.r != "ok":
@@ -199,21 +217,30 @@ class CartService:
     @counted(lambda cart, tier_id: "remove")
     async def remove(self, cart: CartRef, tier_id: str) -> CartView:
         place = await self.catalog.place(tier_id)
-        reply = await self.scripts.remove_line(
-            event_id=place.event_id, cart_id=cart.cart_id, tier_id=tier_id, now_ms=now_ms()
-        )
-        if reply.r == "checkout-in-progress":
-            raise _REFUSALS["checkout-in-progress"](reply)
+        for settled in (False, True):
+            reply = await self.scripts.remove_line(
+                event_id=place.event_id, cart_id=cart.cart_id, tier_id=tier_id, now_ms=now_ms()
+            )
+            if reply.r != "checkout-in-progress":
+                break
+            if settled:
+                raise _REFUSALS["checkout-in-progress"](reply)
+            await self.settle(cart)
         return await self.view(cart)
 
     @counted(lambda cart: "clear")
     async def clear(self, cart: CartRef) -> CartView:
         meta = await self.scripts.cart_meta(cart.cart_id)
+        settled = False
         for event_id in events_of(meta):
             reply = await self.scripts.clear_part(event_id=event_id, cart_id=cart.cart_id)
+            if reply.r == "checkout-in-progress" and not settled:
+                settled = True
+                await self.settle(cart)
+                reply = await self.scripts.clear_part(event_id=event_id, cart_id=cart.cart_id)
             if reply.r == "checkout-in-progress":
                 raise _REFUSALS["checkout-in-progress"](reply)
-        await self.scripts.delete_cart_meta(cart.cart_id)
+        await self.scripts.drop_cart_meta(cart.cart_id, [k.decode() for k in meta if k not in _HISTORY_FIELDS])
         self.hints.remember(cart.cart_id, [])
         return await self._view_from({}, {})
 
@@ -223,6 +250,26 @@ class CartService:
             await self.scripts.set_cart_meta(cart.cart_id, {"promo": code}, self.meta_ttl_ms)
         else:
             await self.scripts.drop_cart_meta(cart.cart_id, ["promo"])
+        return await self.view(cart)
+
+    async def settle(self, cart: CartRef) -> None:
+        """A part of the cart is in checkout: settle it (its order applied, or the part
+        reopened) before the cart changes. Only a checkout whose outcome nobody heard
+        leaves one behind; a checkout running now answers CheckoutInProgress."""
+        if self.settle_pending is None:
+            raise _REFUSALS["checkout-in-progress"](None)
+        meta = await self.scripts.cart_meta(cart.cart_id)
+        now = now_ms()
+        parts = await self.scripts.views(cart_id=cart.cart_id, event_ids=events_of(meta), now_ms=now)
+        await self.settle_pending(cart.cart_id, {e: (p.s, p.o) for e, p in parts.items()}, now)
+
+    async def settled_view(self, cart: CartRef) -> CartView:
+        """The cart, with any part left in checkout by an unanswered checkout settled first
+        (for changes that re-price the cart: a promo code)."""
+        view = await self.view(cart)
+        if view.status != "checkout":
+            return view
+        await self.settle(cart)
         return await self.view(cart)
 
     # -- reads -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from service.inventory.catalog import TierCatalog
 from service.inventory.service import InventoryService
 from service.keys import Keys
 from service.orders.service import OrderService
+from service.orders.settlement import Settlement
 from service.promo.service import PromoService
 from service.db.pool import create_pool
 from service.redis.client import RedisClient, create_redis
@@ -50,6 +51,7 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
     scripts = Scripts(redis if settings.redis_cluster else AutoPipelined(redis), keys)
     catalog = TierCatalog(pool, scripts, max_per_line=settings.max_quantity_per_line)
     promos = PromoService(settings, pool, scripts, keys)
+    settlement = Settlement(settings, pool, scripts)
     return Services(
         settings=settings,
         redis=redis,
@@ -57,7 +59,8 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         keys=keys,
         scripts=scripts,
         catalog=catalog,
-        carts=CartService(settings, scripts, catalog, discount=promos.discount),
+        carts=CartService(settings, scripts, catalog, discount=promos.discount,
+                          settle_pending=settlement.settle_cart),
         inventory=InventoryService(pool, scripts, catalog),
         promos=promos,
         cart_tokens=CartTokens(settings.cart_token_secrets),

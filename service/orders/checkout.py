@@ -3,19 +3,23 @@
 1. begin: every part of the cart moves to `checkout` under one order id O (checkout_begin.lua);
 2. one PostgreSQL transaction writes O, its items and tickets, takes the seats (guarded) and
    counts the promo use;
-3. apply: every part's hold goes and the new (sold, version) pairs are installed
-   (checkout_apply.lua). A PostgreSQL failure in 2 moves the parts back to open, holds
-   kept (checkout_abort.lua); a crash between 2 and 3 is finished by recovery.py.
+3. apply: every part's hold goes and O's changes of `sold` are counted, in one script per
+   event (checkout_apply.lua).
 
-Exactly once: O stays in the parts from their first begin until they are applied, so a
-retry, a second request or the worker all write the same O, and PostgreSQL's primary key
-refuses a second order (the clash answers the committed one). A per-cart Redis lock keeps
-concurrent checkouts of one cart from even trying twice at once.
+What a failure means depends on when it happened (docs/checkout.md, "Three outcomes"):
+- before the COMMIT was sent: certainly not committed. The parts go back to open, holds
+  kept (checkout_abort.lua), and the answer is a clear refusal or 503 `unavailable`;
+- while or after the COMMIT was sent: unknown. O is looked up on another connection once no
+  transaction of O can still be running (outcome.py): committed -> applied and answered as
+  a success; absent -> back to open; PostgreSQL unreachable -> the parts stay in checkout
+  and the answer is 503 `checkout-pending`: the retry, a cart operation or the worker
+  resolves O later (settlement.py). Nothing releases a part that names an unresolved order.
 
-Parts naming different order ids: a part that named none takes the one the others name.
-Two earlier ids at once cannot arise through the API (a merge drops the guest's id); if
-they do, PostgreSQL decides: a committed one is answered (its parts applied, the others
-back to open), else every part takes the smallest of them.
+A retry meets the parts still naming the earlier O, and looks O up before anything else
+(before the promo is quoted again: a committed O's own promo use must not refuse it). An
+Idempotency-Key, a cart that is empty, or an order the cart remembers as unanswered
+(settled while nobody listened) are answered with that order, for as long as it lives.
+A per-cart Redis lock keeps two checkouts (or a settlement) of one cart from running at once.
 """
 
 from __future__ import annotations
@@ -31,23 +35,32 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from service.cart.dto import CartItem
-from service.cart.service import CartRef, events_of, now_ms
+from service.cart.service import LAST_ORDER_FIELD, UNANSWERED_FIELD, CartRef, events_of, now_ms
 from service.errors import (
     CartEmpty,
     CheckoutInProgress,
+    CheckoutPending,
     CurrencyMismatch,
     DomainError,
     ReservationExpired,
     SoldOut,
     Unavailable,
+    ValidationFailed,
 )
 from service.inventory.store import fetch_tiers
 from service.metrics import CHECKOUT_DURATION, CHECKOUTS
 from service.orders import codes, store
 from service.orders.draft import as_record, cart_items, draft_order
 from service.orders.dto import OrderView
-from service.orders.lifecycle import SoldChange, install_sold_changes
+from service.orders.lifecycle import SoldChange
+from service.orders.outcome import Outcome
 from service.orders.service import order_view
+from service.orders.settlement import (
+    ABORT_GRACE_MS,
+    Settlement,
+    checkout_window_ms,
+    commit_fence_ms,
+)
 from service.orders.store import Inserted, NewOrder, OrderRecord, TierGuardFailed
 from service.redis.replies import BeginReply
 
@@ -56,32 +69,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ticket_cart.orders")
 
-ABORT_GRACE_MS = 60_000  # the least time a part moved back to open still holds its seats
+__all__ = ["ABORT_GRACE_MS", "CheckoutResult", "checkout", "checkout_window_ms", "commit_fence_ms"]
+
 LOCK_WAIT_SECONDS = 3.0  # how long a second checkout of one cart waits for the first
 LOCK_POLL_SECONDS = 0.02
-REPLAY_WINDOW_MS = 15 * 60 * 1000  # an emptied cart checked out again answers its last order
 CODE_DRAWS = 5  # fresh codes after a clash on a unique code
 DEADLOCK_RETRIES = 2
-LAST_ORDER_FIELD = "last_order"  # cart meta: "<order id> <ms>" of the cart's last order
 _CODE_CONSTRAINTS = {"orders_number_key", "orders_payment_code_key", "tickets_code_key", "tickets_pkey"}
+# Errors of a transaction that did not reach its COMMIT: PostgreSQL unreachable or refusing.
 _STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class CheckoutResult(NamedTuple):
     order: OrderView
     created: bool  # False: an earlier checkout's order, answered again
-
-
-def checkout_window_ms(database_timeout_seconds: float) -> int:
-    """How long a part may stay in checkout before the worker resolves it."""
-    return int((2 * database_timeout_seconds + 30) * 1000)
-
-
-def commit_fence_ms(database_timeout_seconds: float) -> int:
-    """A checkout starts its transaction within this of its begin, and that transaction
-    is cut off after database_timeout: so it ends well inside the checkout window, and
-    the worker never resolves a part whose order could still commit."""
-    return int((database_timeout_seconds + 10) * 1000)
 
 
 async def checkout(
@@ -105,10 +106,14 @@ async def checkout(
 
 
 class _Existing(Exception):
-    """The transaction met an order that already exists (by id or idempotency key)."""
+    """The transaction met an order that already exists (by the idempotency key)."""
 
     def __init__(self, order_id: uuid.UUID) -> None:
         self.order_id = order_id
+
+
+class _Ambiguous(Exception):
+    """The COMMIT was sent and no answer said how it ended."""
 
 
 class _Checkout:
@@ -116,6 +121,8 @@ class _Checkout:
                  idempotency_key: str | None, clock: Callable[[], int]) -> None:
         self.s = services
         self.scripts = services.scripts
+        self.pool = services.pool
+        self.settlement = Settlement(services.settings, services.pool, services.scripts)
         self.cart = cart
         self.email = email
         self.name = name
@@ -125,8 +132,10 @@ class _Checkout:
         self.window_ms = checkout_window_ms(self.db_timeout)
         self.promos = getattr(services, "promos", None)
         self.meta: dict[bytes, bytes] = {}
-        self.fresh_id = ""  # the order id this checkout proposed to parts that named none
-        self.last_order: str | None = None
+        self.fresh_id = ""  # the order id this checkout drew
+        self.uncommitted: set[str] = set()  # order ids known never to commit: their parts may reopen
+        self.answered: str | None = None  # the order this checkout answers
+        self.had_unanswered = False  # the cart named an unanswered order: it goes either way
 
     # -- the lock around the whole saga ------------------------------------------------------
 
@@ -142,11 +151,13 @@ class _Checkout:
         try:
             return await self.run()
         finally:
-            remember = {LAST_ORDER_FIELD: f"{self.last_order} {self.clock()}"} if self.last_order else None
+            remember = {LAST_ORDER_FIELD: f"{self.answered} {self.clock()}"} if self.answered else None
+            forget = ["promo"] if self.answered else []
+            if self.answered or self.had_unanswered:
+                forget.append(UNANSWERED_FIELD)
             try:
                 await self.scripts.checkout_unlock(
-                    cart_id, token, remember=remember, forget=["promo"] if remember else None,
-                    meta_ttl_ms=self.s.carts.meta_ttl_ms,
+                    cart_id, token, remember=remember, forget=forget, meta_ttl_ms=self.s.carts.meta_ttl_ms,
                 )
             except (RedisError, OSError) as exc:  # the lock times out by itself
                 log.warning("checkout lock of cart %s not released: %r", cart_id, exc)
@@ -155,34 +166,52 @@ class _Checkout:
 
     async def run(self) -> CheckoutResult:
         self.meta = await self.scripts.cart_meta(self.cart.cart_id)
+        unanswered = self.meta.get(UNANSWERED_FIELD.encode())
+        self.had_unanswered = bool(unanswered)
+        if unanswered:
+            # Our own note (a merge may bring one from the guest cart the user took over).
+            replay = await self.replay(uuid.UUID(unanswered.decode()), any_cart=True)
+            if replay is not None:
+                return replay
         events = events_of(self.meta)
-        if not events:
-            return await self.replay_or_empty()
         begun_at = self.clock()
-        begun = await self.begin(events, begun_at)
-        if not begun:
-            return await self.replay_or_empty()
+        replies = await self.begin(events, begun_at) if events else {}
+        begun = {e: r for e, r in replies.items() if r.r == "ok"}
         try:
+            known = await self.known_order(begun)
+            if known is not None:
+                return known
+            if any(r.r == "expired" for r in replies.values()):
+                raise ReservationExpired("The hold on some of the cart's seats has expired; add them again")
+            if any(r.r == "not-loaded" for r in replies.values()):
+                raise RuntimeError(f"tiers of events {sorted(replies)} did not load into Redis")
+            if not begun:
+                return await self.replay_or_empty()
             order_id = await self.one_order_id(begun, begun_at)
-            if isinstance(order_id, CheckoutResult):
-                return order_id
             return await self.write_and_apply(order_id, begun, begun_at)
+        except asyncpg.DataError as exc:
+            await self.abort(begun, ABORT_GRACE_MS)
+            log.warning("checkout of cart %s refused by PostgreSQL as bad data: %r", self.cart.cart_id, exc)
+            raise ValidationFailed("A value of the checkout is not one the data store accepts") from exc
         except _STORE_ERRORS as exc:
             await self.abort(begun, ABORT_GRACE_MS)
-            log.warning("checkout of cart %s failed in PostgreSQL, parts back to open: %r", self.cart.cart_id, exc)
+            log.warning("checkout of cart %s failed in PostgreSQL before its commit, parts back to open: %r",
+                        self.cart.cart_id, exc)
             raise Unavailable("The order could not be written; your seats are still held, try again",
                               headers={"Retry-After": "1"}) from exc
-        except Exception:
+        except BaseException:
             await self.abort(begun, ABORT_GRACE_MS)
             raise
 
     async def begin(self, events: list[str], now: int) -> dict[str, BeginReply]:
-        """Every part into checkout; {} when the cart has none. ReservationExpired (the
-        parts moved so far back to open) when a part's hold had expired."""
+        """Every part into checkout under a fresh id (a part naming an earlier order keeps
+        it); a tier missing from Redis is loaded and its part begun again."""
         deadline = now + self.window_ms
-        fresh = str(uuid.uuid4())
+        self.fresh_id = str(uuid.uuid4())
+        self.uncommitted.add(self.fresh_id)
         replies = await self.scripts.checkout_begin(
-            cart_id=self.cart.cart_id, event_ids=events, order_id=fresh, replace="", now_ms=now, deadline_ms=deadline
+            cart_id=self.cart.cart_id, event_ids=events, order_id=self.fresh_id, replace="", now_ms=now,
+            deadline_ms=deadline,
         )
         unloaded = [e for e, r in replies.items() if r.r == "not-loaded"]
         if unloaded:  # a tier evicted from Redis: load it from PostgreSQL, begin again
@@ -190,44 +219,45 @@ class _Checkout:
                 for tier_id in sorted({t for e in unloaded for t in replies[e].tiers}):
                     await self.s.catalog.load(tier_id)
                 replies.update(await self.scripts.checkout_begin(
-                    cart_id=self.cart.cart_id, event_ids=unloaded, order_id=fresh, replace="", now_ms=now,
+                    cart_id=self.cart.cart_id, event_ids=unloaded, order_id=self.fresh_id, replace="", now_ms=now,
                     deadline_ms=deadline,
                 ))
-            except Exception:
+            except BaseException:
                 await self.abort({e: r for e, r in replies.items() if r.r == "ok"}, 0)
                 raise
-        begun = {e: r for e, r in replies.items() if r.r == "ok"}
-        if any(r.r == "expired" for r in replies.values()):
-            await self.abort(begun, 0)
-            raise ReservationExpired("The hold on some of the cart's seats has expired; add them again")
-        if any(r.r == "not-loaded" for r in replies.values()):
-            await self.abort(begun, 0)
-            raise RuntimeError(f"tiers of events {unloaded} did not load into Redis")
-        self.fresh_id = fresh
-        return begun
+        return replies
 
-    async def one_order_id(self, begun: dict[str, BeginReply], now: int) -> str | CheckoutResult:
-        """The one order id every part names (see the module's docstring)."""
-        named = {r.o for r in begun.values()}
-        if len(named) == 1:
-            return named.pop()
-        earlier = sorted(named - {self.fresh_id})
-        if len(earlier) > 1:
-            existing = await store.existing_orders(self.s.pool, [uuid.UUID(o) for o in earlier])
-            if existing:
-                return await self.answer_existing(min(existing), begun)
-        target = earlier[0]
+    async def known_order(self, begun: dict[str, BeginReply]) -> CheckoutResult | None:
+        """An order this checkout must answer rather than write: the Idempotency-Key's, or
+        an earlier try's that committed. Earlier ids found absent become reopenable;
+        CheckoutPending when one cannot be resolved now (its parts stay in checkout)."""
+        if self.key:
+            found = await store.order_id_by_idempotency_key(self.pool, self.cart.cart_id, self.key)
+            if found is not None:
+                return await self.answer_existing(found, begun)
+        for order_id in sorted({r.o for r in begun.values()} - {self.fresh_id}):
+            outcome = await self.settlement.outcome(order_id)
+            if outcome is Outcome.COMMITTED:
+                return await self.answer_existing(uuid.UUID(order_id), begun)
+            if outcome is Outcome.UNKNOWN:
+                raise CheckoutPending(
+                    "An earlier try of this checkout may have gone through; its seats stay held while "
+                    "that is found out. Retry the same checkout in a moment", headers={"Retry-After": "2"})
+            self.uncommitted.add(order_id)
+        return None
+
+    async def one_order_id(self, begun: dict[str, BeginReply], now: int) -> str:
+        """Every part under this checkout's fresh id (earlier ids are certainly absent now)."""
         for event_id, reply in list(begun.items()):
-            if reply.o != target:
+            if reply.o != self.fresh_id:
                 again = await self.scripts.checkout_begin(
-                    cart_id=self.cart.cart_id, event_ids=[event_id], order_id=target, replace=reply.o,
+                    cart_id=self.cart.cart_id, event_ids=[event_id], order_id=self.fresh_id, replace=reply.o,
                     now_ms=now, deadline_ms=now + self.window_ms,
                 )
                 begun[event_id] = again[event_id]
-        if any(r.r != "ok" or r.o != target for r in begun.values()):
-            await self.abort(begun, ABORT_GRACE_MS)
+        if any(r.r != "ok" or r.o != self.fresh_id for r in begun.values()):
             raise CheckoutInProgress("The cart changed during checkout; try again", headers={"Retry-After": "1"})
-        return target
+        return self.fresh_id
 
     async def write_and_apply(self, order_id: str, begun: dict[str, BeginReply], begun_at: int) -> CheckoutResult:
         items = cart_items(begun)
@@ -242,10 +272,11 @@ class _Checkout:
             return await self.answer_existing(existing.order_id, begun)
         except TierGuardFailed as refused:
             raise await self.sold_out_in_postgres(refused) from None
+        except _Ambiguous as exc:
+            return await self.resolve_ambiguous(order_id, begun, exc)
         await self.apply(order_id, begun, inserted.sold)
-        self.last_order = order_id
-        token = None if self.cart.user_id else self.access_token(order_id)
-        return CheckoutResult(order_view(as_record(order, inserted), token), created=True)
+        self.answered = order_id
+        return CheckoutResult(order_view(as_record(order, inserted), self.guest_token(order_id)), created=True)
 
     async def quote(self, items: list[CartItem]) -> tuple[Any, str | None]:
         code = self.meta.get(b"promo")
@@ -257,7 +288,8 @@ class _Checkout:
     async def write(self, order_id: str, items: list[CartItem], quote: Any, customer_key: str | None,
                     begun_at: int) -> tuple[NewOrder, Inserted]:
         """The transaction, with fresh codes after a clash on one and again after a deadlock.
-        _Existing when the order (or the idempotency key's order) is already there."""
+        _Existing when the idempotency key's order is already there; _Ambiguous when the
+        COMMIT was sent and its outcome is unknown."""
         clashes = deadlocks = 0
         while True:
             if self.clock() - begun_at > commit_fence_ms(self.db_timeout):
@@ -266,20 +298,13 @@ class _Checkout:
                 order_id=order_id, cart_id=self.cart.cart_id, user_id=self.cart.user_id, email=self.email,
                 name=self.name, items=items, quote=quote, idempotency_key=self.key,
                 payment_ttl_seconds=self.s.settings.payment_ttl_seconds,
-                guest_token=None if self.cart.user_id else self.access_token(order_id),
+                guest_token=self.guest_token(order_id),
             )
             try:
-                async with asyncio.timeout(self.db_timeout):
-                    async with self.s.pool.acquire(timeout=self.db_timeout) as conn, conn.transaction():
-                        inserted = await store.insert_order(conn, order)
-                        if quote is not None:
-                            await self.promos.redeem(conn, quote, order.id, customer_key)
-                return order, inserted
+                return order, await self.transaction(order, quote, customer_key)
             except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name == "orders_pkey":
-                    raise _Existing(order.id) from None
                 if exc.constraint_name == "orders_cart_idempotency" and self.key:
-                    found = await store.order_id_by_idempotency_key(self.s.pool, self.cart.cart_id, self.key)
+                    found = await store.order_id_by_idempotency_key(self.pool, self.cart.cart_id, self.key)
                     if found is not None:
                         raise _Existing(found) from None
                 clashes += 1
@@ -290,50 +315,93 @@ class _Checkout:
                 if deadlocks > DEADLOCK_RETRIES:
                     raise
 
+    async def transaction(self, order: NewOrder, quote: Any, customer_key: str | None) -> Inserted:
+        """One try of the order's transaction. An error before the COMMIT is sent is raised
+        as it is (nothing committed); one while or after it is _Ambiguous, and the
+        connection is closed, so a commit still in flight on it ends (outcome.py)."""
+        committing = False
+        try:
+            async with asyncio.timeout(self.db_timeout):
+                async with self.pool.acquire(timeout=self.db_timeout) as conn:
+                    try:
+                        async with conn.transaction():
+                            inserted = await store.insert_order(conn, order)
+                            if quote is not None:
+                                await self.promos.redeem(conn, quote, order.id, customer_key)
+                            self.uncommitted.discard(str(order.id))
+                            committing = True  # leaving the block sends the COMMIT
+                    except BaseException:
+                        if committing:
+                            conn.terminate()
+                        raise
+            return inserted
+        except Exception as exc:
+            if committing:
+                raise _Ambiguous(repr(exc)) from exc
+            raise
+
     # -- answers other than a new order --------------------------------------------------------
 
+    async def resolve_ambiguous(self, order_id: str, begun: dict[str, BeginReply], exc: _Ambiguous) -> CheckoutResult:
+        """The COMMIT's answer was lost: find out from PostgreSQL how it ended."""
+        outcome = await self.settlement.outcome(order_id)
+        log.warning("checkout of cart %s: the commit of order %s had no answer (%s); it %s",
+                    self.cart.cart_id, order_id, exc, outcome.value)
+        if outcome is Outcome.COMMITTED:
+            result = await self.answer_existing(uuid.UUID(order_id), begun)
+            return result._replace(created=True)
+        if outcome is Outcome.ABSENT:
+            self.uncommitted.add(order_id)
+            await self.abort(begun, ABORT_GRACE_MS)
+            raise Unavailable("The order could not be written; your seats are still held, try again",
+                              headers={"Retry-After": "1"})
+        raise CheckoutPending(
+            "The order may have been written, and the data store cannot say yet; your seats stay held "
+            "for it. Retry the same checkout in a moment to get the order", headers={"Retry-After": "2"})
+
     async def answer_existing(self, order_id: uuid.UUID, begun: dict[str, BeginReply]) -> CheckoutResult:
-        """The order was committed before (a lost answer, a retry, a commit after a timeout):
-        apply the parts that belong to it, put the others back, answer it."""
-        record = await store.fetch_order(self.s.pool, order_id)
+        """A committed order of this cart (a lost answer, a retry, an Idempotency-Key):
+        apply the parts that are in it, reopen the parts certainly in no order, answer it."""
+        record = await store.fetch_order(self.pool, order_id)
         if record is None or record.cart_id != self.cart.cart_id:
-            raise RuntimeError(f"order {order_id} clashed but is not this cart's")
+            raise RuntimeError(f"order {order_id} was found but is not this cart's")
         oid = str(order_id)
-        mine = {item.event_id for item in record.items}
-        ours = {e: r for e, r in begun.items() if r.o == oid and e in mine}
-        pairs = await store.sold_pairs(self.s.pool, [uuid.UUID(item.tier_id) for item in record.items])
-        await self.apply(oid, ours, pairs)
-        for other_id, group in _by_order({e: r for e, r in begun.items() if e not in ours}).items():
-            # Parts that are not in the committed order: back to open, and no longer
-            # naming it where they named it (it is committed, so nothing can clash later).
-            await self.scripts.checkout_abort(cart_id=self.cart.cart_id, order_id=other_id, event_ids=group,
-                                              now_ms=self.clock(), grace_ms=ABORT_GRACE_MS, forget=other_id == oid)
-        self.last_order = oid
+        ours = [e for e, r in begun.items() if r.o == oid]
+        if ours:
+            await self.settlement.apply_committed(self.cart.cart_id, oid, ours)
+        await self.abort({e: r for e, r in begun.items() if r.o != oid}, ABORT_GRACE_MS)
+        self.answered = oid
+        return CheckoutResult(order_view(record, self.replayed_token(record)), created=False)
+
+    async def replay(self, order_id: uuid.UUID, *, any_cart: bool = False) -> CheckoutResult | None:
+        """The order again, if it is this cart's (or ``any_cart``) and still lives; else None."""
+        record = await store.fetch_order(self.pool, order_id)
+        if record is None or record.status not in ("pending_payment", "paid"):
+            return None
+        if record.cart_id != self.cart.cart_id and not any_cart:
+            return None
+        self.answered = str(order_id)
         return CheckoutResult(order_view(record, self.replayed_token(record)), created=False)
 
     async def replay_or_empty(self) -> CheckoutResult:
-        """No parts: the cart's last order if this is a retry of its checkout, else CartEmpty."""
-        order_id: uuid.UUID | None = None
-        if self.key:
-            order_id = await store.order_id_by_idempotency_key(self.s.pool, self.cart.cart_id, self.key)
-        else:
-            last = self.meta.get(LAST_ORDER_FIELD.encode(), b"").decode().split()
-            if len(last) == 2 and self.clock() - int(last[1]) <= REPLAY_WINDOW_MS:
-                order_id = uuid.UUID(last[0])
-        record = await store.fetch_order(self.s.pool, order_id) if order_id else None
-        if record is None or record.cart_id != self.cart.cart_id:
+        """No parts: the cart's last live order (a retry of a checkout whose answer was
+        lost), else CartEmpty."""
+        order_id = await store.last_live_order(self.pool, self.cart.cart_id)
+        result = await self.replay(order_id) if order_id else None
+        if result is None:
             raise CartEmpty("The cart is empty; add tickets before checking out")
-        return CheckoutResult(order_view(record, self.replayed_token(record)), created=False)
+        return result
 
     async def sold_out_in_postgres(self, refused: TierGuardFailed) -> SoldOut:
         """Redis granted holds PostgreSQL cannot sell: Redis's `sold` was behind. Never
         expected; install PostgreSQL's counts so Redis stops granting them."""
-        rows = await fetch_tiers(self.s.pool, [uuid.UUID(t) for t in refused.tier_ids])
+        rows = await fetch_tiers(self.pool, [uuid.UUID(t) for t in refused.tier_ids])
         log.error("OVERSELL PREVENTED: cart %s holds seats PostgreSQL no longer has (tiers %s); Redis sold was "
                   "behind, installing PostgreSQL's counts", self.cart.cart_id, refused.tier_ids)
-        await install_sold_changes(self.scripts, [
-            SoldChange(str(r.event_id), str(r.id), r.quantity_sold, r.sold_version) for r in rows
-        ])
+        for event_id in sorted({str(r.event_id) for r in rows}):
+            await self.scripts.install_sold(event_id=event_id, pairs=[
+                (str(r.id), r.quantity_sold, r.sold_version) for r in rows if str(r.event_id) == event_id
+            ])
         available = min((r.quantity_total - r.quantity_sold for r in rows), default=0)
         return SoldOut(f"Only {available} seats are left", available=available, tiers=refused.tier_ids)
 
@@ -343,32 +411,36 @@ class _Checkout:
         by_event: dict[str, list[tuple[str, int, int]]] = {e: [] for e in parts}
         for change in sold:
             if change.event_id in by_event:
-                by_event[change.event_id].append((change.tier_id, change.sold, change.version))
+                by_event[change.event_id].append((change.tier_id, change.version, change.delta))
         try:
-            await self.scripts.checkout_apply(cart_id=self.cart.cart_id, order_id=order_id, sold=by_event)
+            await self.scripts.checkout_apply(cart_id=self.cart.cart_id, order_id=order_id, changes=by_event)
         except (RedisError, OSError) as exc:  # committed: the worker's recovery applies it
             log.warning("order %s committed but its parts are not applied yet (recovery will): %r", order_id, exc)
 
     async def abort(self, parts: dict[str, BeginReply], grace_ms: int) -> None:
-        """Parts back to open, holds kept; on a Redis failure they wait for recovery."""
+        """Parts of orders certainly never committed back to open, holds kept; parts of any
+        other order stay in checkout. On a Redis failure they wait for recovery."""
         try:
             for order_id, group in _by_order(parts).items():
-                await self.scripts.checkout_abort(cart_id=self.cart.cart_id, order_id=order_id, event_ids=group,
-                                                  now_ms=self.clock(), grace_ms=grace_ms)
+                if order_id in self.uncommitted:
+                    await self.scripts.checkout_abort(cart_id=self.cart.cart_id, order_id=order_id,
+                                                      event_ids=group, now_ms=self.clock(), grace_ms=grace_ms)
         except (RedisError, OSError) as exc:
             log.warning("parts of cart %s left in checkout (recovery will resolve them): %r", self.cart.cart_id, exc)
 
     # -- the guest's access token ----------------------------------------------------------------
 
-    def access_token(self, order_id: str) -> str:
+    def guest_token(self, order_id: str) -> str | None:
+        if self.cart.user_id:
+            return None
         return codes.order_access_token(self.s.settings.cart_token_secrets[0], order_id)
 
     def replayed_token(self, record: OrderRecord) -> str | None:
-        """The guest's token again, for the cart that made the order (none after a key
-        rotation: the order keeps only the token's hash)."""
+        """A guest order's token again (none after a key rotation: the order keeps only the
+        token's hash). Also for a user who merged in the guest cart that made it."""
         if record.user_id is not None or record.access_token_hash is None:
             return None
-        token = self.access_token(str(record.id))
+        token = codes.order_access_token(self.s.settings.cart_token_secrets[0], str(record.id))
         return token if codes.access_token_matches(token, record.access_token_hash) else None
 
 

@@ -27,12 +27,15 @@ DEFAULT_EXPIRY_BATCH = 500
 
 
 class SoldChange(NamedTuple):
-    """A tier's quantity_sold after a committed change, with the version that orders it."""
+    """A tier's quantity_sold after a committed change, with the version that orders it,
+    and the change itself: ``delta`` seats (negative: given back). Each change bumps the
+    version by one, so Redis counts each once (lua/include/sold.lua)."""
 
     event_id: str
     tier_id: str
     sold: int
     version: int
+    delta: int = 0
 
 
 class OrderState(msgspec.Struct, frozen=True):
@@ -67,16 +70,23 @@ MARK_CANCELLED = (
     f"UPDATE orders SET status = 'cancelled', cancelled_at = now(), updated_at = now() WHERE id = $1 RETURNING {_STATE}"
 )
 
-# The oldest due orders no other worker holds; the row lock re-checks the status, so an
-# order paid or cancelled meanwhile is not picked.
-PICK_DUE = """
-SELECT id, promo_code FROM orders
+# Due orders in (payment_due_at, id) order after a key, so one run of the expiry visits
+# each due order once, even those it has to skip.
+DUE_PAGE = """
+SELECT id, payment_due_at FROM orders
 WHERE status = 'pending_payment' AND payment_due_at <= $1
-ORDER BY payment_due_at
-LIMIT $2
+  AND ($2::timestamptz IS NULL OR (payment_due_at, id) > ($2, $3::uuid))
+ORDER BY payment_due_at, id
+LIMIT $4
+"""
+# One due order, if no other worker holds it; the row lock re-checks the status, so an
+# order paid or cancelled meanwhile is not picked.
+LOCK_DUE = """
+SELECT id, promo_code FROM orders
+WHERE id = $1 AND status = 'pending_payment' AND payment_due_at <= $2
 FOR UPDATE SKIP LOCKED
 """
-MARK_EXPIRED = "UPDATE orders SET status = 'expired', expired_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])"
+MARK_EXPIRED = "UPDATE orders SET status = 'expired', expired_at = now(), updated_at = now() WHERE id = $1"
 
 VOID_TICKETS = """
 UPDATE tickets SET status = 'void', voided_at = now()
@@ -125,7 +135,7 @@ async def _shift_sold(conn: asyncpg.Connection, deltas: Counter) -> tuple[list[S
     tiers = sorted(deltas)
     rows = await conn.fetch(SHIFT_SOLD, tiers, [deltas[t] for t in tiers])
     changes = [
-        SoldChange(str(r["event_id"]), str(r["tier_id"]), r["quantity_sold"], r["sold_version"])
+        SoldChange(str(r["event_id"]), str(r["tier_id"]), r["quantity_sold"], r["sold_version"], r["delta"])
         for r in rows if r["event_id"] is not None
     ]
     refused = [_Refused(str(r["tier_id"]), r["delta"], r["unsold"] or 0) for r in rows if r["event_id"] is None]
@@ -171,17 +181,27 @@ async def take_seats_again(conn: asyncpg.Connection, order_id: uuid.UUID) -> lis
     return changes
 
 
-async def install_sold_changes(scripts: Scripts, changes: Iterable[SoldChange]) -> None:
-    """Tell Redis the new counts, by the version rule (late or repeated installs are
-    harmless). If Redis is down, the reconciler installs them within a minute."""
+async def count_sold_changes(scripts: Scripts, changes: Iterable[SoldChange]) -> None:
+    """Tell Redis of committed changes of quantity_sold, each counted once (late or
+    repeated calls are harmless). If Redis is down, the reconciler installs PostgreSQL's
+    counts within a minute."""
     by_event: dict[str, list[tuple[str, int, int]]] = {}
     for change in changes:
-        by_event.setdefault(change.event_id, []).append((change.tier_id, change.sold, change.version))
-    for event_id, pairs in sorted(by_event.items()):
+        by_event.setdefault(change.event_id, []).append((change.tier_id, change.version, change.delta))
+    for event_id, triples in sorted(by_event.items()):
         try:
-            await scripts.install_sold(event_id=event_id, pairs=pairs)
+            await scripts.count_sold(event_id=event_id, changes=triples)
         except (RedisError, OSError) as exc:
-            log.warning("sold counts of event %s not installed in Redis (the reconciler will): %r", event_id, exc)
+            log.warning("sold counts of event %s not counted in Redis (the reconciler will): %r", event_id, exc)
+
+
+class ExpiryBatch(msgspec.Struct):
+    """One page of the unpaid-order expiry."""
+
+    picked: int  # due orders looked at
+    last: tuple[dt.datetime, uuid.UUID] | None  # the key to go on after
+    expired: int = 0
+    skipped: list[uuid.UUID] = msgspec.field(default_factory=list)  # failed; logged, left pending
 
 
 def _state(record: asyncpg.Record) -> OrderState:
@@ -222,7 +242,7 @@ class OrderLifecycle:
             if order.status in ("pending_payment", "paid"):
                 changes = await release_order_seats(conn, order_id, self.promos)
             order = _state(await conn.fetchrow(MARK_CANCELLED, order_id))
-        await install_sold_changes(self.scripts, changes)
+        await count_sold_changes(self.scripts, changes)
         return order
 
     async def mark_paid(self, order_id: uuid.UUID) -> OrderState:
@@ -247,32 +267,50 @@ class OrderLifecycle:
                         log.warning("order %s paid late keeps its discount; promo %s had no use left to count",
                                     order_id, order.promo_code)
             order = _state(await conn.fetchrow(MARK_PAID, order_id))
-        await install_sold_changes(self.scripts, changes)
+        await count_sold_changes(self.scripts, changes)
         return order
 
-    async def expire_unpaid(self, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH) -> int:
-        """Expire up to ``limit`` orders whose payment was due at or before ``now``.
+    async def expire_unpaid(self, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH,
+                            after: tuple[dt.datetime, uuid.UUID] | None = None) -> ExpiryBatch:
+        """Expire the due orders of one page: up to ``limit`` orders whose payment was due at
+        or before ``now``, in due order after the key ``after``.
 
-        Each batch is one transaction over orders locked with SKIP LOCKED, so concurrent
-        workers split the work and never release an order twice. Returns how many expired;
-        call again while it returns ``limit``.
+        Each order is its own transaction, so one that fails (bad data, a bug) is skipped and
+        reported, and never holds back the others; concurrent workers skip an order another
+        one holds. Call again with ``after=batch.last`` while ``batch.picked == limit``.
         """
+        due_after, id_after = after if after else (None, None)
+        rows = await self.pool.fetch(DUE_PAGE, now, due_after, id_after, limit)
+        batch = ExpiryBatch(picked=len(rows), last=(rows[-1]["payment_due_at"], rows[-1]["id"]) if rows else None)
+        for row in rows:
+            try:
+                changes = await self._expire_one(row["id"], now)
+            except Exception as exc:  # one bad order must not stop the expiry of the rest
+                log.error("order %s could not be expired, skipped: %r", row["id"], exc, exc_info=exc)
+                batch.skipped.append(row["id"])
+                continue
+            if changes is not None:
+                batch.expired += 1
+                await count_sold_changes(self.scripts, changes)
+        if batch.expired or batch.skipped:
+            log.info("expired %d unpaid orders, skipped %d", batch.expired, len(batch.skipped))
+        return batch
+
+    async def _expire_one(self, order_id: uuid.UUID, now: dt.datetime) -> list[SoldChange] | None:
+        """Expire one due order in its own transaction; None when it is not due any more or
+        another worker holds it."""
         async with self.pool.acquire() as conn, conn.transaction():
-            due = await conn.fetch(PICK_DUE, now, limit)
-            if not due:
-                return 0
-            order_ids = [r["id"] for r in due]
-            await conn.execute(MARK_EXPIRED, order_ids)
-            changes = await release_seats(conn, order_ids)
-            if self.promos is not None:
-                for record in due:
-                    if record["promo_code"] is not None:
-                        await self.promos.release(conn, record["id"])
-        await install_sold_changes(self.scripts, changes)
-        log.info("expired %d unpaid orders", len(order_ids))
-        return len(order_ids)
+            row = await conn.fetchrow(LOCK_DUE, order_id, now)
+            if row is None:
+                return None
+            await conn.execute(MARK_EXPIRED, order_id)
+            changes = await release_seats(conn, [order_id])
+            if self.promos is not None and row["promo_code"] is not None:
+                await self.promos.release(conn, order_id)
+        return changes
 
 
-async def expire_unpaid_orders(services: Any, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH) -> int:
-    """The worker's entry point: expire one batch of unpaid orders due by ``now``."""
-    return await OrderLifecycle.of(services).expire_unpaid(now=now, limit=limit)
+async def expire_unpaid_orders(services: Any, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH,
+                               after: tuple[dt.datetime, uuid.UUID] | None = None) -> ExpiryBatch:
+    """The worker's entry point: expire one page of unpaid orders due by ``now``."""
+    return await OrderLifecycle.of(services).expire_unpaid(now=now, limit=limit, after=after)

@@ -1,11 +1,14 @@
-"""Finishing checkouts that stopped between their steps (a crash, a kill, a lost Redis
-answer): every part still in checkout after its deadline is resolved against PostgreSQL.
+"""Finishing checkouts that stopped between their steps (a crash, a kill, a lost answer,
+PostgreSQL unreachable while the checkout looked its order up): every part still in
+checkout after its deadline is settled against PostgreSQL (settlement.py).
 
-Its order exists -> the part is applied (hold released, PostgreSQL's current sold counts
-installed); it does not -> the part goes back to open, holds kept, still naming its order.
-The checkout never starts its transaction late enough to commit after the deadline (see
-checkout.commit_fence_ms), so "does not exist" is final. The scripts check the part's
-state and order id, so two workers, or one worker twice, resolve each part once.
+Its order committed -> the part is applied (its seats counted sold, its hold released) and
+the cart remembers the order as unanswered, so the buyer's next checkout answers it; its
+order certainly did not -> the part goes back to open, holds kept; PostgreSQL cannot say
+-> the part stays in checkout and the next run asks again. Each cart is settled under its
+checkout lock, so a checkout of the same cart never runs meanwhile; a cart whose lock is
+held is left for the next run. The scripts check the part's state and order id, so two
+workers, or one worker twice, settle each part once.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from service.orders import store
-from service.orders.checkout import ABORT_GRACE_MS
+from service.orders.outcome import Outcome
+from service.orders.settlement import Settlement
 from service.redis.replies import DueCheckout
 
 if TYPE_CHECKING:
@@ -31,16 +34,19 @@ class RecoveryStats(msgspec.Struct):
     due: int = 0  # parts found past their checkout deadline
     applied: int = 0  # their order was committed: applied
     aborted: int = 0  # their order was not committed: back to open
-    unchanged: int = 0  # resolved meanwhile by someone else, or already gone
+    unknown: int = 0  # PostgreSQL could not say: left in checkout for the next run
+    busy: int = 0  # a checkout of the cart held its lock: left for the next run
+    unchanged: int = 0  # already gone (the index entry outlived its part)
 
 
 async def recover_stuck_checkouts(services: Services, *, now_ms: int, limit: int = 500) -> RecoveryStats:
-    """Resolve up to ``limit`` parts whose checkout deadline is at or before ``now_ms``.
+    """Settle up to ``limit`` parts whose checkout deadline is at or before ``now_ms``.
 
     Call again while ``due`` comes back equal to ``limit``. Events are read from the
     active-events index (every event with a loaded tier is there).
     """
     stats = RecoveryStats()
+    settlement = Settlement(services.settings, services.pool, services.scripts)
     members = await services.redis.zrange(services.keys.active_events(), 0, -1)
     for member in members:
         if stats.due >= limit:
@@ -49,38 +55,33 @@ async def recover_stuck_checkouts(services: Services, *, now_ms: int, limit: int
         stats.events += 1
         due = await services.scripts.due_checkouts(event_id=event_id, now_ms=now_ms, limit=limit - stats.due)
         stats.due += len(due)
-        if due:
-            await _resolve(services, event_id, due, now_ms, stats)
+        for item in due:
+            await _settle(services, settlement, event_id, item, now_ms, stats)
     if stats.due:
         log.info("checkout recovery: %s", msgspec.structs.asdict(stats))
     return stats
 
 
-async def _resolve(services: Services, event_id: str, due: list[DueCheckout], now_ms: int,
-                   stats: RecoveryStats) -> None:
-    named = sorted({d.part.o for d in due if d.part is not None and d.part.o})
-    committed: set[str] = set()
-    if named:
-        committed = {str(o) for o in await store.existing_orders(services.pool, [uuid.UUID(o) for o in named])}
-    tiers = sorted({t for d in due if d.part is not None and d.part.o in committed for t in d.part.l})
-    changes = await store.sold_pairs(services.pool, [uuid.UUID(t) for t in tiers]) if tiers else []
-    pairs = [(c.tier_id, c.sold, c.version) for c in changes if c.event_id == event_id]
-    for item in due:
-        part = item.part
-        order_id = part.o if part is not None else ""
-        if part is not None and order_id in committed:
-            replies = await services.scripts.checkout_apply(cart_id=item.cart_id, order_id=order_id,
-                                                            sold={event_id: pairs})
-            done = replies[event_id].r == "ok"
-            stats.applied += done
-        else:
-            # No part (the entry outlived it): the abort only removes it from the index.
-            replies = await services.scripts.checkout_abort(cart_id=item.cart_id, order_id=order_id,
-                                                            event_ids=[event_id], now_ms=now_ms,
-                                                            grace_ms=ABORT_GRACE_MS)
-            done = replies[event_id].r == "ok"
-            stats.aborted += done
-        stats.unchanged += not done
-        if done:
-            log.info("checkout recovery: cart %s event %s order %s %s", item.cart_id, event_id, order_id,
-                     "applied" if order_id in committed else "moved back to open")
+async def _settle(services: Services, settlement: Settlement, event_id: str, item: DueCheckout, now_ms: int,
+                  stats: RecoveryStats) -> None:
+    order_id = item.part.o if item.part is not None and item.part.s == "checkout" else ""
+    if not order_id:
+        # No part in checkout (the index entry outlived it): the abort only tidies the index.
+        await services.scripts.checkout_abort(cart_id=item.cart_id, order_id=order_id, event_ids=[event_id],
+                                              now_ms=now_ms, grace_ms=0)
+        stats.unchanged += 1
+        return
+    token = uuid.uuid4().hex
+    if not await services.scripts.checkout_lock(item.cart_id, token, settlement.window_ms):
+        stats.busy += 1
+        return
+    try:
+        outcome = await settlement.settle(item.cart_id, order_id, [event_id], now_ms)
+    finally:
+        await services.scripts.checkout_unlock(item.cart_id, token)
+    if outcome is Outcome.COMMITTED:
+        stats.applied += 1
+    elif outcome is Outcome.ABSENT:
+        stats.aborted += 1
+    else:
+        stats.unknown += 1

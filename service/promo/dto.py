@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from service.validation import Instant, RequestBody, Text
+from service.validation import Currency, Instant, RequestBody, Text
 
 MAX_TIER_IDS = 200
 # Long enough for a code with stray spaces around it; the 1..64 rule applies once trimmed.
@@ -20,7 +20,10 @@ Limit = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 class PromoDefinition(RequestBody):
     code: RawCode
     kind: Literal["percent", "fixed"]
-    value: Annotated[int, Meta(ge=1, le=10**15, description="percent: 1..100; fixed: minor units")]
+    value: Annotated[int, Meta(ge=1, le=10**15, description="percent: 1..100; fixed: minor units of currency")]
+    # Required for a fixed code (the currency of value), refused on a percent code.
+    currency: Annotated[Currency, Meta(description="fixed codes only, and required for them: the currency of "
+                                                   "value (ISO 4217, e.g. VND)")] | None = None
     event_id: uuid.UUID | None = None
     tier_ids: Annotated[list[uuid.UUID], Meta(max_length=MAX_TIER_IDS)] | None = None
     starts_at: Instant | None = None
@@ -42,6 +45,7 @@ class PromoCode(msgspec.Struct, frozen=True):
     code: str
     kind: str  # "percent" | "fixed"
     value: int
+    currency: str | None  # a fixed code's (value is in its minor units); None for a percent code
     event_id: str | None
     tier_ids: tuple[str, ...] | None  # sorted
     starts_at: dt.datetime | None

@@ -24,6 +24,7 @@ REASONS = {
     "expired": "This promo code has expired",
     "exhausted": "This promo code has been used up",
     "not-applicable": "This promo code does not apply to any ticket in the cart",
+    "currency": "This promo code is an amount in another currency than the cart's",
     "below-minimum": "The tickets this promo code applies to do not reach its minimum amount",
 }
 
@@ -52,6 +53,10 @@ def check_definition(body: PromoDefinition) -> PromoCode:
                                "(case-insensitive, surrounding spaces ignored)", field="code")
     if body.kind == "percent" and not 1 <= body.value <= 100:
         raise ValidationFailed("a percent code's value must be between 1 and 100", field="value")
+    if body.kind == "fixed" and body.currency is None:
+        raise ValidationFailed("a fixed code needs the currency of its value (ISO 4217, e.g. VND)", field="currency")
+    if body.kind == "percent" and body.currency is not None:
+        raise ValidationFailed("a percent code has no currency; leave currency out", field="currency")
     if body.starts_at and body.ends_at and body.starts_at >= body.ends_at:
         raise ValidationFailed("starts_at must be before ends_at", field="ends_at")
     if body.tier_ids is not None and not body.tier_ids:
@@ -61,6 +66,7 @@ def check_definition(body: PromoDefinition) -> PromoCode:
         code=code,
         kind=body.kind,
         value=body.value,
+        currency=body.currency,
         event_id=str(body.event_id) if body.event_id else None,
         tier_ids=tuple(sorted({str(t) for t in body.tier_ids})) if body.tier_ids is not None else None,
         starts_at=body.starts_at,
@@ -99,6 +105,10 @@ def check_applies(promo: PromoCode | None, items: Sequence[CartItem], now: dt.da
         raise invalid("expired")
     if not any(in_scope(promo, item) for item in items):
         raise invalid("not-applicable")
+    if promo.currency is not None:  # a fixed code: its value means nothing in another currency
+        other = sorted({item.currency for item in items if in_scope(promo, item)} - {promo.currency})
+        if other:
+            raise invalid("currency", currency=promo.currency, cart_currency=other[0])
     subtotal = scoped_subtotal(promo, items)
     if subtotal < promo.min_subtotal:
         raise invalid("below-minimum", min_subtotal=promo.min_subtotal, subtotal=subtotal)

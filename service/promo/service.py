@@ -151,7 +151,7 @@ class PromoService:
             _log_attempt(code, "rate-limited", cart_id, client)
             raise
         try:
-            view = await carts.view(cart) if cart else None
+            view = await carts.settled_view(cart) if cart else None
             if view is not None and view.status == "checkout":
                 raise CheckoutInProgress("The cart is being checked out; the promo code cannot change now")
             if code is None:
@@ -174,7 +174,7 @@ class PromoService:
         return view, limit
 
     async def remove(self, carts: CartService, cart: CartRef) -> CartView:
-        view = await carts.view(cart)
+        view = await carts.settled_view(cart)
         if view.status == "checkout":
             raise CheckoutInProgress("The cart is being checked out; the promo code cannot change now")
         if view.promo_code is None:

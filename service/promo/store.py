@@ -12,7 +12,7 @@ import asyncpg
 
 from service.promo.dto import PromoCode
 
-_COLUMNS = ("code, kind, value, event_id, tier_ids, starts_at, ends_at, min_subtotal, max_uses,"
+_COLUMNS = ("code, kind, value, currency, event_id, tier_ids, starts_at, ends_at, min_subtotal, max_uses,"
             " max_uses_per_customer, used, active")
 
 FETCH_PROMO = f"SELECT {_COLUMNS} FROM promo_codes WHERE code = $1"
@@ -28,11 +28,11 @@ LOCK_PROMO_USED = "SELECT used FROM promo_codes WHERE code = $1 FOR UPDATE"
 
 # Create, or replace the definition; `used` is kept (only checkouts and releases move it).
 UPSERT_PROMO = f"""
-INSERT INTO promo_codes (code, kind, value, event_id, tier_ids, starts_at, ends_at, min_subtotal,
+INSERT INTO promo_codes (code, kind, value, currency, event_id, tier_ids, starts_at, ends_at, min_subtotal,
                          max_uses, max_uses_per_customer, active)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (code) DO UPDATE SET
-    kind = EXCLUDED.kind, value = EXCLUDED.value, event_id = EXCLUDED.event_id,
+    kind = EXCLUDED.kind, value = EXCLUDED.value, currency = EXCLUDED.currency, event_id = EXCLUDED.event_id,
     tier_ids = EXCLUDED.tier_ids, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
     min_subtotal = EXCLUDED.min_subtotal, max_uses = EXCLUDED.max_uses,
     max_uses_per_customer = EXCLUDED.max_uses_per_customer, active = EXCLUDED.active,
@@ -89,6 +89,7 @@ def _promo(record: asyncpg.Record) -> PromoCode:
         code=record["code"],
         kind=record["kind"],
         value=record["value"],
+        currency=record["currency"],
         event_id=str(record["event_id"]) if record["event_id"] else None,
         tier_ids=tuple(sorted(str(t) for t in record["tier_ids"])) if record["tier_ids"] is not None else None,
         starts_at=record["starts_at"],
@@ -125,7 +126,7 @@ async def upsert_promo(conn: asyncpg.Connection, promo: PromoCode) -> tuple[Prom
     """(the stored code, created)."""
     record = await conn.fetchrow(
         UPSERT_PROMO,
-        promo.code, promo.kind, promo.value,
+        promo.code, promo.kind, promo.value, promo.currency,
         uuid.UUID(promo.event_id) if promo.event_id else None,
         [uuid.UUID(t) for t in promo.tier_ids] if promo.tier_ids is not None else None,
         promo.starts_at, promo.ends_at, promo.min_subtotal, promo.max_uses,

@@ -111,6 +111,7 @@ class ReconcileReply(msgspec.Struct, frozen=True):
     r: str
     counted: bool = True  # False: the event had too many parts to recount held this time
     parts: int = 0
+    applied: int = 0  # parts of committed orders applied by this call
     tiers: dict[str, ReconciledTier] = {}
     missing: list[str] = []
 
@@ -133,7 +134,22 @@ class BeginReply(msgspec.Struct, frozen=True):
 
 class ApplyReply(msgspec.Struct, frozen=True):
     r: str  # "ok" or "gone"
-    seats: int = 0
+    seats: int = 0  # the part's hold released
+    counted: int = 0  # changes of sold counted now (0: counted before)
+
+
+class CountReply(msgspec.Struct, frozen=True):
+    r: str
+    counted: int = 0
+
+
+class CommittedPart(msgspec.Struct, frozen=True):
+    """A part of a committed order for reconcile.lua to apply: cart, order, and the order's
+    (tier, sold_version, delta) changes in the event."""
+
+    c: str
+    o: str
+    s: list[tuple[str, int, int]]
 
 
 class AbortReply(msgspec.Struct, frozen=True):

@@ -26,6 +26,8 @@ from service.redis.replies import (
     ApplyReply,
     BeginReply,
     ClearReply,
+    CommittedPart,
+    CountReply,
     DueCheckout,
     InstallReply,
     InventoryReply,
@@ -58,7 +60,7 @@ def _views(event_ids: Sequence[str], replies: list[Any]) -> dict[str, ViewReply]
 
 
 def _flat(triples: list[tuple[str, int, int]]) -> list[Any]:
-    """(tier, sold, sold_version) triples as the flat ARGV the sold scripts read."""
+    """(tier, number, number) triples as the flat ARGV the sold scripts read."""
     return [value for triple in triples for value in triple]
 
 
@@ -285,18 +287,31 @@ class Scripts:
         return reply
 
     async def install_sold(self, *, event_id: str, pairs: list[tuple[str, int, int]]) -> InstallReply:
-        """Install (tier, sold, sold_version) triples learnt from PostgreSQL."""
+        """Install (tier, sold, sold_version) triples read from PostgreSQL (install_sold.lua)."""
         if not pairs:
             return InstallReply(r="ok", installed=0)
         ev = self.keys.event(event_id)
         return await self._eval("install_sold", [ev.inventory], _flat(pairs), InstallReply)
 
-    async def reconcile(self, *, event_id: str, pairs: list[tuple[str, int, int]], max_parts: int) -> ReconcileReply:
-        """Recompute the event's held counters from its parts (when it has at most
-        ``max_parts``) and install (tier, sold, sold_version) triples read from PostgreSQL
-        before this call (reconcile.lua)."""
+    async def count_sold(self, *, event_id: str, changes: list[tuple[str, int, int]]) -> CountReply:
+        """Count committed (tier, sold_version, delta) changes, each once (count_sold.lua)."""
+        if not changes:
+            return CountReply(r="ok", counted=0)
         ev = self.keys.event(event_id)
-        return await self._eval("reconcile", [ev.inventory, ev.carts], [max_parts, *_flat(pairs)], ReconcileReply)
+        return await self._eval("count_sold", [ev.inventory], _flat(changes), CountReply)
+
+    async def reconcile(
+        self, *, event_id: str, pairs: list[tuple[str, int, int]], max_parts: int,
+        applied: Sequence[CommittedPart] = (),
+    ) -> ReconcileReply:
+        """Apply the parts of committed orders (``applied``), recompute the event's held
+        counters from its parts (when it has at most ``max_parts``) and install (tier, sold,
+        sold_version) triples read from PostgreSQL before the parts were listed (reconcile.lua)."""
+        ev = self.keys.event(event_id)
+        return await self._eval(
+            "reconcile", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+            [max_parts, msgspec.json.encode(list(applied)), *_flat(pairs)], ReconcileReply,
+        )
 
     async def inventory(self, *, event_id: str, tier_ids: list[str]) -> InventoryReply:
         ev = self.keys.event(event_id)
@@ -359,37 +374,30 @@ class Scripts:
         return {e: msgspec.json.decode(raw, type=BeginReply) for e, raw in zip(event_ids, raws)}
 
     async def checkout_apply(
-        self, *, cart_id: str, order_id: str, sold: dict[str, list[tuple[str, int, int]]]
+        self, *, cart_id: str, order_id: str, changes: dict[str, list[tuple[str, int, int]]]
     ) -> dict[str, ApplyReply]:
-        """For each event of ``sold``: install its (tier, sold, sold_version) triples, then
-        apply the cart's part of ``order_id`` (one round trip; install first, so committed
-        seats are never counted in neither ``sold`` nor ``held``)."""
+        """For each event of ``changes``: count the order's (tier, sold_version, delta)
+        changes and release the cart's part of ``order_id``, in one script, so the seats
+        move from ``held`` to ``sold`` at once (one round trip for all events)."""
+        events = list(changes)
         calls = []
-        for event_id, pairs in sold.items():
+        for event_id in events:
             ev = self.keys.event(event_id)
-            if pairs:
-                calls.append(("install_sold", [ev.inventory], _flat(pairs)))
             calls.append(("checkout_apply", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-                          [cart_id, order_id]))
-        raws = iter(await self._eval_each(calls))
-        replies = {}
-        for event_id, pairs in sold.items():
-            if pairs:
-                next(raws)
-            replies[event_id] = msgspec.json.decode(next(raws), type=ApplyReply)
-        return replies
+                          [cart_id, order_id, *_flat(changes[event_id])]))
+        raws = await self._eval_each(calls)
+        return {e: msgspec.json.decode(raw, type=ApplyReply) for e, raw in zip(events, raws)}
 
     async def checkout_abort(
         self, *, cart_id: str, order_id: str, event_ids: list[str], now_ms: int, grace_ms: int,
-        forget: bool = False,
     ) -> dict[str, AbortReply]:
-        """Move the cart's parts of ``order_id`` back to open, holds kept (one round trip);
-        with ``forget`` they stop naming the order (see checkout_abort.lua)."""
+        """Move the cart's parts of ``order_id``, certainly not committed, back to open,
+        holds kept, no longer naming the order (one round trip; see checkout_abort.lua)."""
         calls = []
         for event_id in event_ids:
             ev = self.keys.event(event_id)
             calls.append(("checkout_abort", [ev.carts, ev.expiries, ev.checkouts],
-                          [cart_id, order_id, now_ms, grace_ms, "1" if forget else "0"]))
+                          [cart_id, order_id, now_ms, grace_ms]))
         raws = await self._eval_each(calls)
         return {e: msgspec.json.decode(raw, type=AbortReply) for e, raw in zip(event_ids, raws)}
 
@@ -426,11 +434,13 @@ class Scripts:
             return msgspec.json.decode(results[-1], type=UnlockReply)
         raise ResponseError("checkout_unlock: script could not be loaded")  # pragma: no cover
 
-    async def due_checkouts(self, *, event_id: str, now_ms: int, limit: int) -> list[DueCheckout]:
+    async def due_checkouts(self, *, event_id: str, now_ms: int | None, limit: int) -> list[DueCheckout]:
         """Carts whose part of the event is in checkout past its deadline (the oldest
-        first, at most ``limit``), with the part as stored (read-only)."""
+        first, at most ``limit``), with the part as stored (read-only). ``now_ms`` None:
+        every part in checkout, due or not."""
         ev = self.keys.event(event_id)
-        due = await self.redis.zrangebyscore(ev.checkouts, "-inf", now_ms, start=0, num=limit, withscores=True)
+        due = await self.redis.zrangebyscore(ev.checkouts, "-inf", "+inf" if now_ms is None else now_ms,
+                                             start=0, num=limit, withscores=True)
         if not due:
             return []
         raws = await self.redis.hmget(ev.carts, [cart_id for cart_id, _ in due])

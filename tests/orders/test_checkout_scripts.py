@@ -32,13 +32,13 @@ async def begin(s: Scripts, order_id: str = O1, replace: str = "", now: int = NO
                                    deadline_ms=now + WINDOW))[E]
 
 
-async def apply(s: Scripts, order_id: str = O1, pairs=(("t1", 3, 1),)):
-    return (await s.checkout_apply(cart_id=CART, order_id=order_id, sold={E: list(pairs)}))[E]
+async def apply(s: Scripts, order_id: str = O1, changes=(("t1", 1, 3),)):
+    """checkout_apply with the order's (tier, sold_version, delta) changes of the event."""
+    return (await s.checkout_apply(cart_id=CART, order_id=order_id, changes={E: list(changes)}))[E]
 
 
-async def abort(s: Scripts, order_id: str = O1, now: int = NOW, grace: int = 0, forget: bool = False):
-    return (await s.checkout_abort(cart_id=CART, order_id=order_id, event_ids=[E], now_ms=now, grace_ms=grace,
-                                   forget=forget))[E]
+async def abort(s: Scripts, order_id: str = O1, now: int = NOW, grace: int = 0):
+    return (await s.checkout_abort(cart_id=CART, order_id=order_id, event_ids=[E], now_ms=now, grace_ms=grace))[E]
 
 
 async def counters(s: Scripts, tier_id: str = "t1"):
@@ -85,13 +85,13 @@ async def test_begin_again_keeps_the_order_id_the_part_names(scripts):
     assert (await sets(scripts))[1] == {CART.encode(): float(NOW + 1000 + WINDOW)}
 
 
-async def test_a_part_moved_back_keeps_its_order_id_for_the_next_begin(scripts):
+async def test_a_part_moved_back_names_no_order_and_takes_the_next_begins_id(scripts):
     await load(scripts)
     await hold(scripts, 2)
     await begin(scripts, O1)
     await abort(scripts, O1)
 
-    assert (await begin(scripts, O2)).o == O1
+    assert (await begin(scripts, O2)).o == O2
 
 
 async def test_begin_gives_up_the_named_order_only_for_the_id_it_may_replace(scripts):
@@ -160,10 +160,10 @@ async def test_apply_releases_the_hold_installs_sold_and_deletes_the_part_once(s
     await hold(scripts, 2, cart="other")
     await begin(scripts)
 
-    first = await apply(scripts, O1, [("t1", 3, 1)])
-    second = await apply(scripts, O1, [("t1", 3, 1)])
+    first = await apply(scripts, O1, [("t1", 1, 3)])
+    second = await apply(scripts, O1, [("t1", 1, 3)])
 
-    assert (first.r, first.seats, second.r) == ("ok", 3, "gone")
+    assert (first.r, first.seats, first.counted, second.r, second.counted) == ("ok", 3, 1, "gone", 0)
     c = await counters(scripts)
     assert (c.sold, c.held, c.available) == (3, 2, 5)
     assert (await scripts.view(event_id=E, cart_id=CART, now_ms=NOW)).s == ""
@@ -171,13 +171,13 @@ async def test_apply_releases_the_hold_installs_sold_and_deletes_the_part_once(s
     assert co == {} and list(exp) == [b"other"]
 
 
-async def test_apply_installs_sold_by_the_version_rule_only(scripts):
+async def test_apply_does_not_count_a_change_a_newer_installed_pair_holds(scripts):
     await load(scripts)
     await hold(scripts, 3)
     await begin(scripts)
     await scripts.install_sold(event_id=E, pairs=[("t1", 7, 5)])
 
-    await apply(scripts, O1, [("t1", 3, 1)])
+    await apply(scripts, O1, [("t1", 1, 3)])
 
     assert (await counters(scripts)).sold == 7
 
@@ -193,20 +193,19 @@ async def test_apply_leaves_a_part_of_another_order_alone(scripts):
     assert (await counters(scripts)).held == 3 and (await sets(scripts))[1] != {}
 
 
-async def test_apply_finishes_a_part_moved_back_to_open_that_still_names_the_order(scripts):
+async def test_apply_counts_the_orders_change_even_when_its_part_is_gone(scripts):
     await load(scripts)
     await hold(scripts, 3)
     await begin(scripts, O1)
-    await abort(scripts, O1, grace=TTL)  # a recovery looked before the commit landed
+    await scripts.redis.hdel(scripts.keys.event(E).carts, CART)  # lost, as in a partial flush
 
-    reply = await apply(scripts, O1, [("t1", 3, 1)])
+    reply = await apply(scripts, O1, [("t1", 1, 3)])
 
-    assert (reply.r, reply.seats) == ("ok", 3)
-    assert (await counters(scripts)).held == 0
-    assert await sets(scripts) == ({}, {})
+    assert (reply.r, reply.counted) == ("gone", 1)
+    assert (await counters(scripts)).sold == 3
 
 
-async def test_abort_moves_the_part_back_to_open_with_its_hold_and_order_id(scripts):
+async def test_abort_moves_the_part_back_to_open_with_its_hold_and_no_order(scripts):
     await load(scripts)
     await hold(scripts, 3)
     await begin(scripts, O1)
@@ -215,7 +214,7 @@ async def test_abort_moves_the_part_back_to_open_with_its_hold_and_order_id(scri
 
     assert (reply.r, reply.x) == ("ok", NOW + TTL)  # its own expiry was later than now + grace
     view = await scripts.view(event_id=E, cart_id=CART, now_ms=NOW + 1000)
-    assert (view.s, view.o, view.x) == ("open", O1, NOW + TTL)
+    assert (view.s, view.o, view.x) == ("open", "", NOW + TTL)
     assert (await counters(scripts)).held == 3
     assert await sets(scripts) == ({CART.encode(): float(NOW + TTL)}, {})
     assert (await abort(scripts, O1)).r == "open"
@@ -229,17 +228,6 @@ async def test_abort_gives_a_late_part_a_grace_period(scripts):
     reply = await abort(scripts, O1, now=NOW + 2 * TTL, grace=30_000)
 
     assert reply.x == NOW + 2 * TTL + 30_000
-
-
-async def test_abort_with_forget_drops_the_order_id(scripts):
-    await load(scripts)
-    await hold(scripts, 1)
-    await begin(scripts, O1)
-
-    await abort(scripts, O1, forget=True)
-
-    assert (await scripts.view(event_id=E, cart_id=CART, now_ms=NOW)).o == ""
-    assert (await begin(scripts, O2)).o == O2
 
 
 async def test_abort_leaves_a_part_of_another_order_and_a_missing_part_alone(scripts):
