@@ -35,7 +35,7 @@ KEYS[4] co     sorted set: cart id -> checkout deadline (ms)
 
 ARGV[1] max_parts   recount `held` only when the event has at most this many parts
 ARGV[2] applied     JSON list of committed orders' parts to apply:
-                    [{"c": cart id, "o": order id, "s": [[tier, sold_version, delta], ...]}]
+                    [ {"c": cart id, "o": order id, "s": [ [tier, sold_version, delta], ... ]} ]
 ARGV[3i], ARGV[3i+1], ARGV[3i+2]  tier_id, sold, sold_version  (for i = 1..n; n may be 0)
 
 Reply: JSON {r = "ok", counted (whether the parts were recounted), parts (how many),

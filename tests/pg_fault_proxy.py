@@ -120,6 +120,7 @@ class _Rule:
     mode: str = "pass"  # "pass", "delay", "drop" or "cut"
     seconds: float = 0.0
     times: int | None = None  # COMMITs left before it reverts to "pass"; None: all
+    dark: bool = False  # drop: PostgreSQL becomes unreachable at that moment
 
 
 class _Link:
@@ -197,10 +198,12 @@ class PgFaultProxy:
         ``times`` here and below: only the next N COMMITs, then back to pass."""
         self._set(_Rule("delay", seconds, times))
 
-    def drop_commit_answer(self, times: int | None = None) -> None:
+    def drop_commit_answer(self, times: int | None = None, *, then_unreachable: bool = False) -> None:
         """Forward COMMIT and a Terminate; when the server has committed and closed, cut
-        the client without its answer (so the client's error means: committed, unknown to it)."""
-        self._set(_Rule("drop", 0.0, times))
+        the client without its answer (so the client's error means: committed, unknown to it).
+        ``then_unreachable``: at that COMMIT, every other connection is cut and new ones are
+        refused (PostgreSQL gone, as the client sees it) until ``refuse_connections(False)``."""
+        self._set(_Rule("drop", 0.0, times, then_unreachable))
 
     def cut_before_commit(self, times: int | None = None) -> None:
         """Close both sides instead of forwarding COMMIT: the transaction rolls back."""
@@ -333,6 +336,10 @@ class PgFaultProxy:
                         return
                     if rule.mode == "drop":
                         link.dropping = True
+                        if rule.dark:
+                            self._refusing = True
+                            for other in list(self._links - {link}):
+                                other.abort()
                         link.server.write(forward + message + TERMINATE)
                         return
                     if rule.mode == "delay":

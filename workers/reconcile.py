@@ -118,9 +118,10 @@ async def committed_parts(services: Services, event_id: str, limit: int = MAX_PA
     the event's tiers: a checkout that stopped after its commit (read after the pairs)."""
     in_checkout = await services.scripts.due_checkouts(event_id=event_id, now_ms=None, limit=limit)
     named = {d.part.o: d.cart_id for d in in_checkout if d.part is not None and d.part.s == "checkout" and d.part.o}
-    if not named:
+    ids = [order_id for order_id in map(_uuid_or_none, named) if order_id is not None]
+    if not ids:
         return []
-    changes = await order_changes(services.pool, [uuid.UUID(o) for o in named])
+    changes = await order_changes(services.pool, ids)
     return [
         CommittedPart(c=named[str(order_id)], o=str(order_id),
                       s=[(c.tier_id, c.version, c.delta) for c in order if c.event_id == event_id])
@@ -177,6 +178,13 @@ async def active_tier_events(pool: asyncpg.Pool, page: int = 1000) -> list[str]:
         if len(records) < page:
             return events
         after = records[-1]["event_id"]
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:  # not an order id this service made (a hand-made part): no order of it
+        return None
 
 
 async def _tiers_of_events(pool: asyncpg.Pool, event_ids: list[str]) -> dict[str, list[TierRow]]:

@@ -199,7 +199,7 @@ class _Checkout:
                         self.cart.cart_id, exc)
             raise Unavailable("The order could not be written; your seats are still held, try again",
                               headers={"Retry-After": "1"}) from exc
-        except BaseException:
+        except Exception:
             await self.abort(begun, ABORT_GRACE_MS)
             raise
 
@@ -222,7 +222,7 @@ class _Checkout:
                     cart_id=self.cart.cart_id, event_ids=unloaded, order_id=self.fresh_id, replace="", now_ms=now,
                     deadline_ms=deadline,
                 ))
-            except BaseException:
+            except Exception:
                 await self.abort({e: r for e, r in replies.items() if r.r == "ok"}, 0)
                 raise
         return replies
@@ -235,15 +235,15 @@ class _Checkout:
             found = await store.order_id_by_idempotency_key(self.pool, self.cart.cart_id, self.key)
             if found is not None:
                 return await self.answer_existing(found, begun)
-        for order_id in sorted({r.o for r in begun.values()} - {self.fresh_id}):
-            outcome = await self.settlement.outcome(order_id)
-            if outcome is Outcome.COMMITTED:
-                return await self.answer_existing(uuid.UUID(order_id), begun)
-            if outcome is Outcome.UNKNOWN:
-                raise CheckoutPending(
-                    "An earlier try of this checkout may have gone through; its seats stay held while "
-                    "that is found out. Retry the same checkout in a moment", headers={"Retry-After": "2"})
-            self.uncommitted.add(order_id)
+        outcomes = {o: await self.settlement.outcome(o) for o in sorted({r.o for r in begun.values()} - {self.fresh_id})}
+        self.uncommitted.update(o for o, outcome in outcomes.items() if outcome is Outcome.ABSENT)
+        committed = [o for o, outcome in outcomes.items() if outcome is Outcome.COMMITTED]
+        if committed:
+            return await self.answer_existing(uuid.UUID(committed[0]), begun)
+        if Outcome.UNKNOWN in outcomes.values():
+            raise CheckoutPending(
+                "An earlier try of this checkout may have gone through; its seats stay held while "
+                "that is found out. Retry the same checkout in a moment", headers={"Retry-After": "2"})
         return None
 
     async def one_order_id(self, begun: dict[str, BeginReply], now: int) -> str:

@@ -36,7 +36,7 @@ class RecoveryStats(msgspec.Struct):
     aborted: int = 0  # their order was not committed: back to open
     unknown: int = 0  # PostgreSQL could not say: left in checkout for the next run
     busy: int = 0  # a checkout of the cart held its lock: left for the next run
-    unchanged: int = 0  # already gone (the index entry outlived its part)
+    unchanged: int = 0  # settled meanwhile by someone else, or already gone
 
 
 async def recover_stuck_checkouts(services: Services, *, now_ms: int, limit: int = 500) -> RecoveryStats:
@@ -76,12 +76,14 @@ async def _settle(services: Services, settlement: Settlement, event_id: str, ite
         stats.busy += 1
         return
     try:
-        outcome = await settlement.settle(item.cart_id, order_id, [event_id], now_ms)
+        settled = await settlement.settle(item.cart_id, order_id, [event_id], now_ms)
     finally:
         await services.scripts.checkout_unlock(item.cart_id, token)
-    if outcome is Outcome.COMMITTED:
-        stats.applied += 1
-    elif outcome is Outcome.ABSENT:
-        stats.aborted += 1
-    else:
+    if settled.outcome is Outcome.UNKNOWN:
         stats.unknown += 1
+    elif not settled.moved:
+        stats.unchanged += 1  # settled meanwhile by someone else
+    elif settled.outcome is Outcome.COMMITTED:
+        stats.applied += 1
+    else:
+        stats.aborted += 1

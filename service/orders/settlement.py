@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import asyncpg
 
@@ -46,6 +47,11 @@ def commit_fence_ms(database_timeout_seconds: float) -> int:
     return int((database_timeout_seconds + 10) * 1000)
 
 
+class Settled(NamedTuple):
+    outcome: Outcome
+    moved: int  # parts this call applied (committed) or reopened (absent)
+
+
 class Settlement:
     """Resolves orders named by parts in checkout and applies or reopens those parts."""
 
@@ -61,32 +67,34 @@ class Settlement:
         return await order_outcome(self.pool, uuid.UUID(order_id), budget_seconds=2 * self.db_timeout,
                                    statement_timeout=self.db_timeout)
 
-    async def settle(self, cart_id: str, order_id: str, event_ids: Iterable[str], now_ms: int,
-                     *, remember: bool = True) -> Outcome:
+    async def settle(self, cart_id: str, order_id: str, event_ids: Iterable[str], now_ms: int) -> Settled:
         """Resolve O and apply (committed) or reopen (absent) the cart's parts of O in
         ``event_ids``; UNKNOWN changes nothing. The caller holds the cart's checkout lock.
-        With ``remember``, a committed O is noted in the cart as unanswered."""
+        A committed O is noted in the cart as unanswered (unless a checkout answered it)."""
         events = sorted(event_ids)
         outcome = await self.outcome(order_id)
+        moved = 0
         if outcome is Outcome.COMMITTED:
-            await self.apply_committed(cart_id, order_id, events)
-            if remember:
-                await self.remember_unanswered(cart_id, order_id)
+            moved = await self.apply_committed(cart_id, order_id, events)
+            await self.remember_unanswered(cart_id, order_id)
         elif outcome is Outcome.ABSENT:
-            await self.scripts.checkout_abort(cart_id=cart_id, order_id=order_id, event_ids=events,
-                                              now_ms=now_ms, grace_ms=ABORT_GRACE_MS)
+            replies = await self.scripts.checkout_abort(cart_id=cart_id, order_id=order_id, event_ids=events,
+                                                        now_ms=now_ms, grace_ms=ABORT_GRACE_MS)
+            moved = sum(r.r == "ok" for r in replies.values())
         log.info("cart %s: order %s of events %s resolved %s", cart_id, order_id, events, outcome.value)
-        return outcome
+        return Settled(outcome, moved)
 
-    async def apply_committed(self, cart_id: str, order_id: str, event_ids: Iterable[str]) -> None:
-        """Count committed O's changes of sold in these events and release its parts there."""
+    async def apply_committed(self, cart_id: str, order_id: str, event_ids: Iterable[str]) -> int:
+        """Count committed O's changes of sold in these events and release its parts there;
+        how many parts this call applied."""
         oid = uuid.UUID(order_id)
         changes = (await store.order_changes(self.pool, [oid])).get(oid, [])
         by_event: dict[str, list[tuple[str, int, int]]] = {e: [] for e in event_ids}
         for change in changes:
             if change.event_id in by_event:
                 by_event[change.event_id].append((change.tier_id, change.version, change.delta))
-        await self.scripts.checkout_apply(cart_id=cart_id, order_id=order_id, changes=by_event)
+        replies = await self.scripts.checkout_apply(cart_id=cart_id, order_id=order_id, changes=by_event)
+        return sum(r.r == "ok" for r in replies.values())
 
     async def remember_unanswered(self, cart_id: str, order_id: str) -> None:
         """Note O in the cart's meta unless a checkout already answered it."""
@@ -115,7 +123,7 @@ class Settlement:
                                      headers={"Retry-After": "1"})
         try:
             for order_id, events in sorted(by_order.items()):
-                if await self.settle(cart_id, order_id, events, now_ms) is Outcome.UNKNOWN:
+                if (await self.settle(cart_id, order_id, events, now_ms)).outcome is Outcome.UNKNOWN:
                     raise CheckoutPending(
                         "The cart's last checkout is still being resolved; its seats stay held. "
                         "Retry the checkout, or try this again in a moment",

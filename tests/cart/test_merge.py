@@ -134,12 +134,14 @@ async def test_a_guest_cart_in_another_currency_merges_into_an_empty_user_cart(a
     assert merged["currency"] == "USD" and lines(merged) == {usd["id"]: 2}
 
 
-async def test_a_part_in_checkout_is_not_merged_and_is_reported(api, settings, redis):
+async def test_a_part_of_a_running_checkout_is_not_merged_and_is_reported(api, settings, redis):
     busy, free = await put_tier(api, quantity_total=20), await put_tier(api, quantity_total=20)
     token = await guest_add(api, busy["id"], 2)
     await guest_add(api, free["id"], 1, token)
     now = int(time.time() * 1000)
-    begun = await Scripts(redis, Keys(settings.key_prefix)).checkout_begin(
+    scripts = Scripts(redis, Keys(settings.key_prefix))
+    assert await scripts.checkout_lock(token.split(".")[1], "a running checkout", 60_000)
+    begun = await scripts.checkout_begin(
         cart_id=token.split(".")[1], event_ids=[busy["event_id"]], order_id=str(uuid.uuid4()), replace="",
         now_ms=now, deadline_ms=now + 60_000)
     assert begun[busy["event_id"]].r == "ok"
@@ -152,6 +154,24 @@ async def test_a_part_in_checkout_is_not_merged_and_is_reported(api, settings, r
     assert "set-cookie" not in response.headers  # the guest token still names a cart
     assert (await cart(api, {"X-Cart-Token": token}))["status"] == "checkout"
     assert (await held(api, busy["id"]), await held(api, free["id"])) == (2, 1)
+
+
+async def test_a_part_left_in_checkout_by_an_order_that_never_committed_is_reopened_and_merged(
+        api, settings, redis):
+    left, free = await put_tier(api, quantity_total=20), await put_tier(api, quantity_total=20)
+    token = await guest_add(api, left["id"], 2)
+    await guest_add(api, free["id"], 1, token)
+    now = int(time.time() * 1000)
+    await Scripts(redis, Keys(settings.key_prefix)).checkout_begin(
+        cart_id=token.split(".")[1], event_ids=[left["event_id"]], order_id=str(uuid.uuid4()), replace="",
+        now_ms=now, deadline_ms=now + 60_000)
+
+    response = await merge(api, settings, "ai", token)
+
+    merged = response.json()
+    assert response.status_code == 200 and lines(merged) == {left["id"]: 2, free["id"]: 1}
+    assert merged["not_merged"] == []
+    assert (await held(api, left["id"]), await held(api, free["id"])) == (2, 1)
 
 
 async def test_new_lines_over_the_parts_line_limit_are_released(settings, clean_state):

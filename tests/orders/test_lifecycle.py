@@ -34,7 +34,7 @@ async def buy(client, lines: dict[str, int], promo: str | None = None) -> dict:
 
 
 async def define_promo(client, code: str, **fields) -> None:
-    body = {"code": code, "kind": "fixed", "value": 1000, **fields}
+    body = {"code": code, "kind": "fixed", "value": 1000, "currency": "VND", **fields}
     assert (await client.post("/api/admin/promo-codes", json=body, headers=ADMIN_HEADERS)).status_code == 201
 
 
@@ -172,7 +172,7 @@ async def test_a_cancelled_order_cannot_be_paid(client, db_pool):
 async def test_cancelling_an_expired_order_records_it_so_a_late_payment_is_refused(client, db_pool, services):
     tier = await put_tier(client, quantity_total=10)
     order = await buy(client, {tier["id"]: 2})
-    assert await expire_unpaid_orders(services, now=LATER) == 1
+    assert (await expire_unpaid_orders(services, now=LATER)).expired == 1
 
     cancelled = await admin(client, order, "cancel")
     paid_late = await admin(client, order, "mark-paid")
@@ -201,7 +201,7 @@ async def test_an_unpaid_order_past_due_expires_and_a_later_buyer_can_reserve_it
     order = await buy(client, {tier["id"]: 3}, promo="SPRING")
     assert (await client.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 1})).status_code == 409
 
-    assert await expire_unpaid_orders(services, now=LATER) == 1
+    assert (await expire_unpaid_orders(services, now=LATER)).expired == 1
 
     row = await order_row(db_pool, order)
     assert row["status"] == "expired" and row["expired_at"] is not None
@@ -221,7 +221,7 @@ async def test_only_unpaid_orders_due_by_now_expire(client, db_pool, services):
     await admin(client, paid, "mark-paid")
     due_at = await db_pool.fetchval("SELECT payment_due_at FROM orders WHERE id = $1", uuid.UUID(due["id"]))
 
-    assert await expire_unpaid_orders(services, now=due_at) == 1
+    assert (await expire_unpaid_orders(services, now=due_at)).expired == 1
 
     assert [(await order_row(db_pool, o))["status"] for o in (paid, due, not_due)] == \
         ["paid", "expired", "pending_payment"]
@@ -233,11 +233,11 @@ async def test_two_concurrent_expiry_runs_release_each_order_once(client, db_poo
     for _ in range(12):
         await buy(client, {tier["id"]: 2})
 
-    counts = await asyncio.gather(*(expire_unpaid_orders(services, now=LATER, limit=5) for _ in range(4)))
-    while await expire_unpaid_orders(services, now=LATER, limit=5):
+    batches = await asyncio.gather(*(expire_unpaid_orders(services, now=LATER, limit=5) for _ in range(4)))
+    while (await expire_unpaid_orders(services, now=LATER, limit=5)).picked:
         pass
 
-    assert sum(counts) <= 12
+    assert sum(batch.expired for batch in batches) <= 12
     assert [r["status"] for r in await db_pool.fetch("SELECT DISTINCT status FROM orders")] == ["expired"]
     assert await inventory(client, tier["id"]) == unsold(40)
     await assert_tickets_match_sold(db_pool)

@@ -51,7 +51,10 @@ async def test_max_uses_cannot_go_below_the_uses_counted(api, db_pool):
     ({"code": "x" * 65}, "64"),
     ({"kind": "percent", "value": 101}, "between 1 and 100"),
     ({"kind": "percent", "value": 0}, ""),
-    ({"kind": "fixed", "value": 0}, ""),
+    ({"kind": "fixed", "value": 0, "currency": "VND"}, ""),
+    ({"kind": "fixed", "value": 50_000}, "currency"),
+    ({"kind": "percent", "value": 10, "currency": "VND"}, "no currency"),
+    ({"kind": "fixed", "value": 50_000, "currency": "vnd"}, "currency"),
     ({"kind": "bogus"}, ""),
     ({"starts_at": "2030-01-01T00:00:00"}, "time zone"),
     ({"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "before"),
@@ -70,6 +73,24 @@ async def test_bad_definitions_are_422_with_a_clear_detail_and_store_nothing(api
     assert await db_pool.fetchval("SELECT count(*) FROM promo_codes") == 0
 
 
+async def test_a_fixed_code_shows_its_currency_and_a_percent_code_none(api):
+    fixed = await post_code(api, code="flat", kind="fixed", value=50_000, currency="VND")
+    assert fixed.status_code == 201, fixed.text
+    assert (fixed.json()["kind"], fixed.json()["value"], fixed.json()["currency"]) == ("fixed", 50_000, "VND")
+    read = await api.get("/api/admin/promo-codes/FLAT", headers=ADMIN_HEADERS)
+    assert read.json() == fixed.json()
+    assert (await post_code(api)).json()["currency"] is None
+
+    switched = await post_code(api, code="flat", kind="percent", value=10)  # replaced: the currency goes
+    assert switched.status_code == 200 and switched.json()["currency"] is None
+
+
+async def test_a_fixed_code_without_a_currency_names_the_field(api, db_pool):
+    refused = await post_code(api, kind="fixed", value=50_000)
+    assert refused.status_code == 422 and refused.json()["field"] == "currency"
+    assert await db_pool.fetchval("SELECT count(*) FROM promo_codes") == 0
+
+
 async def test_admin_routes_need_the_admin_key(api):
     body = {"code": "X", "kind": "fixed", "value": 1}
     assert (await api.post("/api/admin/promo-codes", json=body)).status_code == 401
@@ -80,3 +101,11 @@ async def test_admin_routes_need_the_admin_key(api):
 async def test_an_unknown_or_malformed_code_is_404(api):
     assert (await api.get("/api/admin/promo-codes/NOPE", headers=ADMIN_HEADERS)).json()["code"] == "not-found"
     assert (await api.get("/api/admin/promo-codes/no%20pe", headers=ADMIN_HEADERS)).status_code == 404
+
+
+async def test_the_openapi_document_shows_the_currency(api):
+    schemas = (await api.get("/schema/openapi.json")).json()["components"]["schemas"]
+    currency = schemas["PromoDefinition"]["properties"]["currency"]
+    assert currency["pattern"] == "^[A-Z]{3}$" and "fixed codes only" in currency["description"]
+    assert "currency" not in schemas["PromoDefinition"]["required"]
+    assert "currency" in schemas["PromoCode"]["properties"] and "currency" in schemas["PromoCode"]["required"]

@@ -68,7 +68,7 @@ async def test_a_percent_discount_is_rounded_up_in_the_buyers_favour(api):
 async def test_a_fixed_code_never_makes_the_total_negative(api):
     tier = await put_tier(api, price=30_000)
     cart = await cart_with(api, (tier, 1))
-    await define(api, "BIG", kind="fixed", value=1_000_000)
+    await define(api, "BIG", kind="fixed", value=1_000_000, currency="VND")
     body = (await apply(api, cart, "big")).json()
     assert (body["discount"], body["total"]) == (30_000, 0)
 
@@ -107,18 +107,38 @@ async def test_each_refusal_says_why_and_the_cart_keeps_its_code(api, db_pool):
     await define(api, "OTHERTIER", event_id=event, tier_ids=[str(uuid.uuid4())])
     await define(api, "BIGSPENDER", min_subtotal=100_001)
     await define(api, "OFF", active=False)
+    await define(api, "DOLLARS", kind="fixed", value=100, currency="USD")
     await define(api, "GONE", max_uses=2)
     await db_pool.execute("UPDATE promo_codes SET used = 2 WHERE code = 'GONE'")
     assert (await apply(api, cart, "GOOD")).status_code == 200
 
     expected = {"NOPE": "not-found", "bad code!": "not-found", "OLD": "expired", "LATER": "not-started",
                 "ELSEWHERE": "not-applicable", "OTHERTIER": "not-applicable", "BIGSPENDER": "below-minimum",
-                "OFF": "inactive", "GONE": "exhausted"}
+                "OFF": "inactive", "DOLLARS": "currency", "GONE": "exhausted"}
     for code, reason in expected.items():
         assert refusal(await apply(api, cart, code)) == reason, code
     api.cookies.clear()
     view = (await api.get("/api/cart", headers=cart)).json()
     assert (view["promo_code"], view["discount"]) == ("GOOD", 5_000)
+
+
+async def test_a_fixed_code_applies_to_a_cart_in_its_own_currency_only(api):
+    """The reported bug: 50,000 meant as VND took 100% off a USD cart."""
+    tier = await put_tier(api, price=2_000, currency="USD")
+    cart = await cart_with(api, (tier, 1))
+    await define(api, "DONG50K", kind="fixed", value=50_000, currency="VND")
+    await define(api, "FIVEBUCKS", kind="fixed", value=500, currency="USD")
+
+    refused = await apply(api, cart, "dong50k")
+
+    assert refusal(refused) == "currency"
+    assert (refused.json()["currency"], refused.json()["cart_currency"]) == ("VND", "USD")
+    api.cookies.clear()
+    view = (await api.get("/api/cart", headers=cart)).json()
+    assert (view["promo_code"], view["discount"], view["total"]) == (None, 0, 2_000)
+    applied = await apply(api, cart, "fivebucks")
+    assert applied.status_code == 200, applied.text
+    assert (applied.json()["discount"], applied.json()["total"]) == (500, 1_500)
 
 
 async def test_without_a_cart_a_code_does_not_apply_and_no_cart_is_made(api):

@@ -71,7 +71,7 @@ async def test_a_buyer_past_their_own_limit_is_refused_at_checkout_and_keeps_the
 
 async def test_100_concurrent_checkouts_with_a_code_limited_to_10_make_10_orders_with_it(api, db_pool):
     tier = await put_tier(api, quantity_total=100, max_per_order=1, price=200_000)
-    await define(api, "TEN", kind="fixed", value=20_000, max_uses=10)
+    await define(api, "TEN", kind="fixed", value=20_000, currency="VND", max_uses=10)
     carts = []
     for _ in range(100):
         api.cookies.clear()
@@ -111,3 +111,23 @@ async def test_cancelling_an_order_gives_its_use_back(api, db_pool):
     assert cancelled.status_code == 200, cancelled.text
     assert await db_pool.fetchval("SELECT used FROM promo_codes WHERE code = 'ONE'") == 0
     assert await db_pool.fetchval("SELECT released_at IS NOT NULL FROM promo_redemptions") is True
+
+
+async def test_a_fixed_code_redefined_in_another_currency_is_refused_at_checkout(api, db_pool):
+    """Checkout validates the code again: one applied in VND, then made a USD amount by an
+    admin, no longer applies to the VND cart (reason currency); the seats stay held."""
+    tier = await put_tier(api, price=200_000)
+    await define(api, "FLAT", kind="fixed", value=50_000, currency="VND")
+    cart = await cart_with_code(api, tier, 1, "FLAT")
+    await define(api, "FLAT", kind="fixed", value=5, currency="USD")
+
+    api.cookies.clear()
+    refused = await api.post("/api/orders", json=BUYER, headers=cart)
+
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid-promo", refused.text
+    assert (refused.json()["reason"], refused.json()["currency"]) == ("currency", "USD")
+    assert await db_pool.fetchval("SELECT count(*) FROM orders") == 0
+    assert await db_pool.fetchval("SELECT used FROM promo_codes WHERE code = 'FLAT'") == 0
+    api.cookies.clear()
+    view = (await api.get("/api/cart", headers=cart)).json()
+    assert (view["status"], view["item_count"], view["promo_code"], view["discount"]) == ("open", 1, "FLAT", 0)

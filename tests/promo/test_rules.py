@@ -160,7 +160,25 @@ def test_a_window_without_a_time_zone_or_out_of_range_is_refused_while_decoding(
 
 
 def test_a_fixed_code_may_be_worth_more_than_100():
-    assert check_definition(definition(kind="fixed", value=250_000)).value == 250_000
+    assert check_definition(definition(kind="fixed", value=250_000, currency="VND")).value == 250_000
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    ({"kind": "fixed", "value": 50_000}, "needs the currency"),
+    ({"kind": "percent", "value": 10, "currency": "VND"}, "no currency"),
+])
+def test_a_fixed_code_carries_its_currency_and_a_percent_code_none(fields, words):
+    with pytest.raises(ValidationFailed) as refused:
+        check_definition(definition(**fields))
+    assert refused.value.extra["field"] == "currency" and words in refused.value.detail
+    assert check_definition(definition(kind="fixed", value=50_000, currency="USD")).currency == "USD"
+    assert check_definition(definition(kind="percent", value=10)).currency is None
+
+
+@pytest.mark.parametrize("currency", ["vnd", "VN", "VNDX", "V\u0000D"])
+def test_a_currency_is_three_upper_case_letters(currency):
+    with pytest.raises(msgspec.ValidationError, match="currency"):
+        definition(kind="fixed", value=1, currency=currency)
 
 
 # -- whether a code applies ------------------------------------------------------------------
@@ -201,6 +219,22 @@ def test_a_code_scoped_elsewhere_is_not_applicable():
     assert reason(promo(event_id=EVENT_B), [line("a", 100)]) == "not-applicable"
     assert reason(promo(tier_ids=("z",)), [line("a", 100)]) == "not-applicable"
     assert reason(promo(), []) == "not-applicable"
+
+
+def test_a_fixed_code_applies_to_lines_in_its_own_currency_only():
+    vnd_code = promo("fixed", 50_000, currency="VND")
+    with pytest.raises(InvalidPromo) as refused:
+        check_applies(vnd_code, [line("a", 2_000, currency="USD")], NOW)
+    assert refused.value.extra == {"reason": "currency", "currency": "VND", "cart_currency": "USD"}
+    assert reason(vnd_code, [line("a", 200_000)]) is None
+    assert reason(promo("fixed", 500, currency="USD"), [line("a", 2_000, currency="USD")]) is None
+    assert reason(promo("percent", 10), [line("a", 2_000, currency="USD")]) is None  # a share has no currency
+
+
+def test_the_currency_is_checked_after_the_scope_and_before_the_minimum():
+    usd_line = [line("a", 2_000, currency="USD")]
+    assert reason(promo("fixed", 1, currency="VND", event_id=EVENT_B), usd_line) == "not-applicable"
+    assert reason(promo("fixed", 1, currency="VND", min_subtotal=10**9), usd_line) == "currency"
 
 
 def test_the_minimum_counts_the_lines_in_scope_only():

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from service.metrics import ORDERS_EXPIRED
+from service.orders.lifecycle import ExpiryBatch
 from tests.api import api_client, put_tier
 from tests.workers.conftest import counters, hold, make_tier, now_ms
 from workers.expiry import expire_orders
@@ -82,23 +83,27 @@ def fake_module(monkeypatch, name: str, **functions) -> None:
     monkeypatch.setitem(sys.modules, name, module)
 
 
-async def test_expiry_calls_again_while_a_batch_comes_back_full_and_counts_what_expired(monkeypatch):
-    batches = iter([4, 4, 1])
+async def test_expiry_goes_on_after_each_full_page_and_counts_what_expired_and_failed(monkeypatch):
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    keys = [(now, uuid.UUID(int=i)) for i in range(3)]
+    batches = iter([ExpiryBatch(picked=4, last=keys[0], expired=4),
+                    ExpiryBatch(picked=4, last=keys[1], expired=3, skipped=[uuid.UUID(int=9)]),
+                    ExpiryBatch(picked=1, last=keys[2], expired=1)])
     calls = []
 
-    async def expire_unpaid_orders(services, *, now, limit):
-        calls.append((services, now, limit))
+    async def expire_unpaid_orders(services, *, now, limit, after):
+        calls.append((services, now, limit, after))
         return next(batches)
 
     fake_module(monkeypatch, "service.orders.lifecycle", expire_unpaid_orders=expire_unpaid_orders)
-    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     expired_before = ORDERS_EXPIRED._value.get()
 
     stats = await expire_orders("the services", now=now, limit=4)
 
-    assert (stats.expired, stats.batches) == (9, 3)
-    assert calls == [("the services", now, 4)] * 3
-    assert ORDERS_EXPIRED._value.get() - expired_before == 9
+    assert (stats.expired, stats.failed, stats.batches) == (8, 1, 3)
+    assert calls == [("the services", now, 4, None), ("the services", now, 4, keys[0]),
+                     ("the services", now, 4, keys[1])]
+    assert ORDERS_EXPIRED._value.get() - expired_before == 8
 
 
 async def test_recovery_calls_again_while_a_batch_comes_back_full(monkeypatch):

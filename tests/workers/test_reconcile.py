@@ -8,7 +8,9 @@ import uuid
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
+from service.cart.service import CartRef
 from service.inventory.store import fetch_tier
+from service.orders import checkout as checkout_module
 from tests.conftest import TEST_KEY_PREFIX, delete_keys
 from tests.workers.conftest import TTL_MS, counters, hold, make_tier, now_ms, pg_sold, sell
 from workers.reconcile import ReconcileStats, active_tier_events, reconcile_event, reconcile_inventory
@@ -66,15 +68,36 @@ async def test_an_install_postgresql_made_that_redis_missed_is_drift(services):
 async def test_redis_behind_while_a_part_of_the_tier_is_in_checkout_is_a_checkout_in_flight(services):
     row = await make_tier(services, total=10)
     cart = await hold(services, row, 2)
-    await services.scripts.checkout_begin(cart_id=cart, event_ids=[str(row.event_id)], order_id="o-1",
+    await services.scripts.checkout_begin(cart_id=cart, event_ids=[str(row.event_id)], order_id=str(uuid.uuid4()),
                                           replace="", now_ms=now_ms(), deadline_ms=now_ms() + 60_000)
-    await sell(services, str(row.id), 2)  # committed; the apply has not run yet
+    await sell(services, str(row.id), 2)  # sold by someone PostgreSQL has no order of (by hand)
 
     stats = await reconcile_inventory(services)
 
     tier = await counters(services, row)
-    assert (tier.sold, tier.held) == (2, 2)  # counted twice for a moment: fewer seats, never more
-    assert (stats.sold_drift, stats.sold_installed, stats.held_drift) == (0, 1, 0)
+    assert (tier.sold, tier.held) == (2, 2)  # counted twice: fewer seats, never more
+    assert (stats.sold_drift, stats.sold_installed, stats.held_drift, stats.applied) == (0, 1, 0, 0)
+
+
+async def test_a_committed_order_whose_part_is_still_in_checkout_is_applied_not_counted_twice(
+        services, monkeypatch):
+    row = await make_tier(services, total=10)
+    cart = await hold(services, row, 2)
+
+    async def crash_before_apply(self, *args, **kwargs):  # the API died between commit and apply
+        pass
+
+    monkeypatch.setattr(checkout_module._Checkout, "apply", crash_before_apply)
+    await checkout_module.checkout(services, CartRef(cart), email="a@example.com", name=None, idempotency_key=None)
+    monkeypatch.undo()
+    assert (await counters(services, row)).held == 2
+
+    stats = await reconcile_inventory(services)
+
+    tier = await counters(services, row)
+    assert (tier.sold, tier.held, tier.available) == (2, 0, 8)  # exact: the seats moved from held to sold
+    assert (stats.applied, stats.sold_drift, stats.held_drift) == (1, 0, 0)
+    assert (await services.scripts.view(event_id=str(row.event_id), cart_id=cart, now_ms=now_ms())).s == ""
 
 
 async def test_a_stale_postgresql_read_never_lowers_sold(services):

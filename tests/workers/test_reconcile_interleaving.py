@@ -31,7 +31,7 @@ class Market:
         self.rng = random.Random(seed)
         self.carts = [f"buyer-{i}" for i in range(30)]
         self.orders: dict[str, str] = {}  # cart -> the order id its part names
-        self.committed: dict[str, list[tuple[str, int, int]]] = {}  # cart -> its sold pairs
+        self.committed: dict[str, list[tuple[str, int, int]]] = {}  # cart -> its (tier, version, delta)
         # Carts a checkout step is working on: like the cart's checkout lock, one at a time.
         self.busy: set[str] = set()
 
@@ -99,12 +99,12 @@ class Market:
                 record = await conn.fetchrow(SELL, uuid.UUID(tier_id), quantity)
                 # Refused means Redis granted holds PostgreSQL cannot sell: an oversell.
                 assert record is not None, f"PostgreSQL refused {quantity} seats of {tier_id}"
-                pairs.append((tier_id, record["quantity_sold"], record["sold_version"]))
+                pairs.append((tier_id, record["sold_version"], quantity))
         self.committed[cart] = pairs
 
     async def _apply(self, cart: str) -> None:
         await self.services.scripts.checkout_apply(
-            cart_id=cart, order_id=self.orders[cart], sold={self.event_id: self.committed[cart]})
+            cart_id=cart, order_id=self.orders[cart], changes={self.event_id: self.committed[cart]})
         del self.orders[cart], self.committed[cart]
 
     async def _abort(self, cart: str) -> None:
@@ -116,8 +116,8 @@ class Market:
         row = self.rng.choice(self.rows)
         record = await self.services.pool.fetchrow(SELL, row.id, -1)
         if record is not None and self.rng.random() < 0.7:
-            await self.services.scripts.install_sold(
-                event_id=self.event_id, pairs=[(str(row.id), record["quantity_sold"], record["sold_version"])])
+            await self.services.scripts.count_sold(
+                event_id=self.event_id, changes=[(str(row.id), record["sold_version"], -1)])
 
     async def reconcile(self) -> None:
         await reconcile_inventory(self.services)
