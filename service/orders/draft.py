@@ -36,7 +36,8 @@ def draft_order(
     return NewOrder(
         id=uuid.UUID(order_id), number=codes.new_order_number(), cart_id=cart_id, user_id=user_id, email=email,
         name=name, currency=items[0].currency, subtotal=subtotal, discount=discount, total=subtotal - discount,
-        promo_code=quote.code if quote is not None else None, payment_code=codes.new_payment_code(),
+        promo_code=quote.code if quote is not None else None,
+        payment_code=codes.new_payment_code() if subtotal - discount > 0 else None,
         payment_ttl_seconds=payment_ttl_seconds,
         access_token_hash=codes.access_token_hash(guest_token) if guest_token else None,
         idempotency_key=idempotency_key, event_ids=sorted({uuid.UUID(item.event_id) for item in items}),
@@ -61,7 +62,7 @@ def as_record(order: NewOrder, inserted: Inserted) -> OrderRecord:
     tickets = sorted(order.tickets, key=lambda t: (str(t.tier_id), str(t.id)))
     return OrderRecord(
         **{field: getattr(order, field) for field in OrderFields.__struct_fields__},
-        status="pending_payment", payment_due_at=inserted.payment_due_at, created_at=inserted.created_at,
+        status=inserted.status, payment_due_at=inserted.payment_due_at, created_at=inserted.created_at,
         items=[OrderItem(tier_id=str(i.tier_id), event_id=str(i.event_id), name=i.name, quantity=i.quantity,
                          unit_price=i.unit_price, line_total=i.line_total, discount=i.discount) for i in items],
         tickets=[Ticket(id=str(t.id), tier_id=str(t.tier_id), event_id=str(t.event_id), code=t.code,

@@ -53,7 +53,7 @@ class OrderView(msgspec.Struct, omit_defaults=True):
     total: int
     currency: str
     promo_code: str | None
-    payment: Payment
+    payment: Payment | None  # None: nothing to pay (the order was paid at checkout)
     tickets: list[Ticket]
     created_at: dt.datetime
     # A guest's key to GET /api/orders/{id} (X-Order-Token); only in the checkout's answer.
@@ -67,7 +67,7 @@ class OrderSummary(msgspec.Struct):
     currency: str
     total: int
     item_count: int
-    payment_due_at: dt.datetime
+    payment_due_at: dt.datetime | None  # None: nothing to pay
     created_at: dt.datetime
 
 

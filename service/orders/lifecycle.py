@@ -45,7 +45,7 @@ class OrderState(msgspec.Struct, frozen=True):
     currency: str
     total: int
     promo_code: str | None
-    payment_due_at: dt.datetime
+    payment_due_at: dt.datetime | None
     paid_at: dt.datetime | None
     cancelled_at: dt.datetime | None
     expired_at: dt.datetime | None

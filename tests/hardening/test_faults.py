@@ -169,10 +169,13 @@ async def test_a_redis_restart_in_a_flash_sale_oversells_nothing(settings, priva
             tickets = await db_pool.fetchval("SELECT count(*) FROM tickets WHERE tier_id = $1", uuid.UUID(tier_id))
             assert row["quantity_sold"] <= row["quantity_total"] == total
             assert tickets == row["quantity_sold"] == ordered
-            # Redis rebuilt from PostgreSQL: what it sells from never exceeds the truth.
+            # Redis rebuilt from PostgreSQL: what it sells from never exceeds the truth. (sold +
+            # held may pass total here: a hold granted after the restart on a seat whose holder's
+            # checkout, begun before it, committed later. PostgreSQL's guard refused that hold at
+            # checkout; it lasts until it expires or is cleared, and grants nothing meanwhile.)
             inventory = (await client.get(f"/api/admin/tiers/{tier_id}", headers=ADMIN_HEADERS)).json()["inventory"]
             assert inventory["sold"] == inventory["sold_db"] == row["quantity_sold"]
-            assert inventory["sold"] + inventory["held"] <= total
+            assert inventory["available"] <= total - row["quantity_sold"]
         assert_no_unhandled_error(server)
 
 

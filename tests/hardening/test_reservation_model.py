@@ -6,11 +6,15 @@ model of one event, and after every step checks DESIGN.md's invariants:
 - sold + held <= total, unless an admin lowered the total below what was already out;
 - a confirmed hold stays exactly as confirmed until it expires, is removed by its owner,
   or is checked out (every part in Redis equals the model's);
-- sold in Redis is PostgreSQL's (the model's), whatever flushes and reloads came between.
+- sold in Redis follows PostgreSQL's changes by the chain rule of lua/include/sold.lua
+  (the model counts them the same way), whatever flushes and reloads came between;
+- no seat is counted twice: sold + held in Redis equals PostgreSQL's sold plus the seats of
+  parts whose order did not commit (never less: that would grant a sold seat), unless a
+  late loader installed a count while a committed checkout was not applied yet.
 
 Steps: add, set, remove, clear, a retried add, sweep, reconcile, admin total changes,
 a Redis flush (this test's keys only; tiers reload from "PostgreSQL" as the API does),
-checkout begin / commit+apply / abort, and time passing.
+checkout begin / commit / apply (in any order across carts) / abort, and time passing.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from hypothesis.stateful import (
 from redis.asyncio import Redis
 
 from service.keys import Keys
+from service.redis.replies import CommittedPart
 from service.redis.scripts import Scripts, TierFields
 from tests.conftest import TEST_KEY_PREFIX
 
@@ -67,6 +72,38 @@ class Part:
     o: str = ""  # the order id it names
     ox: int = 0  # hold expiry before the checkout
     r: str = ""  # request id of the last applied reserve
+    committed: list[tuple[str, int, int]] | None = None  # its order's (tier, version, delta), once committed
+
+
+@dataclass
+class RedisSold:
+    """What Redis has counted of a tier's sold (lua/include/sold.lua): a pair installed from
+    PostgreSQL, and the changes above it counted one by one."""
+
+    sold: int
+    version: int
+    counted: dict[int, int] = field(default_factory=dict)  # version -> delta, above `version`
+
+    def have(self) -> int:
+        """The version up to which every change is counted (sold_v)."""
+        version = self.version
+        while version + 1 in self.counted:
+            version += 1
+        return version
+
+    def value(self) -> int:
+        return self.sold + sum(self.counted.values())
+
+    def count(self, version: int, delta: int) -> None:
+        if version > self.have() and version not in self.counted:
+            self.counted[version] = delta
+
+    def install(self, sold: int, version: int, repair: bool = False) -> None:
+        have = self.have()
+        if version < have or (version == have and not repair):
+            return
+        self.sold, self.version = sold, version
+        self.counted = {v: d for v, d in self.counted.items() if v > version}
 
 
 class ReservationModel(RuleBasedStateMachine):
@@ -81,7 +118,8 @@ class ReservationModel(RuleBasedStateMachine):
         self.pg = {tier: PgTier(total=6) for tier in TIERS}
         self.history: dict[str, list[PgTier]] = {tier: [dataclasses.replace(self.pg[tier])] for tier in TIERS}
         self.loaded: dict[str, int] = {}  # tier -> the `total` Redis has (copied at load)
-        self.sold: dict[str, int] = {}  # tier -> Redis's sold
+        self.sold: dict[str, RedisSold] = {}  # tier -> what Redis has counted
+        self.racy: set[str] = set()  # a count installed while a committed part was unapplied
         self.parts: dict[str, Part] = {}
         self.lowered: set[str] = set()  # tiers whose total an admin lowered below what was out
         self.last_reserve: tuple | None = None
@@ -109,7 +147,11 @@ class ReservationModel(RuleBasedStateMachine):
         return sum(part.lines.get(tier, 0) for part in self.parts.values())
 
     def available(self, tier: str) -> int:
-        return max(0, self.loaded[tier] - self.sold[tier] - self.held(tier))
+        return max(0, self.loaded[tier] - self.sold[tier].value() - self.held(tier))
+
+    def unapplied(self, tier: str) -> int:
+        """Seats of the tier in parts whose order committed but which are not applied yet."""
+        return sum(d for p in self.parts.values() for t, _, d in p.committed or () if t == tier)
 
     def release_expired(self) -> None:
         for cart in [c for c, p in self.parts.items() if p.s == "open" and p.x <= self.now]:
@@ -117,9 +159,23 @@ class ReservationModel(RuleBasedStateMachine):
 
     def load(self, tier: str) -> None:
         """What TierCatalog.load does: install the PostgreSQL row by the version rule."""
-        self.install_row(tier, self.pg[tier])
-        self.loaded[tier] = self.pg[tier].total
-        self.sold[tier] = self.pg[tier].sold
+        row = self.pg[tier]
+        self.install_row(tier, row)
+        self.loaded[tier] = row.total
+        if tier in self.sold:
+            self.install_sold(tier, row.sold, row.sold_version)
+        else:
+            self.sold[tier] = RedisSold(row.sold, row.sold_version)
+
+    def install_sold(self, tier: str, sold: int, version: int, repair: bool = False) -> None:
+        """An absolute pair from PostgreSQL; it counts an unapplied committed part's seats
+        twice (sold and held) when it is newer than that part's change."""
+        counted = self.sold[tier]
+        before = (counted.sold, counted.version)
+        counted.install(sold, version, repair)
+        unapplied = [v for p in self.parts.values() for t, v, _ in p.committed or () if t == tier]
+        if (counted.sold, counted.version) != before and any(v <= version for v in unapplied):
+            self.racy.add(tier)
 
     def install_row(self, tier: str, row: PgTier) -> None:
         self.run(self.scripts.tier_load(event_id=EVENT, now_ms=self.now, tier=TierFields(
@@ -254,16 +310,30 @@ class ReservationModel(RuleBasedStateMachine):
 
     @rule(max_parts=st.sampled_from([1, 1000]), stale=st.booleans())
     def reconcile(self, max_parts, stale):
-        """The worker's reconcile, with PostgreSQL's pairs as read now or one version ago
-        (a read taken before a commit): a stale pair never lowers sold."""
-        pairs = [(t, row.sold, row.sold_version) for t, row in self.pg.items() if t in self.loaded]
-        if stale:
-            pairs = [(t, sold - 1, version - 1) for t, sold, version in pairs if version > 0 and sold > 0]
-        reply = self.run(self.scripts.reconcile(event_id=EVENT, pairs=pairs, max_parts=max_parts))
+        """The worker's reconcile: PostgreSQL's pairs as read now, or before the last change
+        (a read taken before a commit: never lowers sold), then the parts in checkout whose
+        order committed, applied in the same script."""
+        rows = {t: (self.history[t][-2] if stale and len(self.history[t]) > 1 else row)
+                for t, row in self.pg.items() if t in self.loaded}
+        pairs = [(t, row.sold, row.sold_version) for t, row in rows.items()]
+        committed = {c: p for c, p in self.parts.items() if p.committed is not None}
+        applied = [CommittedPart(c=c, o=p.o, s=p.committed) for c, p in sorted(committed.items())]
+        reply = self.run(self.scripts.reconcile(event_id=EVENT, pairs=pairs, max_parts=max_parts, applied=applied))
+        assert reply.applied == len(applied)
+        for cart, part in committed.items():
+            self.count_changes(part.committed)
+            del self.parts[cart]
+        for tier, sold, version in pairs:
+            self.sold[tier].install(sold, version, repair=True)
         assert reply.counted == (len(self.parts) <= max_parts)
         for tier in self.loaded:
             # The scripts kept held exact: the recount, when it runs, finds nothing to correct.
             assert reply.tiers[tier].held_before == reply.tiers[tier].held == self.held(tier), reply
+
+    def count_changes(self, changes) -> None:
+        for tier, version, delta in changes:
+            if tier in self.sold:
+                self.sold[tier].count(version, delta)
 
     @rule(tier=st.sampled_from(TIERS), total=st.integers(0, 12))
     def admin_sets_total(self, tier, total):
@@ -273,7 +343,7 @@ class ReservationModel(RuleBasedStateMachine):
         self.remember(tier)
         if tier in self.loaded:
             self.load(tier)
-            if self.sold[tier] + self.held(tier) > total:
+            if self.sold[tier].value() + self.held(tier) > total:
                 self.lowered.add(tier)
 
     @rule(how=st.sampled_from(["flush", "restart"]), reload=st.booleans(), down_ms=st.sampled_from([0, 2_000]))
@@ -321,36 +391,49 @@ class ReservationModel(RuleBasedStateMachine):
             part.s, part.o = "checkout", part.o or proposed
             assert reply.o == part.o
 
-    @precondition(lambda self: any(p.s == "checkout" for p in self.parts.values()))
+    def pick_checkout(self, index: int, committed: bool) -> str | None:
+        carts = sorted(c for c, p in self.parts.items() if p.s == "checkout" and (p.committed is not None) == committed)
+        return carts[index % len(carts)] if carts else None
+
+    @precondition(lambda self: any(p.s == "checkout" and p.committed is None for p in self.parts.values()))
     @rule(index=st.integers(0, 2))
-    def checkout_commits_and_applies(self, index):
-        cart = self.pick("checkout", index)
+    def checkout_commits(self, index):
+        """The transaction: a guarded quantity_sold update per tier, each bumping sold_version."""
+        cart = self.pick_checkout(index, committed=False)
         part = self.parts[cart]
-        # The transaction: a guarded quantity_sold update per tier, bumping sold_version.
         if any(self.pg[t].sold + q > self.pg[t].total for t, q in part.lines.items()):
             return  # refused in PostgreSQL (an admin lowered the total): checkout_abort follows
-        pairs = []
-        for tier, quantity in part.lines.items():
+        part.committed = []
+        for tier, quantity in sorted(part.lines.items()):
             row = self.pg[tier]
             row.sold, row.sold_version = row.sold + quantity, row.sold_version + 1
-            pairs.append((tier, row.sold, row.sold_version))
+            part.committed.append((tier, row.sold_version, quantity))
             self.remember(tier)
-        reply = self.run(self.scripts.checkout_apply(cart_id=cart, order_id=part.o, sold={EVENT: pairs}))
-        assert reply[EVENT].r == "ok"
-        del self.parts[cart]
-        for tier, _, _ in pairs:
-            if tier in self.loaded:
-                self.sold[tier] = self.pg[tier].sold
 
-    @precondition(lambda self: any(p.s == "checkout" for p in self.parts.values()))
+    @precondition(lambda self: any(p.committed is not None for p in self.parts.values()))
+    @rule(index=st.integers(0, 2), twice=st.booleans())
+    def checkout_applies(self, index, twice):
+        """The apply of one committed part, in any order among them (a later checkout may
+        apply first); a second apply counts nothing again."""
+        cart = self.pick_checkout(index, committed=True)
+        part = self.parts[cart]
+        for attempt in range(2 if twice else 1):
+            reply = self.run(self.scripts.checkout_apply(cart_id=cart, order_id=part.o,
+                                                         changes={EVENT: part.committed}))
+            assert reply[EVENT].r == ("ok" if attempt == 0 else "gone")
+        del self.parts[cart]
+        self.count_changes(part.committed)
+
+    @precondition(lambda self: any(p.s == "checkout" and p.committed is None for p in self.parts.values()))
     @rule(index=st.integers(0, 2))
     def checkout_aborts(self, index):
-        cart = self.pick("checkout", index)
+        """Its order certainly did not commit: back to open, holds kept, naming no order."""
+        cart = self.pick_checkout(index, committed=False)
         part = self.parts[cart]
         reply = self.run(self.scripts.checkout_abort(cart_id=cart, order_id=part.o, event_ids=[EVENT],
                                                      now_ms=self.now, grace_ms=GRACE_MS))
         assert reply[EVENT].r == "ok"
-        part.s, part.x, part.ox = "open", max(part.ox, self.now + GRACE_MS), 0
+        part.s, part.x, part.ox, part.o = "open", max(part.ox, self.now + GRACE_MS), 0, ""
 
     @precondition(lambda self: bool(self.parts))
     @rule(index=st.integers(0, 2))
@@ -358,7 +441,7 @@ class ReservationModel(RuleBasedStateMachine):
         """A late apply naming an order the part does not name (recovery racing a retry):
         answers "gone" and changes nothing."""
         cart = sorted(self.parts)[index % len(self.parts)]
-        reply = self.run(self.scripts.checkout_apply(cart_id=cart, order_id=str(uuid.uuid4()), sold={EVENT: []}))
+        reply = self.run(self.scripts.checkout_apply(cart_id=cart, order_id=str(uuid.uuid4()), changes={EVENT: []}))
         assert reply[EVENT].r == "gone"
 
     @rule(writer=st.tuples(st.sampled_from(TIERS), st.integers(1, 3), st.sampled_from(["tier_load", "install_sold"])))
@@ -375,6 +458,7 @@ class ReservationModel(RuleBasedStateMachine):
             self.install_row(tier, old)
         else:
             self.run(self.scripts.install_sold(event_id=EVENT, pairs=[(tier, old.sold, old.sold_version)]))
+        self.install_sold(tier, old.sold, old.sold_version)
 
     # -- what must hold after every step ------------------------------------------------------------
 
@@ -405,7 +489,16 @@ class ReservationModel(RuleBasedStateMachine):
 
             held, sold = counter("held"), counter("sold")
             assert held == self.held(tier), (tier, held, self.parts)
-            assert sold == self.sold[tier] and counter("total") == total
+            assert sold == self.sold[tier].value() and counter("total") == total, (tier, sold, self.sold[tier])
+            assert int(inventory.get(f"{tier}:sold_v".encode(), -1)) == self.sold[tier].have()
+            # No seat counted twice, none granted that PostgreSQL sold.
+            uncommitted = sum(q for p in self.parts.values() if p.committed is None for t, q in p.lines.items()
+                              if t == tier)
+            truth = self.pg[tier].sold + uncommitted
+            if not self.unapplied(tier):
+                self.racy.discard(tier)
+            assert sold + held >= truth, (tier, sold, held, truth)
+            assert sold + held == truth or tier in self.racy, (tier, sold, held, truth, self.parts)
             if sold + held <= total:
                 self.lowered.discard(tier)
             assert sold + held <= total or tier in self.lowered, (tier, sold, held, total)

@@ -122,6 +122,21 @@ async def test_touching_an_expired_part_starts_it_afresh(scripts):
     assert (await counters(scripts)).held == 1
 
 
+async def test_a_buyers_own_expired_part_the_bounded_sweep_did_not_reach_starts_afresh(scripts):
+    """The sweep at the start of reserve releases at most 50 expired parts, oldest first; with
+    more ahead of it, the buyer's own expired part is still there when its next add runs.
+    Its holds ended at expiry: the add starts a new part, and held counts it once."""
+    await scripts.tier_load(event_id=E, tier=tier(total=100), now_ms=NOW)
+    for n in range(60):  # expire before the buyer's part does
+        await reserve(scripts, f"early-{n}", 1, now=NOW - 1000)
+    await reserve(scripts, "buyer", 3)
+
+    reply = await reserve(scripts, "buyer", 1, now=NOW + TTL + 1)
+
+    assert (reply.r, reply.q, reply.prev) == ("ok", 1, 0)
+    assert (await counters(scripts)).held == 10 + 1  # 60 - 50 swept early parts, and the new line
+
+
 async def test_every_change_moves_the_expiry(scripts):
     await scripts.tier_load(event_id=E, tier=tier(), now_ms=NOW)
     await reserve(scripts, "c1", 1)

@@ -4,12 +4,14 @@ its rows, the seats moved from held to sold, and every way a checkout is answere
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import pytest
 
 from service.orders import checkout as checkout_module
 from service.orders.codes import payment_code_is_valid
+from service.orders.lifecycle import expire_unpaid_orders
 from tests.api import ADMIN_HEADERS, bearer, put_tier
 
 BUYER = {"email": "Buyer@Example.COM", "name": "Lan Nguyen"}
@@ -195,3 +197,26 @@ async def test_idempotency_keys_are_checked(client):
     response = await client.post("/api/orders", json=BUYER, headers={**cart, "Idempotency-Key": "k" * 201})
 
     assert (response.status_code, response.json()["code"]) == (422, "validation-error")
+
+
+async def test_an_order_with_nothing_to_pay_is_paid_at_checkout_and_never_expires(client, db_pool, services):
+    tier = await put_tier(client, quantity_total=10, price=300_000)
+    created = await client.post("/api/admin/promo-codes", headers=ADMIN_HEADERS,
+                                json={"code": "ONTHEHOUSE", "kind": "percent", "value": 100})
+    assert created.status_code in (200, 201), created.text
+    cart = await add(client, tier["id"], 2)
+    assert (await client.post("/api/cart/promo", json={"code": "ONTHEHOUSE"}, headers=cart)).status_code == 200
+
+    response = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    order = response.json()
+    assert response.status_code == 201, response.text
+    assert (order["status"], order["total"], order["payment"]) == ("paid", 0, None)
+    row = await db_pool.fetchrow("SELECT payment_code, payment_due_at, paid_at FROM orders")
+    assert row["payment_code"] is None and row["payment_due_at"] is None and row["paid_at"] is not None
+    far = await expire_unpaid_orders(services, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+    assert far.picked == 0
+    again = await client.get(f"/api/orders/{order['id']}", headers={"X-Order-Token": order["access_token"]})
+    assert again.json()["status"] == "paid" and again.json()["payment"] is None
+    assert all(t["status"] == "valid" for t in again.json()["tickets"])
+    assert (await inventory(client, tier["id"]))["sold"] == 2

@@ -176,3 +176,26 @@ async def test_a_checkout_that_reaches_postgres_too_late_gives_up_so_recovery_ne
     assert len(await orders(db_pool)) == 0
     assert (await part(services, event_id, cart)).s == "open"
     assert await counters(services, tier_id) == {"sold": 0, "held": 1, "available": 9, "sold_db": 0}
+
+
+async def test_a_checkout_failing_just_before_the_hold_expires_leaves_the_buyer_a_minute_to_retry(
+        services, monkeypatch):
+    tier_id, event_id = await make_tier(services)
+    cart = guest_cart()
+    await hold(services, cart, tier_id, 2)
+    expiry = (await part(services, event_id, cart)).x
+    at = expiry - 1_000  # a second of the hold left when the checkout starts
+
+    async def connection_lost(self, *args, **kwargs):  # before the COMMIT: certainly not committed
+        raise ConnectionResetError("PostgreSQL went away mid-transaction")
+
+    monkeypatch.setattr(checkout_module._Checkout, "transaction", connection_lost)
+    with pytest.raises(Unavailable):
+        await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None, clock=lambda: at)
+
+    reopened = await part(services, event_id, cart)
+    assert (reopened.s, reopened.x) == ("open", at + 60_000)
+    await services.scripts.sweep(event_id=event_id, now_ms=at + 30_000, limit=100)
+    view = await services.scripts.view(event_id=event_id, cart_id=cart.cart_id, now_ms=at + 30_000)
+    assert view.lines[tier_id].q == 2  # still held half a minute later: the retry can buy them
+    assert await counters(services, tier_id) == {"sold": 0, "held": 2, "available": 8, "sold_db": 0}
