@@ -67,7 +67,8 @@ def _create(catalog: Catalog, base_url: str) -> None:
     if catalog.promo_codes:
         unlimited, limited = catalog.promo_codes
         for body in ({"code": unlimited, "kind": "percent", "value": 10},
-                     {"code": limited, "kind": "fixed", "value": 20_000, "max_uses": catalog.limited_promo_uses}):
+                     {"code": limited, "kind": "fixed", "value": 20_000, "currency": "VND",
+                      "max_uses": catalog.limited_promo_uses}):
             answer = requests.post(f"{base_url}/api/admin/promo-codes", json=body, headers=headers, timeout=30)
             if answer.status_code not in (200, 201, 409):  # 409: another process made it first
                 answer.raise_for_status()

@@ -117,6 +117,8 @@ class AdminApi:
 
     async def create_promo(self, code: str, kind: str, value: int, max_uses: int | None) -> None:
         body: dict[str, object] = {"code": code, "kind": kind, "value": value}
+        if kind == "fixed":
+            body["currency"] = "VND"  # the tiers' (put_tier)
         if max_uses is not None:
             body["max_uses"] = max_uses
         answer = await self.call("POST", "/api/admin/promo-codes", body)
