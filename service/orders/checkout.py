@@ -135,7 +135,7 @@ class _Checkout:
         self.fresh_id = ""  # the order id this checkout drew
         self.uncommitted: set[str] = set()  # order ids known never to commit: their parts may reopen
         self.answered: str | None = None  # the order this checkout answers
-        self.had_unanswered = False  # the cart named an unanswered order: it goes either way
+        self.drop_unanswered = False  # the cart's unanswered order was answered now, or no longer lives
 
     # -- the lock around the whole saga ------------------------------------------------------
 
@@ -153,7 +153,7 @@ class _Checkout:
         finally:
             remember = {LAST_ORDER_FIELD: f"{self.answered} {self.clock()}"} if self.answered else None
             forget = ["promo"] if self.answered else []
-            if self.answered or self.had_unanswered:
+            if self.answered or self.drop_unanswered:
                 forget.append(UNANSWERED_FIELD)
             try:
                 await self.scripts.checkout_unlock(
@@ -167,10 +167,11 @@ class _Checkout:
     async def run(self) -> CheckoutResult:
         self.meta = await self.scripts.cart_meta(self.cart.cart_id)
         unanswered = self.meta.get(UNANSWERED_FIELD.encode())
-        self.had_unanswered = bool(unanswered)
         if unanswered:
             # Our own note (a merge may bring one from the guest cart the user took over).
+            # Dropped only once answered, or found not to live: a failed look-up keeps it.
             replay = await self.replay(uuid.UUID(unanswered.decode()), any_cart=True)
+            self.drop_unanswered = True
             if replay is not None:
                 return replay
         events = events_of(self.meta)
@@ -331,7 +332,7 @@ class _Checkout:
                             self.uncommitted.discard(str(order.id))
                             committing = True  # leaving the block sends the COMMIT
                     except BaseException:
-                        if committing:
+                        if committing and not conn.is_closed():
                             conn.terminate()
                         raise
             return inserted

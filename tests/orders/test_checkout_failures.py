@@ -314,3 +314,25 @@ async def test_seats_added_after_a_pending_commit_stay_in_the_cart_for_a_next_or
     assert [(i["tier_id"], i["quantity"]) for i in next_order.json()["items"]] == [(second["id"], 2)]
     assert await inventory(client, second["id"]) == {"total": 100, "sold": 2, "held": 0, "available": 98,
                                                      "sold_db": 2}
+
+
+async def test_an_unanswered_order_survives_a_checkout_that_could_not_read_it(client, db_pool, monkeypatch):
+    """The cart remembers an order nobody heard of; the next checkout fails to read it
+    (PostgreSQL down): the note stays, and the try after that answers the order rather
+    than making a second one."""
+    tier = await put_tier(client, quantity_total=10)
+    cart = await add(client, tier["id"], 2)
+    lose_the_commit_answer(monkeypatch, looked_up=Outcome.UNKNOWN)
+    assert (await client.post("/api/orders", json=BUYER, headers=cart)).json()["code"] == "checkout-pending"
+    monkeypatch.undo()
+    assert (await client.delete("/api/cart", headers=cart)).status_code == 200  # settles: committed
+    await add(client, tier["id"], 1, cart)
+
+    with postgres_down(client):
+        assert_unavailable(await client.post("/api/orders", json=BUYER, headers=cart))
+    answered = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    assert answered.status_code == 200, answered.text
+    assert [i["quantity"] for i in answered.json()["items"]] == [2]
+    assert await rows(db_pool) == (1, 1, 2)
+    assert (await client.get("/api/cart", headers=cart)).json()["item_count"] == 1
