@@ -38,6 +38,9 @@ def standard_phases(*, duration: float, connections: int, rate: float, buyers: i
         # ends when every buyer is done; the duration only bounds it
         Phase(label="flash", scenario="flash", mode="closed", connections=connections,
               duration=max(60.0, duration), buyers=buyers),
+        # as many seats as buyers: every seat must sell (no buyer refused while one is free)
+        Phase(label="flash-exact", scenario="flash", mode="closed", connections=connections,
+              duration=max(120.0, duration), buyers=buyers, seats=buyers),
     ]
 
 

@@ -34,6 +34,7 @@ class Phase(msgspec.Struct, frozen=True, kw_only=True):
     rate: float = 1000.0  # requests/s offered, open loop only
     duration: float = 10.0
     buyers: int | None = None
+    seats: int | None = None  # flash sale: its tier's seats; None: the run's --seats
 
 
 class RunError(RuntimeError):

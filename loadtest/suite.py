@@ -74,7 +74,7 @@ def _run_phases(
     processes = len(generator.pipes)
     for number, phase in enumerate(phases):
         scenario = SCENARIOS[phase.scenario]
-        catalog = plan_catalog(scenario.catalog_kind, seats=options.seats)
+        catalog = plan_catalog(scenario.catalog_kind, seats=phase.seats or options.seats)
         if catalog.tiers:
             uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))
         load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"

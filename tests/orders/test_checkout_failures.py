@@ -336,3 +336,21 @@ async def test_an_unanswered_order_survives_a_checkout_that_could_not_read_it(cl
     assert [i["quantity"] for i in answered.json()["items"]] == [2]
     assert await rows(db_pool) == (1, 1, 2)
     assert (await client.get("/api/cart", headers=cart)).json()["item_count"] == 1
+
+
+async def test_data_postgresql_refuses_is_a_422_with_the_holds_kept_never_an_outage(client, db_pool, monkeypatch):
+    """Bad data is refused at the edge; should some still reach PostgreSQL, the checkout
+    answers 422 (clients do not retry it), not 503 with Retry-After."""
+    tier = await put_tier(client, quantity_total=10)
+    cart = await add(client, tier["id"], 2)
+
+    async def refuse_the_data(conn, order):
+        raise asyncpg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00')
+
+    monkeypatch.setattr(store, "insert_order", refuse_the_data)
+    refused = await client.post("/api/orders", json=BUYER, headers=cart)
+
+    assert (refused.status_code, refused.json()["code"]) == (422, "validation-error"), refused.text
+    assert "retry-after" not in refused.headers
+    assert await rows(db_pool) == (0, 0, 0)
+    assert (await client.get("/api/cart", headers=cart)).json()["status"] == "open"

@@ -10,6 +10,7 @@ import uuid
 from redis.asyncio import Redis
 
 from service.keys import Keys
+from service.orders import lifecycle as lifecycle_module
 from service.orders.lifecycle import OrderLifecycle, expire_unpaid_orders
 from service.redis.scripts import Scripts
 from tests.api import ADMIN_HEADERS, put_tier
@@ -338,4 +339,28 @@ async def test_a_buyer_holding_seats_a_late_payment_took_is_refused_at_checkout(
 
     assert refused.status_code == 409, refused.text
     assert await sold_db(db_pool, tier) == 3
+    await assert_tickets_match_sold(db_pool)
+
+
+async def test_an_order_that_cannot_expire_is_skipped_and_never_holds_back_the_others(
+        client, db_pool, services, monkeypatch):
+    tier = await put_tier(client, quantity_total=10)
+    orders = [await buy(client, {tier["id"]: 1}) for _ in range(4)]
+    bad = uuid.UUID(orders[1]["id"])
+    real_release = lifecycle_module.release_seats
+
+    async def release_or_fail(conn, order_ids):
+        if bad in order_ids:
+            raise ValueError("a row this code cannot handle")  # bad data or a bug, in one order
+        return await real_release(conn, order_ids)
+
+    monkeypatch.setattr(lifecycle_module, "release_seats", release_or_fail)
+    first = await expire_unpaid_orders(services, now=LATER, limit=2)
+    rest = await expire_unpaid_orders(services, now=LATER, limit=2, after=first.last)
+
+    assert (first.picked, first.expired, first.skipped) == (2, 1, [bad])
+    assert (rest.picked, rest.expired, rest.skipped) == (2, 2, [])
+    statuses = [(await order_row(db_pool, order))["status"] for order in orders]
+    assert statuses == ["expired", "pending_payment", "expired", "expired"]
+    assert await inventory(client, tier["id"]) == unsold(10, sold=1)  # only the skipped one keeps its seat
     await assert_tickets_match_sold(db_pool)
