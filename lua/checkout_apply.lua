@@ -30,12 +30,7 @@ Reply: JSON {r = result, seats (hold released), counted (changes counted now)}
 local inv, carts, exp, co = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cart_id, order_id = ARGV[1], ARGV[2]
 
-local counted = 0
-for i = 3, #ARGV, 3 do
-  if count_sold_change(inv, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])) then
-    counted = counted + 1
-  end
-end
+local counted = count_sold_changes(inv, ARGV, 3)
 
 local part = decode_part(redis.call('HGET', carts, cart_id))
 if not part or part.o ~= order_id then

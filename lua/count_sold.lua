@@ -13,11 +13,4 @@ Reply: JSON {r = "ok", counted (how many changes were new)}
 ]]
 --!include sold.lua
 
-local inv = KEYS[1]
-local counted = 0
-for i = 1, #ARGV, 3 do
-  if count_sold_change(inv, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])) then
-    counted = counted + 1
-  end
-end
-return cjson.encode({ r = 'ok', counted = counted })
+return cjson.encode({ r = 'ok', counted = count_sold_changes(KEYS[1], ARGV, 1) })

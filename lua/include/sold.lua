@@ -66,6 +66,17 @@ local function count_sold_change(inv, tier, version, delta)
   return true
 end
 
+-- Counts the (tier_id, sold_version, delta) triples of args[first..]; how many were new.
+local function count_sold_changes(inv, args, first)
+  local counted = 0
+  for i = first, #args, 3 do
+    if count_sold_change(inv, args[i], tonumber(args[i + 1]), tonumber(args[i + 2])) then
+      counted = counted + 1
+    end
+  end
+  return counted
+end
+
 -- Installs PostgreSQL's (sold, version) of the tier when it is newer than what Redis has
 -- counted. With `repair`, the same version is installed too when Redis's number differs
 -- (it was written outside these rules). Returns true when `sold` or `sold_v` changed.
