@@ -196,8 +196,8 @@ class _Checkout:
             raise ValidationFailed("A value of the checkout is not one the data store accepts") from exc
         except _STORE_ERRORS as exc:
             await self.abort(begun, ABORT_GRACE_MS)
-            log.warning("checkout of cart %s failed in PostgreSQL before its commit, parts back to open: %r",
-                        self.cart.cart_id, exc)
+            log.warning("checkout of cart %s failed in PostgreSQL; parts of orders that certainly did not commit "
+                        "back to open: %r", self.cart.cart_id, exc)
             raise Unavailable("The order could not be written; your seats are still held, try again",
                               headers={"Retry-After": "1"}) from exc
         except Exception:
