@@ -35,7 +35,21 @@ class CartItem(msgspec.Struct):
     max_per_order: int
 
 
-class CartView(msgspec.Struct):
+class RestoredLine(msgspec.Struct):
+    tier_id: str
+    wanted: int  # the quantity the saved cart had
+    held: int  # what is held again now
+    reason: str | None = None  # when held < wanted: the problem code that refused the rest
+
+
+class CartRestore(msgspec.Struct):
+    """A signed-in user's cart was lost with Redis: its saved lines, held again where the
+    seats were still free (docs/operations.md, "What survives a Redis restart")."""
+
+    lines: list[RestoredLine]
+
+
+class CartView(msgspec.Struct, omit_defaults=True, kw_only=True):
     items: list[CartItem]
     item_count: int
     currency: str | None
@@ -45,6 +59,8 @@ class CartView(msgspec.Struct):
     promo_code: str | None
     expires_at: dt.datetime | None
     status: str  # "empty", "open" or "checkout"
+    # Only in the answer that restored a signed-in user's cart lost with Redis.
+    restored: CartRestore | None = None
 
 
 class Availability(msgspec.Struct):

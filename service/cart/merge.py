@@ -98,6 +98,7 @@ class CartMerge:
         elif guest_meta:
             await self.scripts.delete_cart_meta(guest_cart_id)
 
+        self.carts.note_change(user)
         view = await self.carts.view(user)
         merged = MergedCartView(**msgspec.structs.asdict(view), capped=capped, not_merged=not_merged)
         return merged, not not_merged

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,6 +16,17 @@ from typing import Any, TypeVar
 import msgspec
 
 from service.cart.dto import CartItem, CartView
+from service.cart.meta import (  # noqa: F401 (re-exported: the cart's public names)
+    EVENT_FIELD,
+    HISTORY_FIELDS,
+    LAST_ORDER_FIELD,
+    SAVED_FIELD,
+    UNANSWERED_FIELD,
+    events_of,
+    now_ms,
+)
+from service.cart.restore import restore_saved_cart
+from service.cart.saved import SavedCarts
 from service.cart.pricing import DiscountRule, no_discount, totals
 from service.errors import (
     DomainError,
@@ -34,26 +44,11 @@ from service.redis.scripts import Scripts
 from service.settings import Settings
 
 SWEEP_ON_RESERVE = 20  # expired parts each reserve releases first (bounded work)
-EVENT_FIELD = "ev:"
-# Cart meta fields the checkout keeps (service/orders): history of the cart, not its contents,
-# so emptying the cart keeps them.
-LAST_ORDER_FIELD = "last_order"  # "<order id> <ms>" of the last order a checkout answered
-UNANSWERED_FIELD = "unanswered"  # an order committed for this cart that no answer carried
-_HISTORY_FIELDS = {LAST_ORDER_FIELD.encode(), UNANSWERED_FIELD.encode()}
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class CartRef(msgspec.Struct, frozen=True):
     cart_id: str
     user_id: str | None = None
-
-
-def events_of(meta: dict[bytes, bytes]) -> list[str]:
-    """Events the meta names (a superset of the parts: readers drop empty ones)."""
-    return sorted(k[len(EVENT_FIELD):].decode() for k in meta if k.startswith(EVENT_FIELD.encode()))
 
 
 class EventHints:
@@ -149,12 +144,13 @@ SettlePending = Callable[[str, dict[str, tuple[str, str]], int], Awaitable[None]
 
 class CartService:
     def __init__(self, settings: Settings, scripts: Scripts, catalog: TierCatalog, discount: DiscountRule = no_discount,
-                 settle_pending: SettlePending | None = None):
+                 settle_pending: SettlePending | None = None, saved: SavedCarts | None = None):
         self.settings = settings
         self.scripts = scripts
         self.catalog = catalog
         self.discount = discount
         self.settle_pending = settle_pending
+        self.saved = saved  # signed-in users' carts in PostgreSQL, written behind
         self.ttl_ms = settings.reservation_ttl_seconds * 1000
         # The meta outlives every part it names (parts live ttl, plus a checkout).
         self.meta_ttl_ms = (settings.reservation_ttl_seconds + 3600) * 1000
@@ -165,6 +161,19 @@ class CartService:
     @counted(lambda cart, tier_id, quantity, mode, request_id: mode)
     async def change(self, cart: CartRef, tier_id: str, quantity: int, mode: str, request_id: str) -> CartView:
         """Add (mode "add") or set (mode "set") a line's quantity, holding the seats."""
+        view, meta = await self._change(cart, tier_id, quantity, mode, request_id)
+        if cart.user_id and self.saved is not None:
+            self.saved.mark(cart.cart_id, cart.user_id)
+            if SAVED_FIELD.encode() not in meta:  # the cart may have been lost with Redis
+                return await self._restored(cart) or view
+        return view
+
+    async def set_line(self, cart: CartRef, tier_id: str, quantity: int) -> CartView:
+        """Set a line's quantity (for a restore: not counted as a buyer's change)."""
+        return (await self._change(cart, tier_id, quantity, "set", uuid.uuid4().hex))[0]
+
+    async def _change(self, cart: CartRef, tier_id: str, quantity: int, mode: str,
+                      request_id: str) -> tuple[CartView, dict[bytes, bytes]]:
         place = await self.catalog.place(tier_id)
         meta_fields = {f"{EVENT_FIELD}{place.event_id}": "1"}
         if cart.user_id:
@@ -212,7 +221,7 @@ class CartService:
         self.hints.remember(cart.cart_id, events)
 
         seen[place.event_id] = ViewReply(r="ok", s="open" if reply.lines else "", x=reply.x, lines=reply.lines)
-        return await self._view_from(await self._parts(cart, events, seen), meta)
+        return await self._view_from(await self._parts(cart, events, seen), meta), meta
 
     @counted(lambda cart, tier_id: "remove")
     async def remove(self, cart: CartRef, tier_id: str) -> CartView:
@@ -226,6 +235,7 @@ class CartService:
             if settled:
                 raise _REFUSALS["checkout-in-progress"](reply)
             await self.settle(cart)
+        self.note_change(cart)
         return await self.view(cart)
 
     @counted(lambda cart: "clear")
@@ -240,7 +250,10 @@ class CartService:
                 reply = await self.scripts.clear_part(event_id=event_id, cart_id=cart.cart_id)
             if reply.r == "checkout-in-progress":
                 raise _REFUSALS["checkout-in-progress"](reply)
-        await self.scripts.drop_cart_meta(cart.cart_id, [k.decode() for k in meta if k not in _HISTORY_FIELDS])
+        await self.scripts.drop_cart_meta(cart.cart_id, [k.decode() for k in meta if k not in HISTORY_FIELDS])
+        if cart.user_id and self.saved is not None:  # emptied on purpose: nothing to restore later
+            await self.scripts.set_cart_meta(cart.cart_id, {SAVED_FIELD: "1"}, self.meta_ttl_ms)
+        self.note_change(cart)
         self.hints.remember(cart.cart_id, [])
         return await self._view_from({}, {})
 
@@ -250,7 +263,20 @@ class CartService:
             await self.scripts.set_cart_meta(cart.cart_id, {"promo": code}, self.meta_ttl_ms)
         else:
             await self.scripts.drop_cart_meta(cart.cart_id, ["promo"])
+        self.note_change(cart)
         return await self.view(cart)
+
+    def note_change(self, cart: CartRef) -> None:
+        """Note a signed-in user's changed cart, to be saved behind (service/cart/saved.py)."""
+        if cart.user_id and self.saved is not None:
+            self.saved.mark(cart.cart_id, cart.user_id)
+
+    async def _restored(self, cart: CartRef) -> CartView | None:
+        """The cart after restoring what Redis lost of it, with the report; None if nothing was."""
+        report = await restore_saved_cart(self, cart)
+        if report is None:
+            return None
+        return msgspec.structs.replace(await self.view(cart), restored=report)
 
     async def settle(self, cart: CartRef) -> None:
         """A part of the cart is in checkout: settle it (its order applied, or the part
@@ -287,6 +313,10 @@ class CartService:
         )
         events = events_of(meta)
         self.hints.remember(cart.cart_id, events)
+        if cart.user_id and self.saved is not None and SAVED_FIELD.encode() not in meta:
+            restored = await self._restored(cart)  # the cart may have been lost with Redis
+            if restored is not None:
+                return restored
         return await self._view_from(await self._parts(cart, events, seen), meta)
 
     async def _parts(self, cart: CartRef, events: list[str], seen: dict[str, ViewReply]) -> dict[str, ViewReply]:

@@ -151,6 +151,7 @@ class _Checkout:
         try:
             return await self.run()
         finally:
+            self.s.carts.note_change(self.cart)  # a signed-in buyer's cart is saved again, behind
             remember = {LAST_ORDER_FIELD: f"{self.answered} {self.clock()}"} if self.answered else None
             forget = ["promo"] if self.answered else []
             if self.answered or self.drop_unanswered:
@@ -326,7 +327,7 @@ class _Checkout:
                 async with self.pool.acquire(timeout=self.db_timeout) as conn:
                     try:
                         async with conn.transaction():
-                            inserted = await store.insert_order(conn, order)
+                            inserted = await store.insert_order(conn, order, now_ms=self.clock())
                             if quote is not None:
                                 await self.promos.redeem(conn, quote, order.id, customer_key)
                             self.uncommitted.discard(str(order.id))

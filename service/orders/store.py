@@ -91,7 +91,9 @@ class OrderRecord(OrderFields, frozen=True):
 # row is written only once O's advisory lock is held (`writing`), and the lock is kept to
 # the end of the transaction: outcome.order_outcome waits on it, so its look-up of O is
 # final. Each item records the sold_version its seats produced (lua/include/sold.lua).
-# An order with nothing to pay is paid at once: no payment code, no due time.
+# An order with nothing to pay is paid at once: no payment code, no due time. A signed-in
+# buyer's saved cart (service/cart/saved.py) is emptied as of this checkout, so a copy read
+# before it can never bring the bought seats back after a Redis loss.
 INSERT_ORDER = """
 WITH new_order AS (
     INSERT INTO orders (id, number, cart_id, user_id, email, name, currency, subtotal, discount, total,
@@ -124,6 +126,9 @@ WITH new_order AS (
     INSERT INTO tickets (id, order_id, tier_id, event_id, code)
     SELECT t.id, $1, t.tier_id, t.event_id, t.code
     FROM unnest($24::uuid[], $25::uuid[], $26::uuid[], $27::text[]) AS t (id, tier_id, event_id, code)
+), saved_cart AS (
+    UPDATE user_carts SET parts = '{}', promo_code = NULL, saved_ms = $29, updated_at = now()
+    WHERE user_id = $4 AND saved_ms < $29
 )
 SELECT o.created_at, o.payment_due_at, o.status, s.id AS tier_id, s.event_id, s.quantity_sold, s.sold_version
 FROM new_order o LEFT JOIN sold s ON true
@@ -179,8 +184,9 @@ LIMIT $4
 """
 
 
-async def insert_order(conn: asyncpg.Connection, order: NewOrder) -> Inserted:
+async def insert_order(conn: asyncpg.Connection, order: NewOrder, *, now_ms: int) -> Inserted:
     """Write the order, its items and tickets, and take its seats. In a transaction.
+    ``now_ms``: the checkout's clock, the time its buyer's saved cart is emptied as of.
 
     TierGuardFailed (roll back) when a tier has too few seats left; asyncpg's
     UniqueViolationError names the constraint on a clash (order id, number, codes).
@@ -195,7 +201,7 @@ async def insert_order(conn: asyncpg.Connection, order: NewOrder) -> Inserted:
         [i.unit_price for i in items], [i.quantity for i in items], [i.line_total for i in items],
         [i.discount for i in items],
         [t.id for t in tickets], [t.tier_id for t in tickets], [t.event_id for t in tickets],
-        [t.code for t in tickets], order_lock_key(order.id),
+        [t.code for t in tickets], order_lock_key(order.id), now_ms,
     )
     quantities = {str(i.tier_id): i.quantity for i in items}
     sold = [

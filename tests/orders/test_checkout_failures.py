@@ -127,8 +127,8 @@ async def test_a_failure_inside_the_transaction_rolls_everything_back(client, db
     cart = await add(client, tier["id"], 2)
     real_insert = store.insert_order
 
-    async def insert_then_lose_the_connection(conn, order):
-        await real_insert(conn, order)
+    async def insert_then_lose_the_connection(conn, order, **kwargs):
+        await real_insert(conn, order, **kwargs)
         raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost mid-transaction")
 
     monkeypatch.setattr(store, "insert_order", insert_then_lose_the_connection)
@@ -261,13 +261,13 @@ async def test_a_clash_on_a_random_code_draws_again(client, db_pool, monkeypatch
     real_insert = store.insert_order
     calls = []
 
-    async def clash_once(conn, order):
+    async def clash_once(conn, order, **kwargs):
         calls.append(order.payment_code)
         if len(calls) == 1:
             error = asyncpg.UniqueViolationError("duplicate key value")
             error.constraint_name = clash
             raise error
-        return await real_insert(conn, order)
+        return await real_insert(conn, order, **kwargs)
 
     monkeypatch.setattr(store, "insert_order", clash_once)
     response = await client.post("/api/orders", json=BUYER, headers=cart)
@@ -344,7 +344,7 @@ async def test_data_postgresql_refuses_is_a_422_with_the_holds_kept_never_an_out
     tier = await put_tier(client, quantity_total=10)
     cart = await add(client, tier["id"], 2)
 
-    async def refuse_the_data(conn, order):
+    async def refuse_the_data(conn, order, **kwargs):
         raise asyncpg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00')
 
     monkeypatch.setattr(store, "insert_order", refuse_the_data)

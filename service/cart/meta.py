@@ -1,0 +1,30 @@
+"""The cart's meta hash (`{c:<cart>}:meta`): its fields and how to read them.
+
+Cart-wide facts live there, in the cart's own slot: the events where it has a part
+(``ev:<event>``), its currency, promo code and owner, and a few notes other areas keep
+about the cart (below). Written by cart_touch.lua before any part, so its event list is
+always a superset of the parts.
+"""
+
+from __future__ import annotations
+
+import time
+
+EVENT_FIELD = "ev:"
+# Notes the checkout keeps (service/orders): history of the cart, not its contents, so
+# emptying the cart keeps them.
+LAST_ORDER_FIELD = "last_order"  # "<order id> <ms>" of the last order a checkout answered
+UNANSWERED_FIELD = "unanswered"  # an order committed for this cart that no answer carried
+# A signed-in user's meta knows their cart saved in PostgreSQL (restored, or nothing to
+# restore): without it, the cart may have been lost with Redis (service/cart/saved.py).
+SAVED_FIELD = "pg"
+HISTORY_FIELDS = frozenset({LAST_ORDER_FIELD.encode(), UNANSWERED_FIELD.encode(), SAVED_FIELD.encode()})
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def events_of(meta: dict[bytes, bytes]) -> list[str]:
+    """Events the meta names (a superset of the parts: readers drop empty ones)."""
+    return sorted(k[len(EVENT_FIELD):].decode() for k in meta if k.startswith(EVENT_FIELD.encode()))
