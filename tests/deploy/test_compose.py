@@ -31,6 +31,14 @@ def test_backing_services_are_pinned_redis_7_and_postgresql_16(compose):
     assert "noeviction" in compose["services"]["redis"]["command"]
 
 
+def test_redis_keeps_holds_and_carts_across_a_restart_with_an_append_only_file_on_a_volume(compose):
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "everysec"
+    assert "redis-data:/data" in redis["volumes"] and "redis-data" in compose["volumes"]
+
+
 @pytest.mark.parametrize("service", ["redis", "postgres", "api", "worker"])
 def test_long_running_services_have_a_healthcheck(compose, service):
     check = compose["services"][service]["healthcheck"]
