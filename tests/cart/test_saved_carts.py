@@ -37,6 +37,10 @@ async def inventory(api, tier_id: str) -> dict:
     return (await api.get(f"/api/admin/tiers/{tier_id}", headers=ADMIN_HEADERS)).json()["inventory"]
 
 
+async def unreachable_pool() -> asyncpg.Pool:
+    return await asyncpg.create_pool("postgresql://postgres@127.0.0.1:9/none", min_size=0, max_size=1)
+
+
 async def redis_loses_everything(redis) -> None:
     """This run's keys gone, as after a restart without persistence (tiers reload on use)."""
     await delete_keys(redis, TEST_KEY_PREFIX)
@@ -85,7 +89,7 @@ async def test_saving_is_behind_the_request_a_postgresql_outage_delays_it_and_lo
     user = bearer(settings, "saved-3")
     carts = saver(api)
     real_pool = carts.pool
-    carts.pool = in_app(api, asyncpg.create_pool, "postgresql://postgres@127.0.0.1:9/none", 0, 1)
+    carts.pool = in_app(api, unreachable_pool)
     try:
         answered = await add(api, user, tier["id"], 2)  # PostgreSQL down: the cart does not notice
         assert answered["item_count"] == 2
