@@ -1,4 +1,15 @@
-"""Liveness and readiness. Live: the process answers. Ready: Redis and PostgreSQL answer."""
+"""Liveness and readiness.
+
+Live: the process answers. Ready: it can serve carts, that is Redis answers and the Lua
+scripts are loaded (a check finding them not loaded, as after a start without Redis,
+loads them). PostgreSQL's state is in the body, as the background monitor last saw it
+(``service.db.monitor``), and never makes the process unready: carts need only Redis,
+and checkouts answer 503 while PostgreSQL is down. Nothing here takes a pool connection.
+
+    200 {"status": "ok", "redis": "ok", "scripts": "loaded", "postgres": "ok"}
+    200 {"status": "ok", "redis": "ok", "scripts": "loaded", "postgres": "unreachable: ConnectionRefusedError"}
+    503 {"status": "unavailable", "redis": "unreachable: TimeoutError", "scripts": "loaded", "postgres": "ok"}
+"""
 
 from __future__ import annotations
 
@@ -16,18 +27,23 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Redis and PostgreSQL answer", tags=["ops"])
+@get("/health/ready", summary="Can serve carts: Redis answers, scripts loaded; PostgreSQL's state reported",
+     tags=["ops"])
 async def ready(request: Request) -> Response[dict[str, str]]:
     s = services(request)
-    checks: dict[str, str] = {}
-
-    async def check(name: str, probe) -> None:
+    try:
+        await asyncio.wait_for(s.redis.ping(), _CHECK_TIMEOUT_SECONDS)
+        redis = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        redis = f"unreachable: {type(exc).__name__}"
+    scripts = "loaded" if s.scripts.loaded else "not loaded"
+    if redis == "ok" and not s.scripts.loaded:
         try:
-            await asyncio.wait_for(probe(), _CHECK_TIMEOUT_SECONDS)
-            checks[name] = "ok"
-        except Exception as exc:  # any failure means not ready; say which
-            checks[name] = f"failing: {type(exc).__name__}"
-
-    await asyncio.gather(check("redis", s.redis.ping), check("postgres", lambda: s.pool.fetchval("SELECT 1")))
-    healthy = all(v == "ok" for v in checks.values())
-    return Response({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
+            await asyncio.wait_for(s.scripts.load(), _CHECK_TIMEOUT_SECONDS)
+            scripts = "loaded"
+        except Exception as exc:
+            scripts = f"not loaded: {type(exc).__name__}"
+    can_serve_carts = redis == "ok" and scripts == "loaded"
+    body = {"status": "ok" if can_serve_carts else "unavailable", "redis": redis, "scripts": scripts,
+            "postgres": s.postgres.state}
+    return Response(body, status_code=200 if can_serve_carts else 503)

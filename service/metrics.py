@@ -66,6 +66,14 @@ CHECKOUT_DURATION = Histogram(
     "Time of a whole checkout: every Redis part and the PostgreSQL transaction.",
     buckets=CHECKOUT_LATENCY_BUCKETS,
 )
+POSTGRES_UP = Gauge(
+    "tc_postgres_up",
+    "1 if the last probe of PostgreSQL (every 10 s, 2 s while down) answered, else 0. Readiness "
+    "does not depend on it (carts need only Redis); checkouts answer 503 while it is 0.",
+    # Every process probes; the latest answer is the state, and a dead process's stale value
+    # (its file stays until the container restarts) loses to the live ones' newer values.
+    multiprocess_mode="mostrecent",
+)
 SWEEP_RELEASED = Counter(
     "tc_sweep_released_parts_total",
     "Expired cart parts released by the sweep (their holds given back).",

@@ -19,6 +19,7 @@ from service.keys import Keys
 from service.orders.service import OrderService
 from service.orders.settlement import Settlement
 from service.promo.service import PromoService
+from service.db.monitor import PostgresMonitor
 from service.db.pool import create_pool
 from service.redis.client import RedisClient, create_redis
 from service.redis.autopipeline import AutoPipelined
@@ -43,6 +44,7 @@ class Services:
     cart_tokens: CartTokens
     user_tokens: UserTokens
     orders: OrderService
+    postgres: PostgresMonitor
 
 
 def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
@@ -66,16 +68,19 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         cart_tokens=CartTokens(settings.cart_token_secrets),
         user_tokens=UserTokens(settings.jwt_secret),
         orders=OrderService(pool),
+        postgres=PostgresMonitor(settings, pool),
     )
 
 
 async def open_services(settings: Settings) -> Services:
     """The Redis client, the PostgreSQL pool and every domain service, for the API's
-    lifespan and the worker's start-up alike. Redis being down at start is not fatal: the
-    scripts load on first use."""
+    lifespan and the worker's start-up alike. Neither server being down at start is fatal:
+    the scripts load on first use (or on the next readiness check), the pool connects on
+    first use, and the PostgreSQL monitor starts probing (``service.db.monitor``)."""
     redis = create_redis(settings)
-    pool = await create_pool(settings)
+    pool = await create_pool(settings)  # connects nothing yet
     built = build_services(settings, redis, pool)
+    built.postgres.start()
     try:
         await built.scripts.load()
     except Exception:
@@ -84,6 +89,7 @@ async def open_services(settings: Settings) -> Services:
 
 
 async def close_services(built: Services) -> None:
+    await built.postgres.stop()
     await built.pool.close()
     if isinstance(built.scripts.redis, AutoPipelined):
         await built.scripts.redis.aclose()

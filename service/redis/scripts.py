@@ -95,6 +95,12 @@ class Scripts:
     def names(self) -> list[str]:
         return list(self._source)
 
+    @property
+    def loaded(self) -> bool:
+        """Every script was loaded once by this process (a server that lost them since gets
+        them again on the next call's NOSCRIPT)."""
+        return self._sha.keys() >= self._source.keys()
+
     async def load(self) -> None:
         for name, source in self._source.items():
             sha = await self.redis.script_load(source)
