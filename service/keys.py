@@ -37,6 +37,11 @@ class Keys:
     def cart_checkout_lock(self, cart_id: str) -> str:
         return f"{self.prefix}{{c:{cart_id}}}:checkout"
 
+    def tier_places(self) -> str:
+        """Hash: tier id -> its event and currency (JSON), written by every tier load, so
+        that a process started while PostgreSQL is down finds where a known tier lives."""
+        return f"{self.prefix}tier-places"
+
     def active_events(self) -> str:
         """Sorted set of events with live parts (scored by last activity, ms): the
         worker's index of where to sweep, instead of scanning the keyspace."""

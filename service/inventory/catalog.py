@@ -1,8 +1,10 @@
 """Where a tier lives (its event) and its copy in Redis.
 
 A tier's event and currency never change, so each process remembers them after the first
-look-up and the hot path needs no PostgreSQL. Unknown tier ids are remembered briefly too,
-so a flood of made-up ids cannot turn into a flood of queries.
+look-up and the hot path needs no PostgreSQL. The first look-up asks Redis (the
+``tier-places`` hash, written by every tier load) before PostgreSQL, so a process started
+while PostgreSQL is down serves carts of every tier Redis holds. Unknown tier ids are
+remembered briefly too, so a flood of made-up ids cannot turn into a flood of queries.
 """
 
 from __future__ import annotations
@@ -12,19 +14,17 @@ import time
 import uuid
 
 import asyncpg
-import msgspec
 
 from service.errors import TierNotFound
 from service.inventory.store import TierRow, fetch_tier
-from service.redis.scripts import Scripts, TierFields
+from service.redis.scripts import Scripts, TierFields, TierPlace
 
 _UNKNOWN_TTL_SECONDS = 5.0
 _CACHE_LIMIT = 100_000
 
 
-class TierPlace(msgspec.Struct, frozen=True):
-    event_id: str
-    currency: str
+def _place_of(row: TierRow) -> TierPlace:
+    return TierPlace(event_id=str(row.event_id), currency=row.currency)
 
 
 def _ms(value) -> int:
@@ -60,11 +60,13 @@ class TierCatalog:
         self._loading: dict[str, asyncio.Future[TierRow]] = {}
 
     def remember(self, row: TierRow) -> TierPlace:
-        place = TierPlace(event_id=str(row.event_id), currency=row.currency)
+        return self._remember(str(row.id), _place_of(row))
+
+    def _remember(self, tier_id: str, place: TierPlace) -> TierPlace:
         if len(self._places) >= _CACHE_LIMIT:
             self._places.clear()
-        self._places[str(row.id)] = place
-        self._unknown.pop(str(row.id), None)
+        self._places[tier_id] = place
+        self._unknown.pop(tier_id, None)
         return place
 
     async def place(self, tier_id: str) -> TierPlace:
@@ -75,6 +77,9 @@ class TierCatalog:
         seen_missing = self._unknown.get(tier_id)
         if seen_missing is not None and time.monotonic() - seen_missing < _UNKNOWN_TTL_SECONDS:
             raise TierNotFound(f"No ticket tier {tier_id}")
+        known = await self._scripts.tier_place(tier_id)
+        if known is not None:
+            return self._remember(tier_id, known)
         row = await self.load(tier_id)
         return self.remember(row)
 

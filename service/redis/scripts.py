@@ -64,6 +64,13 @@ def _flat(triples: list[tuple[str, int, int]]) -> list[Any]:
     return [value for triple in triples for value in triple]
 
 
+class TierPlace(msgspec.Struct, frozen=True):
+    """Where a tier lives: its event and currency, which never change."""
+
+    event_id: str
+    currency: str
+
+
 class TierFields(msgspec.Struct, frozen=True):
     """What tier_load installs: one ticket_tiers row as Redis keeps it."""
 
@@ -289,8 +296,17 @@ class Scripts:
             ],
             TierLoadReply,
         )
-        await self.redis.zadd(self.keys.active_events(), {event_id: now_ms})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.keys.active_events(), {event_id: now_ms})
+        pipe.hset(self.keys.tier_places(), tier.tier_id,
+                  msgspec.json.encode(TierPlace(event_id=event_id, currency=tier.currency)))
+        await pipe.execute()
         return reply
+
+    async def tier_place(self, tier_id: str) -> TierPlace | None:
+        """Where a tier lives, as its last load wrote it (``tier_load``); None if unknown here."""
+        raw = await self.redis.hget(self.keys.tier_places(), tier_id)
+        return None if raw is None else msgspec.json.decode(raw, type=TierPlace)
 
     async def install_sold(self, *, event_id: str, pairs: list[tuple[str, int, int]]) -> InstallReply:
         """Install (tier, sold, sold_version) triples read from PostgreSQL (install_sold.lua)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
@@ -179,16 +181,33 @@ async def test_a_redis_restart_in_a_flash_sale_oversells_nothing(settings, priva
         assert_no_unhandled_error(server)
 
 
+async def _on_private_postgres(pg_server, statement: str) -> None:
+    admin = await asyncpg.connect(pg_server.url)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def migrated_database(pg_server, name: str) -> AsyncIterator[str]:
+    """The URL of a new, migrated database on a private PostgreSQL; dropped after (the
+    server started again if the test left it stopped)."""
+    database = f"{name}_{uuid.uuid4().hex[:8]}"
+    await _on_private_postgres(pg_server, f'CREATE DATABASE "{database}"')
+    try:
+        await apply_migrations(pg_server.url_for(database))
+        yield pg_server.url_for(database)
+    finally:
+        pg_server.start()
+        await _on_private_postgres(pg_server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
 async def test_a_stopped_postgres_keeps_carts_working_and_checkout_answers_503_with_holds_kept(
         settings, private_postgres):
     pg_server = private_postgres("faults")
-    database = f"faults_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_server.url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    await apply_migrations(pg_server.url_for(database))
-    try:
-        with live_server(settings, **FAST_TIMEOUTS, DATABASE_URL=pg_server.url_for(database)) as server:
+    async with migrated_database(pg_server, "faults") as database_url:
+        with live_server(settings, **FAST_TIMEOUTS, DATABASE_URL=database_url) as server:
             async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
                 tier_id = await put_tier(client, 10)
                 token = (await add(client, tier_id, 1)).headers["x-cart-token"]
@@ -215,11 +234,6 @@ async def test_a_stopped_postgres_keeps_carts_working_and_checkout_answers_503_w
                 order = await until(checked_out)
                 assert order is not None and len(order.json()["tickets"]) == 3
             assert_no_unhandled_error(server)
-    finally:
-        pg_server.start()
-        admin = await asyncpg.connect(pg_server.url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_the_api_killed_during_checkouts_loses_and_doubles_no_seat(settings, db_pool, redis):
