@@ -58,6 +58,7 @@ class ServerUnderTest:
             sys.executable, "-m", "uvicorn", self.app, "--app-dir", str(self.app_dir),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            "--no-proxy-headers",
         ]
 
     def start(self) -> None:

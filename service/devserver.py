@@ -138,7 +138,7 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def _api_command(app: str, settings: Settings) -> list[str]:
     return [sys.executable, "-m", "uvicorn", app, "--host", settings.host,
             "--port", str(settings.port), "--loop", "uvloop", "--http", "httptools",
-            "--log-level", settings.log_level.lower()]
+            "--log-level", settings.log_level.lower(), "--no-proxy-headers"]
 
 
 def _spawn(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:

@@ -7,6 +7,7 @@ production a missing secret stops the start-up.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -28,10 +29,11 @@ ENVIRONMENT_VARIABLES = (
     "HOST", "PORT", "REDIS_URL", "REDIS_CLUSTER", "ARQ_REDIS_URL", "DATABASE_URL",
     "ADMIN_API_KEY", "CART_TOKEN_SECRET", "JWT_SECRET", "RESERVATION_TTL_SECONDS",
     "PAYMENT_TTL_SECONDS", "KEY_PREFIX", "APP_ENV", "REDIS_TIMEOUT_SECONDS",
-    "DATABASE_TIMEOUT_SECONDS", "DB_POOL_MIN", "DB_POOL_MAX", "REDIS_MAX_CONNECTIONS",
+    "DATABASE_TIMEOUT_SECONDS", "DB_POOL_MIN", "DB_POOL_MAX", "DB_STATEMENT_CACHE_SIZE", "REDIS_MAX_CONNECTIONS",
     "MAX_QUANTITY_PER_LINE", "MAX_LINES_PER_CART", "MAX_EVENTS_PER_CART",
-    "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "PROMO_ATTEMPTS_PER_MINUTE",
-    "TRUSTED_SERVICE_KEY", "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "WORKER_METRICS_PORT",
+    "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "RATE_LIMIT_ADDRESS_PER_MINUTE",
+    "RATE_LIMIT_ADDRESS_BURST", "PROMO_ATTEMPTS_PER_MINUTE", "PROMO_ATTEMPTS_ADDRESS_PER_MINUTE",
+    "TRUSTED_PROXIES", "TRUSTED_SERVICE_KEY", "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "WORKER_METRICS_PORT",
 )
 SECRET_VARIABLES = ("ADMIN_API_KEY", "CART_TOKEN_SECRET", "JWT_SECRET", "TRUSTED_SERVICE_KEY")
 
@@ -72,13 +74,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_timeout_seconds: float = 5.0
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # Prepared statements kept per connection; 0 behind PgBouncer in transaction mode.
+    db_statement_cache_size: int = 256
     redis_max_connections: int = 256
     max_quantity_per_line: int = 50
     max_lines_per_cart: int = 20
     max_events_per_cart: int = 5
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 100
+    # A client address is shared (proxies' clients, carrier-grade NAT): a flood guard,
+    # ten times the cart's limits.
+    rate_limit_address_per_minute: int = 6000
+    rate_limit_address_burst: int = 1000
     promo_attempts_per_minute: int = 10
+    promo_attempts_address_per_minute: int = 100
+    # Proxies (networks, normalized) whose X-Forwarded-For names the client (service/http/forwarded.py).
+    trusted_proxies: tuple[str, ...] = ()
     trusted_service_key: str | None = None
     cors_allow_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
@@ -144,13 +155,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             database_timeout_seconds=_float(env, "DATABASE_TIMEOUT_SECONDS", 5.0),
             db_pool_min=_int(env, "DB_POOL_MIN", 2, 0, 1000),
             db_pool_max=_int(env, "DB_POOL_MAX", 10, 1, 1000),
+            db_statement_cache_size=_int(env, "DB_STATEMENT_CACHE_SIZE", 256, 0, 100000),
             redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 256, 1, 100000),
             max_quantity_per_line=_int(env, "MAX_QUANTITY_PER_LINE", 50, 1, 10000),
             max_lines_per_cart=_int(env, "MAX_LINES_PER_CART", 20, 1, 1000),
             max_events_per_cart=_int(env, "MAX_EVENTS_PER_CART", 5, 1, 100),
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600, 0, 10**7),
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 100, 1, 10**7),
+            rate_limit_address_per_minute=_int(env, "RATE_LIMIT_ADDRESS_PER_MINUTE", 6000, 0, 10**7),
+            rate_limit_address_burst=_int(env, "RATE_LIMIT_ADDRESS_BURST", 1000, 1, 10**7),
             promo_attempts_per_minute=_int(env, "PROMO_ATTEMPTS_PER_MINUTE", 10, 0, 10**6),
+            promo_attempts_address_per_minute=_int(env, "PROMO_ATTEMPTS_ADDRESS_PER_MINUTE", 100, 0, 10**6),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             trusted_service_key=env.get("TRUSTED_SERVICE_KEY") or None,
             cors_allow_origins=tuple(
                 o.strip() for o in env.get("CORS_ALLOW_ORIGINS", "").split(",") if o.strip()
@@ -214,6 +230,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name} must be positive, not {value}")
     return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR networks (an address is its own /32 or /128)."""
+    networks = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                networks.append(str(ipaddress.ip_network(item.strip())))
+            except ValueError:
+                raise SettingsError(f"{name} must list IP addresses or networks (CIDR, host bits zero),"
+                                    f" not {item.strip()!r}") from None
+    return tuple(networks)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -38,6 +38,8 @@ def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "RESERVATION_TTL_SECONDS": str(settings.reservation_ttl_seconds),
         "RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
         "RATE_LIMIT_BURST": str(settings.rate_limit_burst),
+        "RATE_LIMIT_ADDRESS_PER_MINUTE": str(settings.rate_limit_address_per_minute),
+        "RATE_LIMIT_ADDRESS_BURST": str(settings.rate_limit_address_burst),
         "APP_ENV": "development",
         "LOG_LEVEL": "WARNING",
     }
@@ -66,7 +68,7 @@ class LiveServer:
 def live_server(settings: Settings, workers: int = 1, **env: str) -> Iterator[LiveServer]:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning", "--no-proxy-headers"]
     log = tempfile.NamedTemporaryFile(prefix="tc-live-server-", suffix=".log", delete=False)
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=server_env(settings, **env), stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"

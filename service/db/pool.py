@@ -20,6 +20,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         max_size=settings.db_pool_max,
         timeout=settings.database_timeout_seconds,
         command_timeout=settings.database_timeout_seconds,
-        # Statements are few and hot; keep them prepared per connection.
-        statement_cache_size=256,
+        # Statements are few and hot; keep them prepared per connection (DB_STATEMENT_CACHE_SIZE,
+        # 0 behind PgBouncer in transaction mode: docs/operations.md, "Connection budget").
+        statement_cache_size=settings.db_statement_cache_size,
     )

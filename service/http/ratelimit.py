@@ -1,5 +1,9 @@
 """The general request rate limit of ``/api/*``: one GCRA bucket (lua/rate_limit.lua) per
-cart when the request names one (a valid cart token or user JWT), else per client address.
+cart when the request names one (a valid cart token or user JWT), else per client address
+(``service.http.forwarded``: behind trusted proxies, the address they forwarded). A cart is
+the tight key (RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST); an address may be shared by many
+buyers (carrier-grade NAT, offices), so its bucket is a looser flood guard
+(RATE_LIMIT_ADDRESS_PER_MINUTE, RATE_LIMIT_ADDRESS_BURST).
 
 One EVALSHA per limited request; none when RATE_LIMIT_PER_MINUTE=0, for a trusted backend
 (X-Service-Key) or the admin (X-Admin-Key), or outside ``/api/``. When Redis cannot answer,
@@ -23,6 +27,7 @@ from redis.exceptions import RedisError
 
 from service.auth import key_matches
 from service.errors import DomainError, RateLimited
+from service.http.forwarded import client_addresses
 from service.http.identity import resolve_cart
 from service.http.problems import domain_error
 from service.http.security import send_response
@@ -44,9 +49,8 @@ class Subject(msgspec.Struct, frozen=True):
     name: str
 
 
-def client_subject(client: tuple[str, int] | list | None) -> Subject:
+def client_subject(host: str) -> Subject:
     """The client address as one bucket: an IPv6 address counts by its /64."""
-    host = client[0] if client else "unknown"
     if ":" in host:
         try:
             host = str(ipaddress.IPv6Network(f"{host}/{IPV6_PREFIX}", strict=False).network_address) + "/64"
@@ -75,7 +79,10 @@ class RequestLimiter:
         self.s = services
         settings = services.settings
         self.per_minute = settings.rate_limit_per_minute
-        self.burst = settings.rate_limit_burst
+        # (per minute, burst) of each kind of bucket; an address's per minute may be 0 (off).
+        self.limits = {"cart": (settings.rate_limit_per_minute, settings.rate_limit_burst),
+                       "client": (settings.rate_limit_address_per_minute, settings.rate_limit_address_burst)}
+        self.addresses = client_addresses(settings.trusted_proxies)
         self.service_key = settings.trusted_service_key
         self.admin_key = settings.admin_api_key
         self.fail_open_until = 0.0
@@ -91,15 +98,18 @@ class RequestLimiter:
             cart, _ = resolve_cart(scope, self.s.cart_tokens, self.s.user_tokens, create=False)
         except DomainError:
             cart = None
-        return Subject("cart", cart.cart_id) if cart else client_subject(scope.get("client"))
+        if cart:
+            return Subject("cart", cart.cart_id)
+        return client_subject(self.addresses.client(scope)) if self.limits["client"][0] else None
 
     async def spend(self, subject: Subject) -> RateLimitReply | None:
         """The bucket's answer; None when the limiter cannot answer (fail open)."""
         if time.monotonic() < self.fail_open_until:
             return None
         key = self.s.keys.rate_limit(subject.scope, subject.name)
+        per_minute, burst = self.limits[subject.scope]
         try:
-            return await self.s.scripts.rate_limit(key, self.per_minute, self.burst, int(time.time() * 1000))
+            return await self.s.scripts.rate_limit(key, per_minute, burst, int(time.time() * 1000))
         except (RedisError, OSError, TimeoutError) as exc:
             self.fail_open_until = time.monotonic() + FAIL_OPEN_SECONDS
             log.warning("rate limiter unavailable, not limiting for %.0f s: %r", FAIL_OPEN_SECONDS, exc)
@@ -121,7 +131,7 @@ def limit_requests(app: ASGIApp) -> ASGIApp:
         if reply is None:
             await app(scope, receive, send)
             return
-        headers = limit_headers(limiter.burst, reply)
+        headers = limit_headers(limiter.limits[subject.scope][1], reply)
         if not reply.allowed:
             RATE_LIMITED.labels(subject.scope).inc()
             await _refuse(scope, receive, send, reply, headers)

@@ -12,18 +12,21 @@ from service.cart.handlers import EMPTY_CART
 from service.http.guards import ADMIN
 from service.http.identity import existing_cart, resolve_cart
 from service.http.openapi import problems
+from service.http.forwarded import client_addresses
 from service.http.ratelimit import client_subject
 from service.http.services import services
 from service.promo.dto import ApplyPromo, PromoCode, PromoDefinition
 
 
 def client_address(request: Request) -> str | None:
-    """Whose attempts the per-address limit counts (an IPv6 client by its /64, as the
-    general limit does); None for a trusted backend (X-Service-Key), which speaks for many
-    buyers from one address. Behind a proxy, see docs/operations.md (forwarded addresses)."""
-    if key_matches(services(request).settings.trusted_service_key, request.headers.get("x-service-key")):
+    """Whose attempts the per-address limit counts: the client's address as the general
+    limit sees it (behind trusted proxies, the forwarded one; an IPv6 client by its /64);
+    None for a trusted backend (X-Service-Key), which speaks for many buyers from one
+    address."""
+    settings = services(request).settings
+    if key_matches(settings.trusted_service_key, request.headers.get("x-service-key")):
         return None
-    return client_subject(request.client).name
+    return client_subject(client_addresses(settings.trusted_proxies).client(request.scope)).name
 
 
 @post("/api/admin/promo-codes", summary="Create a promo code, or replace its definition", **ADMIN,

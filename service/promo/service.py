@@ -60,7 +60,8 @@ class PromoService:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, scripts: Scripts, keys: Keys,
                  cache_ttl_seconds: float = CACHE_TTL_SECONDS) -> None:
         self.pool = pool
-        self.attempts = PromoAttempts(scripts, keys, settings.promo_attempts_per_minute)
+        self.attempts = PromoAttempts(scripts, keys, settings.promo_attempts_per_minute,
+                                      settings.promo_attempts_address_per_minute)
         self.cache_ttl = cache_ttl_seconds
         self._cache: dict[str, tuple[float, PromoCode | None]] = {}
         self._loading: dict[str, asyncio.Future[PromoCode | None]] = {}

@@ -95,7 +95,7 @@ def test_command_healthcheck_and_entrypoint():
     runtime = dict(_stages()[-1])
     assert runtime["CMD"] == (
         '["sh", "-c", "exec uvicorn service.app:app --host 0.0.0.0 --port 8000 --loop uvloop '
-        '--http httptools --workers ${WEB_CONCURRENCY:-2} --timeout-graceful-shutdown 20"]'
+        '--http httptools --workers ${WEB_CONCURRENCY:-2} --timeout-graceful-shutdown 20 --no-proxy-headers"]'
     )
     assert "urllib.request" in runtime["HEALTHCHECK"]
     assert "http://127.0.0.1:8000/health/live" in runtime["HEALTHCHECK"]

@@ -178,7 +178,7 @@ async def test_bad_bodies_are_422_validation_errors(api):
 
 
 async def test_the_attempt_after_the_limit_is_429_with_retry_after(settings, clean_state):
-    limited = msgspec.structs.replace(settings, promo_attempts_per_minute=3)
+    limited = msgspec.structs.replace(settings, promo_attempts_per_minute=3, promo_attempts_address_per_minute=3)
     async with api_client(limited) as api:
         tier = await put_tier(api)
         cart = await cart_with(api, (tier, 1))
@@ -196,7 +196,7 @@ async def test_the_attempt_after_the_limit_is_429_with_retry_after(settings, cle
         assert int(refused.headers["retry-after"]) >= 1
         assert refused.headers["ratelimit-remaining"] == "0" and int(refused.headers["ratelimit-reset"]) >= 1
 
-        another_cart = await cart_with(api, (tier, 1))  # same client address: still limited
+        another_cart = await cart_with(api, (tier, 1))  # the address's bucket is empty too
         assert (await apply(api, another_cart, "REAL")).status_code == 429
 
 
@@ -225,3 +225,21 @@ async def test_the_promo_limit_speaks_for_promo_attempts_alone(settings, clean_s
         for response in (await apply(api, cart, "SAVE10"), await apply(api, cart, "NOPE")):
             assert response.headers.get_list("ratelimit-limit") == ["5"]  # not the general limit's too
             assert len(response.headers.get_list("ratelimit-remaining")) == 1
+
+
+async def test_ten_buyers_behind_one_address_each_with_a_typo_are_not_refused_by_the_address(settings, clean_state):
+    """Carrier-grade NAT: many buyers share one address. With the shipped limits (only the
+    general limit turned on, as deployed), ten of them applying a code within a minute,
+    each after one typo, are all answered; the cart stays the tight key."""
+    deployed = msgspec.structs.replace(settings, rate_limit_per_minute=600)  # every other limit: its default
+    async with api_client(deployed) as api:
+        tier = await put_tier(api)
+        await define(api, "SAVE10")
+        buyers = [await cart_with(api, (tier, 1)) for _ in range(10)]  # one address: the test client's
+        for cart in buyers:
+            assert refusal(await apply(api, cart, "SAVE1O")) == "not-found"
+            applied = await apply(api, cart, "SAVE10")
+            assert applied.status_code == 200, applied.text
+        for _ in range(8):  # one buyer's own cart still allows ten attempts a minute, no more
+            assert (await apply(api, buyers[0], "SAVE10")).status_code == 200
+        assert (await apply(api, buyers[0], "SAVE10")).status_code == 429

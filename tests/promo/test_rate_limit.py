@@ -83,7 +83,7 @@ def test_a_subjects_key_is_its_own_hash_tag(scripts):
 # -- promo attempts --------------------------------------------------------------------------
 
 async def test_promo_attempts_are_limited_per_cart_and_per_client(scripts):
-    attempts = PromoAttempts(scripts, scripts.keys, per_minute=2)
+    attempts = PromoAttempts(scripts, scripts.keys, per_minute=2, per_address_per_minute=2)
     await attempts.spend("cart-1", "10.0.0.1", NOW)
     await attempts.spend("cart-1", "10.0.0.2", NOW)
     with pytest.raises(RateLimited) as by_cart:  # a third address does not help the cart
@@ -96,23 +96,51 @@ async def test_promo_attempts_are_limited_per_cart_and_per_client(scripts):
 
 
 async def test_the_tighter_bucket_sets_the_headers(scripts):
-    attempts = PromoAttempts(scripts, scripts.keys, per_minute=3)
+    attempts = PromoAttempts(scripts, scripts.keys, per_minute=3, per_address_per_minute=3)
     await attempts.spend("cart-1", "10.0.0.1", NOW)
     outcome = await attempts.spend("cart-2", "10.0.0.1", NOW)
     assert outcome.headers() == {"RateLimit-Limit": "3", "RateLimit-Remaining": "1", "RateLimit-Reset": "40"}
 
 
 async def test_a_limit_of_zero_means_no_limit(scripts, redis):
-    attempts = PromoAttempts(scripts, scripts.keys, per_minute=0)
+    attempts = PromoAttempts(scripts, scripts.keys, per_minute=0, per_address_per_minute=100)
     for _ in range(20):
         assert (await attempts.spend("cart-1", "10.0.0.1", NOW)).headers() == {}
     assert await redis.exists(scripts.keys.rate_limit("promo-cart", "cart-1")) == 0
 
 
 async def test_a_trusted_backend_is_limited_per_cart_only(scripts, redis):
-    attempts = PromoAttempts(scripts, scripts.keys, per_minute=1)
+    attempts = PromoAttempts(scripts, scripts.keys, per_minute=1, per_address_per_minute=1)
     await attempts.spend("cart-1", None, NOW)
     await attempts.spend("cart-2", None, NOW)
     with pytest.raises(RateLimited):
         await attempts.spend("cart-1", None, NOW)
     assert await attempts.spend(None, None, NOW) is not None  # nothing to count against
+
+
+async def test_an_address_is_a_looser_bucket_than_a_cart(scripts):
+    """Many buyers share an address (carrier-grade NAT): each cart keeps its own tight
+    limit, and the address is refused only past its own, larger one."""
+    attempts = PromoAttempts(scripts, scripts.keys, per_minute=2, per_address_per_minute=5)
+    for cart in ("cart-1", "cart-2"):
+        for _ in range(2):
+            await attempts.spend(cart, "10.0.0.1", NOW)
+    for _ in range(3):  # refused by the cart: the address's bucket is not spent
+        with pytest.raises(RateLimited) as by_cart:
+            await attempts.spend("cart-1", "10.0.0.1", NOW)
+        assert by_cart.value.headers["RateLimit-Limit"] == "2"
+    last = await attempts.spend("cart-3", "10.0.0.1", NOW)  # the address's fifth
+    assert last.headers() == {"RateLimit-Limit": "5", "RateLimit-Remaining": "0", "RateLimit-Reset": "60"}
+    with pytest.raises(RateLimited) as by_address:
+        await attempts.spend("cart-4", "10.0.0.1", NOW)
+    assert by_address.value.headers["RateLimit-Limit"] == "5"
+    assert by_address.value.headers["Retry-After"] == "12"
+
+
+async def test_an_address_limit_of_zero_leaves_the_cart_limit(scripts, redis):
+    attempts = PromoAttempts(scripts, scripts.keys, per_minute=1, per_address_per_minute=0)
+    await attempts.spend("cart-1", "10.0.0.1", NOW)
+    await attempts.spend("cart-2", "10.0.0.1", NOW)
+    with pytest.raises(RateLimited):
+        await attempts.spend("cart-1", "10.0.0.1", NOW)
+    assert await redis.exists(scripts.keys.rate_limit("promo-client", "10.0.0.1")) == 0
