@@ -139,3 +139,19 @@ def pod_spec(resource: Resource) -> Resource | None:
 def containers(resources: list[Resource]) -> list[Resource]:
     return [c for r in resources if (p := pod_spec(r)) for c in p["containers"]]
 
+
+
+def container_environment(resources: list[Resource], kind: str, name: str) -> dict[str, str]:
+    """The environment of the workload's one container: envFrom ConfigMaps and Secrets,
+    then its own env."""
+    (container,) = pod_spec(find(resources, kind, name))["containers"]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(find(resources, "ConfigMap", source["configMapRef"]["name"])["data"])
+        else:
+            data = find(resources, "Secret", source["secretRef"]["name"])["data"]
+            env.update({k: base64.b64decode(v).decode() for k, v in data.items()})
+    for variable in container.get("env", []):
+        env[variable["name"]] = variable.get("value", "<from a reference>")
+    return env

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from importlib.resources import files
 
 import jsonschema
 import pytest
 from tests.deploy.deploy_files import DEPLOY
+
+from service.settings import Settings
 
 APP_SERVICES = ("migrate", "api", "worker")
 
@@ -93,3 +97,21 @@ def test_databases_publish_no_port(compose):
 
 def test_real_env_file_is_ignored_by_git():
     assert ".env" in (DEPLOY / ".gitignore").read_text().split()
+
+
+def test_the_api_trusts_the_forwarded_for_of_this_hosts_reverse_proxy_only(compose):
+    """The port is published on loopback only, so the API's peers are this host's processes
+    (coming through the compose network's gateway) and the other containers: the gateway
+    is the proxy whose X-Forwarded-For counts."""
+    (network,) = compose["networks"]["default"]["ipam"]["config"]
+    api = compose["services"]["api"]
+    configured = _default(api["environment"]["TRUSTED_PROXIES"])
+    trusted = Settings.from_env({"APP_ENV": "development", "TRUSTED_PROXIES": configured, "ADMIN_API_KEY": "-",
+                                 "CART_TOKEN_SECRET": "-", "JWT_SECRET": "-"}).trusted_proxies
+    assert trusted == (f"{network['gateway']}/32",)
+    assert ipaddress.ip_address(network["gateway"]) in ipaddress.ip_network(network["subnet"])
+    assert all(p.startswith("127.0.0.1:") for p in api["ports"])
+
+
+def _default(value: str) -> str:
+    return re.fullmatch(r"\$\{[A-Z_]+:-([^}]*)\}", value)[1]

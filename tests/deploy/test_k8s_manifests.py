@@ -4,6 +4,7 @@ and the API, worker and migration Job are wired as the image and the service exp
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -195,3 +196,11 @@ def test_overlay_placeholder_secrets_are_marked_as_examples():
     for name in ("ADMIN_API_KEY", "CART_TOKEN_SECRET", "JWT_SECRET"):
         assert values[name].startswith("EXAMPLE-ONLY-"), name
     assert "EXAMPLE-ONLY-" in values["DATABASE_URL"]
+
+
+def test_the_example_trusts_its_ingress_and_the_base_trusts_no_proxy(base_resources, overlay_resources):
+    """Which proxies front the API depends on the cluster: the base names none, the example
+    overlay its ingress controller's pod network."""
+    assert "TRUSTED_PROXIES" not in find(base_resources, "ConfigMap", "ticket-cart-config")["data"]
+    trusted = find(overlay_resources, "ConfigMap", "ticket-cart-config")["data"]["TRUSTED_PROXIES"]
+    assert ipaddress.ip_network(trusted).is_private

@@ -3,11 +3,10 @@ that service.settings does not know (a misspelt name would silently take the def
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
-from tests.deploy.deploy_files import DEPLOY, K8S_OVERLAY, find, pod_spec, read_env_file
+from tests.deploy.deploy_files import DEPLOY, K8S_OVERLAY, container_environment, find, read_env_file
 
 from service.settings import ENVIRONMENT_VARIABLES, SECRET_VARIABLES, Settings
 
@@ -22,21 +21,6 @@ K8S_WORKLOADS = [("Deployment", "ticket-cart-api"), ("Deployment", "ticket-cart-
 COMPOSE_SERVICES = ["api", "worker", "migrate"]
 
 
-def _k8s_environment(resources, kind: str, name: str) -> dict[str, str]:
-    """The container's environment: envFrom ConfigMaps and Secrets, then its own env."""
-    (container,) = pod_spec(find(resources, kind, name))["containers"]
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            env.update(find(resources, "ConfigMap", source["configMapRef"]["name"])["data"])
-        else:
-            data = find(resources, "Secret", source["secretRef"]["name"])["data"]
-            env.update({k: base64.b64decode(v).decode() for k, v in data.items()})
-    for variable in container.get("env", []):
-        env[variable["name"]] = variable.get("value", "<from a reference>")
-    return env
-
-
 def test_required_variables_list_is_what_production_settings_refuse_to_start_without():
     complete = {name: "x" for name in REQUIRED_IN_PRODUCTION} | {"APP_ENV": "production"}
     Settings.from_env(complete)
@@ -48,7 +32,7 @@ def test_required_variables_list_is_what_production_settings_refuse_to_start_wit
 
 @pytest.mark.parametrize("kind,name", K8S_WORKLOADS, ids=[n for _, n in K8S_WORKLOADS])
 def test_kubernetes_workload_gets_every_required_setting_and_only_known_ones(overlay_resources, kind, name):
-    env = _k8s_environment(overlay_resources, kind, name)
+    env = container_environment(overlay_resources, kind, name)
     assert REQUIRED_IN_PRODUCTION <= env.keys(), f"missing: {REQUIRED_IN_PRODUCTION - env.keys()}"
     unknown = env.keys() - set(ENVIRONMENT_VARIABLES) - PROCESS_VARIABLES
     assert not unknown, f"not read by service.settings: {sorted(unknown)}"
@@ -57,7 +41,7 @@ def test_kubernetes_workload_gets_every_required_setting_and_only_known_ones(ove
 
 @pytest.mark.parametrize("kind,name", K8S_WORKLOADS, ids=[n for _, n in K8S_WORKLOADS])
 def test_kubernetes_settings_parse(overlay_resources, kind, name):
-    env = _k8s_environment(overlay_resources, kind, name)
+    env = container_environment(overlay_resources, kind, name)
     settings = Settings.from_env({k: v for k, v in env.items() if k not in PROCESS_VARIABLES})
     assert settings.is_production
 

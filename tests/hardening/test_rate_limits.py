@@ -227,7 +227,8 @@ def test_nothing_is_trusted_by_default():
     ("", ()), (" 10.0.0.0/8 , 192.0.2.7,2001:db8::/32 ", ("10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32")),
 ])
 def test_trusted_proxies_setting(raw, parsed):
-    assert Settings.from_env({"APP_ENV": "development", "TRUSTED_PROXIES": raw, **TEST_SECRETS}).trusted_proxies == parsed
+    settings = Settings.from_env({"APP_ENV": "development", "TRUSTED_PROXIES": raw, **TEST_SECRETS})
+    assert settings.trusted_proxies == parsed
 
 
 @pytest.mark.parametrize("raw", ["10.0.0.1/8", "10.0.0.0/33", "proxy.internal", "*"])
