@@ -2,9 +2,10 @@
 
 The class is built on first access from ``Settings.from_env()`` (like ``service.app:app``),
 so importing this module reads no environment. Start-up builds the same services the API
-uses (``build_services``), loads the Lua scripts and starts the metrics server. Every job
-runs each minute on whichever worker takes it first (cron ``unique``), and is idempotent,
-so several worker processes are safe.
+uses (``open_services``), loads the Lua scripts and starts the metrics server; PostgreSQL
+need not answer then (the pool connects on first use: jobs that need it fail until it
+answers, and run again the next minute). Every job runs each minute on whichever worker
+takes it first (cron ``unique``), and is idempotent, so several worker processes are safe.
 """
 
 from __future__ import annotations

@@ -54,3 +54,27 @@ async def test_the_arq_worker_starts_runs_a_queued_job_and_shuts_down(services, 
     finally:
         await queue.delete(f"arq:result:{job_id}")
         await queue.aclose()
+
+
+async def test_the_arq_worker_starts_without_postgres_and_runs_the_jobs_that_need_only_redis(settings):
+    settings = msgspec.structs.replace(settings, worker_metrics_port=0, database_timeout_seconds=1.0,
+                                       database_url="postgresql://postgres@127.0.0.1:9/nothing-listens")
+    worker_settings = create_worker_settings(settings)
+    queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
+    job_ids = [f"test-{name}-{uuid.uuid4()}" for name in ("sweep", "reconcile")]
+    try:
+        sweep, reconcile = [await queue.enqueue_job(f"{settings.key_prefix}{name}", _job_id=job_id)
+                            for name, job_id in zip(("sweep", "reconcile"), job_ids)]
+        worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
+        try:
+            await worker.async_run()  # start-up does not need PostgreSQL
+        finally:
+            await worker.close()
+
+        assert "released" in await sweep.result(timeout=5)
+        assert not (await reconcile.result_info()).success  # the next minute's run tries again
+        assert worker.jobs_failed >= 1
+    finally:
+        for job_id in job_ids:
+            await queue.delete(f"arq:result:{job_id}")
+        await queue.aclose()
