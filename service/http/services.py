@@ -12,6 +12,7 @@ import asyncpg
 from litestar import Request
 
 from service.auth import CartTokens, UserTokens
+from service.cart.saved import SavedCarts
 from service.cart.service import CartService
 from service.inventory.catalog import TierCatalog
 from service.inventory.service import InventoryService
@@ -62,7 +63,7 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         scripts=scripts,
         catalog=catalog,
         carts=CartService(settings, scripts, catalog, discount=promos.discount,
-                          settle_pending=settlement.settle_cart),
+                          settle_pending=settlement.settle_cart, saved=SavedCarts(pool, scripts)),
         inventory=InventoryService(pool, scripts, catalog),
         promos=promos,
         cart_tokens=CartTokens(settings.cart_token_secrets),
@@ -89,6 +90,8 @@ async def open_services(settings: Settings) -> Services:
 
 
 async def close_services(built: Services) -> None:
+    if built.carts.saved is not None:
+        await built.carts.saved.close()  # what is still to be written behind
     await built.postgres.stop()
     await built.pool.close()
     if isinstance(built.scripts.redis, AutoPipelined):
