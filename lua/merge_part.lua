@@ -39,6 +39,7 @@ local function give_back(tier, qty)
   end
 end
 
+local rc = recount_id(inv)  -- a held recount running on this event (parts.lua), or false
 local guest = decode_part(redis.call('HGET', carts, guest_id))
 local user = decode_part(redis.call('HGET', carts, user_id))
 if guest and guest.s == 'checkout' then
@@ -94,8 +95,10 @@ for _, tier in ipairs(tiers) do
     if have == 0 then lines = lines + 1 end
     user.l[tier] = kept
   end
+  recount_delta(inv, rc, user, tier, kept - have)
 end
 
+recount_drop(inv, rc, guest)
 redis.call('HDEL', carts, guest_id)
 redis.call('ZREM', exp, guest_id)
 if count_lines(user) == 0 then

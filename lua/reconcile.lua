@@ -17,10 +17,9 @@ them twice. Parts in checkout hold their seats until their apply (or move back) 
 
 Bounded: reading the parts costs about 4 us each, all in one atomic step, so an event with
 more than `max_parts` parts (a flash sale with 100,000 open carts would block Redis for
-about half a second) keeps its `held` this time (`counted` = false); its committed parts
-are still applied and its sold pairs installed. The scripts keep `held` in step with the
-parts anyway; the recount is the safety net, and it runs again once the event is below
-the bound.
+about half a second) is not recounted here (`counted` = false); its committed parts are
+still applied and its sold pairs installed, and the worker then recounts its `held` in
+bounded chunks with recount_held.lua.
 
 Sold: a pair is installed only if its version is newer than what Redis has counted, so a
 stale PostgreSQL read (taken before this call) can never lower `sold` below a newer truth.

@@ -39,6 +39,7 @@ if redis.call('HEXISTS', inv, tier .. ':held') == 1 then
   if held < 0 then redis.call('HSET', inv, tier .. ':held', 0) end
 end
 part.l[tier] = nil
+recount_delta(inv, recount_id(inv), part, tier, -qty)
 part.r = nil
 if count_lines(part) == 0 then
   redis.call('HDEL', carts, cart_id)

@@ -40,13 +40,14 @@ local max_lines, sweep_limit, request_id = tonumber(ARGV[7]), tonumber(ARGV[8]),
 sweep_expired(inv, carts, exp, now, sweep_limit)
 
 local t = redis.call('HMGET', inv, tier .. ':total', tier .. ':sold', tier .. ':held',
-  tier .. ':max', tier .. ':start', tier .. ':end', tier .. ':active')
+  tier .. ':max', tier .. ':start', tier .. ':end', tier .. ':active', '_rc')
 if not t[1] then
   return cjson.encode({ r = 'not-loaded' })
 end
 local total, sold, held = tonumber(t[1]), tonumber(t[2]), tonumber(t[3])
 local max_per_order, sale_start, sale_end = tonumber(t[4]), tonumber(t[5]), tonumber(t[6])
 local active = t[7] == '1'
+local rc = t[8]  -- a held recount running on this event (parts.lua), or false
 
 local function available()
   return math.max(0, total - sold - held)
@@ -99,6 +100,7 @@ if wanted > 0 then
 else
   part.l[tier] = nil
 end
+recount_delta(inv, rc, part, tier, delta)
 
 if count_lines(part) == 0 then
   redis.call('HDEL', carts, cart_id)

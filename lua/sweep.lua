@@ -12,7 +12,9 @@ KEYS[3] exp    sorted set: cart id -> expiry (ms)
 ARGV[1] now_ms
 ARGV[2] limit
 
-Reply: JSON {r = "ok", released, due (expired parts still waiting after this call)}
+Reply: JSON {r = "ok", released, due (expired parts still waiting after this call),
+  parts (parts of the event left, open or in checkout: 0 lets the worker try
+  retire_event.lua)}
 ]]
 --!include parts.lua
 
@@ -21,4 +23,4 @@ local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 
 local released = sweep_expired(inv, carts, exp, now, limit)
 local due = redis.call('ZCOUNT', exp, '-inf', now)
-return cjson.encode({ r = 'ok', released = released, due = due })
+return cjson.encode({ r = 'ok', released = released, due = due, parts = redis.call('HLEN', carts) })

@@ -20,6 +20,8 @@ ARGV[9]  sales_end_ms    0 = no end
 ARGV[10] active          "1" or "0"
 ARGV[11] sold            quantity_sold
 ARGV[12] sold_version
+ARGV[13] now_ms          noted as the event's last load (`_loaded`): retire_event.lua
+                         keeps an event loaded moments ago
 
 Reply: JSON {r = "ok", total, sold, held, v, sold_v} as Redis has them afterwards
 ]]
@@ -52,6 +54,9 @@ redis.call('HSETNX', inv, tier .. ':held', 0)
 -- hash as a hash table: as a listpack (below 128 fields) every field look-up of the hot
 -- path scans it from the start, about a microsecond per change per tier (performance.md).
 redis.call('HSETNX', inv, '_layout', LAYOUT_NOTE)
+if ARGV[13] then
+  redis.call('HSET', inv, '_loaded', ARGV[13])
+end
 
 local f = redis.call('HMGET', inv, tier .. ':total', tier .. ':sold', tier .. ':held',
   tier .. ':v', tier .. ':sold_v')

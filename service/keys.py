@@ -47,5 +47,9 @@ class Keys:
         worker's index of where to sweep, instead of scanning the keyspace."""
         return f"{self.prefix}active-events"
 
+    def sweep_start(self) -> str:
+        """String: the event the next sweep starts at (where the last one ran out of time)."""
+        return f"{self.prefix}sweep-start"
+
     def rate_limit(self, scope: str, subject: str) -> str:
         return f"{self.prefix}{{rl:{scope}:{subject}}}"

@@ -88,6 +88,23 @@ RECONCILE_DRIFT_SEATS = Counter(
     "Seats the reconciler corrected (absolute difference), by field.",
     ("field",),
 )
+SWEEP_UNFINISHED_RUNS = Counter(
+    "tc_sweep_unfinished_runs_total",
+    "Sweep runs that stopped at their time budget with events still to sweep.",
+)
+SWEEP_UNFINISHED_EVENTS = Counter(
+    "tc_sweep_unfinished_events_total",
+    "Events a sweep run left unswept at its time budget (the next run starts with them).",
+)
+EVENTS_RETIRED = Counter(
+    "tc_events_retired_total",
+    "Finished events (no parts, every sale over) whose Redis state the sweep deleted.",
+)
+RECONCILE_NOT_RECOUNTED = Counter(
+    "tc_reconcile_not_recounted_total",
+    "Events whose held counters a reconcile run could not recount (the chunked recount "
+    "was superseded or hit its call limit).",
+)
 WORKER_JOB_DURATION = Histogram(
     "tc_worker_job_duration_seconds",
     "Time of one run of a worker job.",

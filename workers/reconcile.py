@@ -3,13 +3,15 @@
 Per event, one reconcile.lua call recomputes each tier's ``held`` from the event's parts
 and installs PostgreSQL's ``(quantity_sold, sold_version)`` by the version rule, read from
 PostgreSQL *before* the call, so a stale read can only lose to a newer version and never
-raises availability. An event with more than ``MAX_PARTS`` parts keeps its ``held`` this
-run (recounting them all at once would block Redis; see lua/reconcile.lua). Tiers
-PostgreSQL has but Redis lacks (cold start, flush) or holds at an older definition are
-loaded with ``TierCatalog.install``. The events covered are those in the active-events
-index and every event with an active tier, so after Redis lost everything, every active
-tier is back within a minute (a buyer who is faster still gets the tier loaded on first
-use by the API).
+raises availability. An event with more than ``MAX_PARTS`` parts is recounted in chunks
+of ``RECOUNT_CHUNK`` parts instead (recount_held.lua), since recounting them all at once
+would block Redis. Tiers PostgreSQL has but Redis lacks (cold start, flush) or holds at
+an older definition are loaded with ``TierCatalog.install``, unless the event is finished
+(every tier inactive or its sale ended): the sweep retires finished events, and the
+reconciler must not bring them back every minute. The events covered are those in the
+active-events index and every event with a tier on sale or yet to open, so after Redis
+lost everything, every such tier is back within a minute (a buyer who is faster still
+gets the tier loaded on first use by the API).
 
 Drift is a counter that would have stayed wrong without the reconciler:
 - ``held``: the counter differs from the seats of the parts present (scripts change both
@@ -24,6 +26,8 @@ Drift is a counter that would have stayed wrong without the reconciler:
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 import uuid
 from collections import defaultdict
 
@@ -32,22 +36,25 @@ import msgspec
 
 from service.http.services import Services
 from service.inventory.store import TierRow
-from service.metrics import RECONCILE_DRIFT, RECONCILE_DRIFT_SEATS
+from service.metrics import RECONCILE_DRIFT, RECONCILE_DRIFT_SEATS, RECONCILE_NOT_RECOUNTED
 from service.orders.store import order_changes
-from service.redis.replies import CommittedPart, ReconciledTier
+from service.redis.replies import CommittedPart, ReconciledTier, RecountedTier
 from workers.active_events import indexed_events
 from workers.logs import worker_log
 
 EVENTS_PER_BATCH = 200  # events whose tiers one PostgreSQL query reads
-# Events with more parts keep their held this run: recounting reads every part in one
+# Events with more parts are recounted in chunks: reconcile.lua reads every part in one
 # atomic step (about 4 us a part), and a cart call must never wait long behind it.
 MAX_PARTS = 2_000
+RECOUNT_CHUNK = 200  # parts one recount_held.lua call reads (about 7 us each: ~1.5 ms)
+MAX_RECOUNT_CALLS = 10_000  # per event and run: 2 million parts
+MAX_CHECKOUTS = 2_000  # parts in checkout one run looks up in PostgreSQL, per event
 
 _COLUMNS = ", ".join(TierRow.__struct_fields__)
-# Keyset pages of the events that have an active tier.
-ACTIVE_EVENTS_PAGE = """
+# Keyset pages of the events that have a tier on sale or yet to open (not finished).
+SELLING_EVENTS_PAGE = """
 SELECT DISTINCT event_id FROM ticket_tiers
-WHERE active AND event_id > $1
+WHERE active AND (sales_end IS NULL OR sales_end > now()) AND event_id > $1
 ORDER BY event_id
 LIMIT $2
 """
@@ -64,25 +71,27 @@ class ReconcileStats(msgspec.Struct):
     held_drift_seats: int = 0
     sold_drift: int = 0  # tiers whose sold was corrected (see the module's definition)
     sold_drift_seats: int = 0
-    not_recounted: int = 0  # events with more than max_parts parts: held left as it was
+    recounted_in_chunks: int = 0  # events with more than max_parts parts, recounted in chunks
+    not_recounted: int = 0  # events whose chunked recount could not finish: held left as it was
     applied: int = 0  # parts of committed orders still in checkout, applied
 
 
 async def reconcile_inventory(services: Services, *, events_per_batch: int = EVENTS_PER_BATCH,
-                              max_parts: int = MAX_PARTS) -> ReconcileStats:
+                              max_parts: int = MAX_PARTS, recount_chunk: int = RECOUNT_CHUNK) -> ReconcileStats:
     stats = ReconcileStats()
-    events = sorted(set(await indexed_events(services)) | set(await active_tier_events(services.pool)))
+    events = sorted(set(await indexed_events(services)) | set(await selling_events(services.pool)))
     stats.events = len(events)
     for start in range(0, len(events), events_per_batch):
         chunk = events[start:start + events_per_batch]
         tiers = await _tiers_of_events(services.pool, chunk)  # read before the scripts run
         for event_id in chunk:
-            await reconcile_event(services, event_id, tiers.get(event_id, []), stats, max_parts=max_parts)
+            await reconcile_event(services, event_id, tiers.get(event_id, []), stats, max_parts=max_parts,
+                                  recount_chunk=recount_chunk)
     return stats
 
 
 async def reconcile_event(services: Services, event_id: str, rows: list[TierRow], stats: ReconcileStats,
-                          *, max_parts: int = MAX_PARTS) -> None:
+                          *, max_parts: int = MAX_PARTS, recount_chunk: int = RECOUNT_CHUNK) -> None:
     """Reconcile one event against ``rows``, its tiers as PostgreSQL had them just before.
 
     The parts in checkout are listed after ``rows`` were read, and their orders looked up
@@ -95,11 +104,10 @@ async def reconcile_event(services: Services, event_id: str, rows: list[TierRow]
     reply = await services.scripts.reconcile(event_id=event_id, pairs=pairs, max_parts=max_parts, applied=applied)
     stats.applied += reply.applied
     _account(event_id, reply.tiers, by_id, stats)
-    if not reply.counted:
-        stats.not_recounted += 1
-        worker_log().info("reconcile kept held", event_id=event_id, parts=reply.parts, max_parts=max_parts)
 
-    missing = set(reply.missing)
+    # A finished event's missing tiers stay missing: the sweep retires such an event, and
+    # the API loads a tier on first use anyway.
+    missing = set(reply.missing) if not event_finished(rows) else set()
     stats.tiers += len(reply.tiers) + len(missing)
     stale = [row for tier_id, row in by_id.items()
              if tier_id in missing or (tier_id in reply.tiers and row.version > reply.tiers[tier_id].v)]
@@ -107,13 +115,54 @@ async def reconcile_event(services: Services, event_id: str, rows: list[TierRow]
         await services.catalog.install(row)
     stats.loaded += len(missing)
     stats.reloaded += len(stale) - len(missing)
-    if missing:
+    if missing and reply.counted:
         # The tiers just loaded start at held 0: count their parts' seats now.
         again = await services.scripts.reconcile(event_id=event_id, pairs=pairs, max_parts=max_parts)
         _account(event_id, {t: c for t, c in again.tiers.items() if t in missing}, by_id, stats)
+    if not reply.counted:
+        # Too many parts for one step (reconcile.lua left held alone): recount in chunks,
+        # after the loads above, so the tiers just loaded are counted too.
+        recounted = await recount_held(services, event_id, chunk=recount_chunk)
+        if recounted is None:
+            stats.not_recounted += 1
+            RECONCILE_NOT_RECOUNTED.inc()
+            worker_log().warning("reconcile could not recount held", event_id=event_id, parts=reply.parts)
+        else:
+            stats.recounted_in_chunks += 1
+            _account_held(event_id, recounted, stats)
 
 
-async def committed_parts(services: Services, event_id: str, limit: int = MAX_PARTS) -> list[CommittedPart]:
+async def recount_held(services: Services, event_id: str, *, chunk: int = RECOUNT_CHUNK,
+                       max_calls: int = MAX_RECOUNT_CALLS) -> dict[str, RecountedTier] | None:
+    """Recount the event's held counters in chunks of about ``chunk`` parts
+    (recount_held.lua; its header says why the result is exact while carts change between
+    the calls). Each tier's held before and as set; {} when the event is not loaded (any
+    more); None when the recount could not finish (another recount took over, or
+    ``max_calls`` calls were not enough)."""
+    recount_id = secrets.token_hex(6)  # never reused: a failed call is never repeated
+    cursor = "0"
+    for _ in range(max_calls):
+        reply = await services.scripts.recount_held(event_id=event_id, recount_id=recount_id, cursor=cursor,
+                                                    count=chunk)
+        if reply.r == "done":
+            return reply.tiers
+        if reply.r == "not-loaded":
+            return {}
+        if reply.r != "more":
+            return None
+        cursor = reply.cursor
+    return None
+
+
+def event_finished(rows: list[TierRow], now: dt.datetime | None = None) -> bool:
+    """Whether every tier of the event is inactive or past its sale end (as
+    retire_event.lua decides); False for an event PostgreSQL has no tier of."""
+    now = now or dt.datetime.now(dt.UTC)
+    return bool(rows) and all(not row.active or (row.sales_end is not None and row.sales_end <= now)
+                              for row in rows)
+
+
+async def committed_parts(services: Services, event_id: str, limit: int = MAX_CHECKOUTS) -> list[CommittedPart]:
     """The event's parts in checkout whose order PostgreSQL has, with the order's changes of
     the event's tiers: a checkout that stopped after its commit (read after the pairs)."""
     in_checkout = await services.scripts.due_checkouts(event_id=event_id, now_ms=None, limit=limit)
@@ -140,12 +189,18 @@ def sold_drift(tier: ReconciledTier, sold: int, version: int) -> int:
     return 0
 
 
-def _account(event_id: str, tiers: dict[str, ReconciledTier], rows: dict[str, TierRow],
-             stats: ReconcileStats) -> None:
+def _account_held(event_id: str, tiers: dict[str, ReconciledTier] | dict[str, RecountedTier],
+                  stats: ReconcileStats) -> None:
     for tier_id, tier in tiers.items():
         if tier.held != tier.held_before:
             stats.held_drift += 1
             stats.held_drift_seats += _drift(event_id, tier_id, "held", tier.held_before, tier.held)
+
+
+def _account(event_id: str, tiers: dict[str, ReconciledTier], rows: dict[str, TierRow],
+             stats: ReconcileStats) -> None:
+    _account_held(event_id, tiers, stats)
+    for tier_id, tier in tiers.items():
         row = rows.get(tier_id)
         if row is None:
             continue
@@ -169,11 +224,12 @@ def _drift(event_id: str, tier_id: str, field: str, before: int, after: int, **d
     return seats
 
 
-async def active_tier_events(pool: asyncpg.Pool, page: int = 1000) -> list[str]:
+async def selling_events(pool: asyncpg.Pool, page: int = 1000) -> list[str]:
+    """Every event with an active tier whose sale has not ended, in keyset pages."""
     events: list[str] = []
     after = uuid.UUID(int=0)
     while True:
-        records = await pool.fetch(ACTIVE_EVENTS_PAGE, after, page)
+        records = await pool.fetch(SELLING_EVENTS_PAGE, after, page)
         events += [str(r["event_id"]) for r in records]
         if len(records) < page:
             return events

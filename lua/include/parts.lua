@@ -7,7 +7,8 @@
 --     x = expiry (ms),        -- open: hold expiry; checkout: checkout deadline
 --     l = { [tier_id] = quantity, ... },
 --     r = last request id applied (makes a retried add idempotent),
---     q = the quantity that request left on its line }
+--     q = the quantity that request left on its line,
+--     k = the id of the last held recount that counted it (recount_held.lua) }
 -- Every held seat is counted in `<tier>:held` of the event's `inv` hash; releasing a
 -- part gives its seats back there and deletes the part in the same script.
 
@@ -27,8 +28,44 @@ local function encode_part(part)
   return cjson.encode(part)
 end
 
+-- The chunked recount of `held` (recount_held.lua) keeps, while it runs, the seats of the
+-- parts it has counted in `<tier>:rc` of `inv`, marks each counted part with its id
+-- (`k`), and names itself in `inv` field `_rc`. Every script that changes a part's lines
+-- or deletes a part tells it through the two helpers below, so its sums always equal the
+-- seats of the marked parts as they are now, whatever runs between its chunks.
+
+-- The running recount's id, or false when none runs.
+local function recount_id(inv)
+  return redis.call('HGET', inv, '_rc')
+end
+
+-- Call after `part.l[tier]` changed by `delta` seats (part.l already changed). A part the
+-- recount counted: its sum follows the change. One it has not counted yet is counted now,
+-- as it is after the change, and marked, so the recount's scan skips it.
+local function recount_delta(inv, rc, part, tier, delta)
+  if not rc then return end
+  if part.k == rc then
+    if delta ~= 0 then redis.call('HINCRBY', inv, tier .. ':rc', delta) end
+  else
+    for t, qty in pairs(part.l) do
+      redis.call('HINCRBY', inv, t .. ':rc', qty)
+    end
+    part.k = rc
+  end
+end
+
+-- Call before deleting `part`: a part the recount counted leaves its sums.
+local function recount_drop(inv, rc, part)
+  if rc and part.k == rc then
+    for t, qty in pairs(part.l) do
+      redis.call('HINCRBY', inv, t .. ':rc', -qty)
+    end
+  end
+end
+
 -- Gives the part's seats back and deletes it. `part` is the decoded part.
 local function release_part(inv, carts, exp, cart_id, part)
+  recount_drop(inv, recount_id(inv), part)
   for tier, qty in pairs(part.l) do
     if redis.call('HEXISTS', inv, tier .. ':held') == 1 then
       local held = redis.call('HINCRBY', inv, tier .. ':held', -qty)

@@ -62,6 +62,24 @@ class SweepReply(msgspec.Struct, frozen=True):
     r: str
     released: int = 0
     due: int = 0
+    parts: int = -1  # parts of the event left (open or in checkout); 0: it may be finished
+
+
+class RetireReply(msgspec.Struct, frozen=True):
+    r: str  # "retired", "gone", "parts", "selling" or "recent" (retire_event.lua)
+    tiers: int = 0
+
+
+class RecountedTier(msgspec.Struct, frozen=True):
+    held_before: int
+    held: int
+
+
+class RecountReply(msgspec.Struct, frozen=True):
+    r: str  # "more", "done", "superseded" or "not-loaded" (recount_held.lua)
+    cursor: str = "0"  # more: the cursor of the next call
+    seen: int = 0  # parts read by this call
+    tiers: dict[str, RecountedTier] = {}  # done: each tier's held before and as set
 
 
 class TierLoadReply(msgspec.Struct, frozen=True):

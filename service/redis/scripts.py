@@ -34,8 +34,10 @@ from service.redis.replies import (
     MergeReply,
     RateLimitReply,
     ReconcileReply,
+    RecountReply,
     RemoveReply,
     ReserveReply,
+    RetireReply,
     StoredPart,
     SweepReply,
     TierLoadReply,
@@ -293,6 +295,7 @@ class Scripts:
                 "1" if tier.active else "0",
                 tier.sold,
                 tier.sold_version,
+                now_ms,
             ],
             TierLoadReply,
         )
@@ -334,6 +337,20 @@ class Scripts:
             "reconcile", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
             [max_parts, msgspec.json.encode(list(applied)), *_flat(pairs)], ReconcileReply,
         )
+
+    async def recount_held(self, *, event_id: str, recount_id: str, cursor: str, count: int) -> RecountReply:
+        """One step of the chunked recount of the event's held counters (recount_held.lua):
+        ``cursor`` "0" begins one under ``recount_id`` (random, never reused), then pass
+        the cursor each reply gives until it answers "done"."""
+        ev = self.keys.event(event_id)
+        return await self._eval("recount_held", [ev.inventory, ev.carts], [recount_id, cursor, count], RecountReply)
+
+    async def retire_event(self, *, event_id: str, now_ms: int, grace_ms: int) -> RetireReply:
+        """Delete the event's Redis state if it has no part and every tier's sale is over,
+        in one step (retire_event.lua); the caller then takes it out of the index."""
+        ev = self.keys.event(event_id)
+        return await self._eval("retire_event", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                                [now_ms, grace_ms], RetireReply)
 
     async def inventory(self, *, event_id: str, tier_ids: list[str]) -> InventoryReply:
         ev = self.keys.event(event_id)

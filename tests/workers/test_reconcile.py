@@ -13,7 +13,7 @@ from service.inventory.store import fetch_tier
 from service.orders import checkout as checkout_module
 from tests.conftest import TEST_KEY_PREFIX, delete_keys
 from tests.workers.conftest import TTL_MS, counters, hold, make_tier, now_ms, pg_sold, sell
-from workers.reconcile import ReconcileStats, active_tier_events, reconcile_event, reconcile_inventory
+from workers.reconcile import ReconcileStats, selling_events, reconcile_event, reconcile_inventory
 from workers.sweep import sweep_expired_parts
 
 
@@ -173,24 +173,26 @@ async def test_events_with_an_active_tier_are_read_in_pages(services):
     for event in events:
         await make_tier(services, event_id=event, load=False)
 
-    assert await active_tier_events(services.pool, page=2) == events
+    assert await selling_events(services.pool, page=2) == events
 
 
-async def test_an_event_with_too_many_parts_keeps_its_held_but_still_gets_sold_installed(services):
+async def test_an_event_with_too_many_parts_for_one_step_is_recounted_in_chunks_and_gets_sold_installed(services):
     row = await make_tier(services, total=20, sold=1)
     for _ in range(4):
         await hold(services, row, 1)
     await services.redis.hset(services.keys.event(str(row.event_id)).inventory, f"{row.id}:held", 9)
     await sell(services, str(row.id), 2)
+    before = REGISTRY.get_sample_value("tc_reconcile_not_recounted_total") or 0.0
 
-    stats = await reconcile_inventory(services, max_parts=3)
+    stats = await reconcile_inventory(services, max_parts=3, recount_chunk=1)
 
     tier = await counters(services, row)
-    assert (tier.held, tier.sold) == (9, 3)
-    assert (stats.not_recounted, stats.held_drift, stats.sold_installed) == (1, 0, 1)
+    assert (tier.held, tier.sold) == (4, 3)
+    assert (stats.recounted_in_chunks, stats.not_recounted) == (1, 0)
+    assert (stats.held_drift, stats.held_drift_seats, stats.sold_installed) == (1, 5, 1)
     assert stats.sold_drift == 0  # without the parts, a checkout in flight cannot be ruled out
+    assert (REGISTRY.get_sample_value("tc_reconcile_not_recounted_total") or 0.0) == before
 
     stats = await reconcile_inventory(services, max_parts=4)
 
-    assert (await counters(services, row)).held == 4
-    assert (stats.not_recounted, stats.held_drift, stats.held_drift_seats) == (0, 1, 5)
+    assert (stats.recounted_in_chunks, stats.held_drift) == (0, 0)
