@@ -1,7 +1,9 @@
 """Readiness means "can serve carts", and carts need only Redis: through a real server
 (uvicorn subprocess), the API starts while PostgreSQL is down, is ready, serves carts and
 answers checkouts 503; once PostgreSQL is up, checkout works with no restart. A pool taken
-by checkouts queued on a tier's row lock does not make it unready either.
+by checkouts queued on a tier's row lock does not make it unready either. And the monitor
+behind the body's "postgres" and ``tc_postgres_up`` opens DB_POOL_MIN connections once
+PostgreSQL answers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
+from prometheus_client import REGISTRY
 
+from service.db.monitor import PostgresMonitor
+from service.db.pool import create_pool
 from service.http.services import build_services
 from service.inventory.dto import TierDefinition
 from service.redis.client import create_redis
@@ -109,3 +114,24 @@ async def test_a_pool_taken_by_checkouts_queued_on_a_row_lock_keeps_the_api_read
                 assert not any(task.done() for task in checkouts), "no checkout was queued"
             assert [answer.status_code for answer in await asyncio.gather(*checkouts)] == [201, 201, 201]
         assert_no_unhandled_error(server)
+
+
+async def test_the_monitor_reports_postgres_and_opens_db_pool_min_connections_once_it_answers(settings):
+    unreachable = msgspec.structs.replace(settings, database_url="postgresql://postgres@127.0.0.1:9/nothing-listens")
+    lazy = await create_pool(unreachable)  # created without connecting
+    assert not await PostgresMonitor(unreachable, lazy).probe()
+    assert REGISTRY.get_sample_value("tc_postgres_up") == 0
+    await lazy.close()
+
+    pool = await create_pool(msgspec.structs.replace(settings, db_pool_min=2))
+    monitor = PostgresMonitor(msgspec.structs.replace(settings, db_pool_min=2), pool)
+    assert (monitor.state, pool.get_size()) == ("unknown", 0)
+    monitor.start()
+    try:
+        async def filled() -> bool:
+            return pool.get_size() == 2
+        assert await until(filled, 5)
+        assert monitor.state == "ok" and REGISTRY.get_sample_value("tc_postgres_up") == 1
+    finally:
+        await monitor.stop()
+        await pool.close()
