@@ -19,7 +19,8 @@ def has(response, expected: dict[str, str]) -> bool:
 
 async def test_api_answers_and_refusals_carry_every_security_header(api_with):
     api_headers = {**EVERYWHERE, "content-security-policy": STRICT_CSP.decode(), "cache-control": "no-store"}
-    async with api_with(rate_limit_per_minute=1, rate_limit_burst=1, rate_limit_address_burst=1) as api:
+    async with api_with(rate_limit_per_minute=1, rate_limit_burst=1, rate_limit_address_per_minute=1,
+                        rate_limit_address_burst=1) as api:
         answers = {
             "ok": await api.get("/api/cart"),
             "rate-limited": await api.get("/api/cart"),
