@@ -24,7 +24,7 @@ from service.http.ratelimit import limit_requests
 from service.http.security import add_security_headers, refuse_large_headers
 from service.http.services import close_services, open_services
 from service.inventory import handlers as tier_handlers
-from service.logs import configure_api_logging
+from service.logs import configure_logging
 from service.metrics import render_latest
 from service.orders import admin_handlers as order_admin_handlers
 from service.orders import handlers as order_handlers
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        configure_api_logging(settings.log_level)
+        configure_logging(settings.log_level)
         app.state.services = services = await open_services(settings)
         try:
             with settled_garbage_collector():

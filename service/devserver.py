@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
+import errno
 import importlib.util
 import os
 import signal
@@ -26,7 +28,8 @@ import asyncpg
 
 from service.db.migrate import apply_migrations, ensure_database
 from service.embedded import ResolvedServers, resolve_servers
-from service.settings import PROJECT_ROOT, Settings
+from service.embedded_servers import free_port
+from service.settings import PROJECT_ROOT, Settings, database_url_from_env
 
 DEFAULT_APP = "service.app:app"
 WORKER_SETTINGS = "workers.main.WorkerSettings"
@@ -100,18 +103,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         servers = resolve_servers(os.environ, redis=args.command != "migrate")
         env = {**os.environ, **servers.environ()}
-        settings = Settings.from_env(env)
-        applied = asyncio.run(prepare_database(settings.database_url, seed=args.command == "run"))
-        print(f"database {settings.database_url} ({servers.database_origin}): "
+        # The migration needs the database and nothing else: no secret, no other setting.
+        settings = None if args.command == "migrate" else Settings.from_env(env)
+        database_url = database_url_from_env(env) if settings is None else settings.database_url
+        if args.command == "run":
+            _refuse_taken_port(settings.host, settings.port)  # at once, before anything slow
+        applied = asyncio.run(prepare_database(database_url, seed=args.command == "run"))
+        print(f"database {database_url} ({servers.database_origin}): "
               f"migrations applied: {', '.join(applied) or 'none (up to date)'}", flush=True)
-        if args.command == "migrate":
+        if settings is None:
             return 0
         if args.command == "run":
             children["api"] = _spawn(_api_command(args.app, settings), env)
             _wait_until_listening(settings.host, settings.port, children["api"])
+        metrics_note = ""
         if wants_worker and has_worker:
-            children["worker"] = _spawn([sys.executable, "-m", "arq", WORKER_SETTINGS], env)
-        _print_banner(args.command, settings, servers, children)
+            worker_env, metrics_note = _worker_environment(env, settings)
+            children["worker"] = _spawn([sys.executable, "-m", "arq", WORKER_SETTINGS], worker_env)
+        _print_banner(args.command, settings, servers, children, metrics_note)
         return _supervise(children)
     except KeyboardInterrupt:
         return 0
@@ -161,18 +170,82 @@ def _exit_with_parent(parent: int) -> Callable[[], None] | None:
     return preexec
 
 
+def _port_taken(host: str, port: int) -> bool:
+    """Whether another socket listens on ``host``:``port`` (tried by binding it, as the
+    server will; a socket in TIME_WAIT does not count)."""
+    family, _, _, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                  flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
+def _refuse_taken_port(host: str, port: int) -> None:
+    """A second ``make run`` on a port in use stops here, saying so: the readiness check
+    would otherwise find the first instance's API there and report this one running."""
+    if _port_taken(host, port):
+        raise SystemExit(f"devserver: {host}:{port} is taken (another make run?): run this one on another "
+                         f"port, e.g. PORT={free_port()} make run")
+
+
+def _worker_environment(env: Mapping[str, str], settings: Settings) -> tuple[dict[str, str], str]:
+    """The worker's environment, and what the banner says of its metrics: on the port of
+    the settings, or, when another process (a first make run's worker) holds it, on a
+    free one. The worker itself also moves to a free port if this one is taken meanwhile."""
+    port = settings.worker_metrics_port
+    if not port:
+        return dict(env), "metrics off (WORKER_METRICS_PORT=0)"
+    if not _port_taken("0.0.0.0", port):
+        return dict(env), f"metrics on http://127.0.0.1:{port}/metrics"
+    free = free_port()
+    return ({**env, "WORKER_METRICS_PORT": str(free)},
+            f"metrics on http://127.0.0.1:{free}/metrics ({port} is taken: another make run?)")
+
+
 def _wait_until_listening(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until ``process`` serves on the port: a connection there must reach it, not another
+    process that took the port since the check (Linux: the socket must be the child's)."""
     address = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
     deadline = time.monotonic() + _READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"devserver: the API exited with {process.returncode} while starting")
+            taken = " (the port is taken)" if _port_taken(host, port) else ""
+            raise SystemExit(f"devserver: the API exited with {process.returncode} while starting{taken}")
         try:
             socket.create_connection((address, port), timeout=0.5).close()
-            return
+            if _listens(process.pid, port) is not False:
+                return
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise SystemExit(f"devserver: the API did not listen on {address}:{port} in {_READY_TIMEOUT:.0f}s")
+
+
+def _listens(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` has a socket listening on TCP ``port``; None where /proc
+    cannot tell (not Linux)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    inodes = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            inodes.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port and f"socket:[{inode}]" in inodes:
+                    return True  # 0A: TCP_LISTEN
+    return False
 
 
 def _supervise(children: Mapping[str, subprocess.Popen[bytes]]) -> int:
@@ -199,11 +272,11 @@ def _stop_children(children: Mapping[str, subprocess.Popen[bytes]]) -> None:
 
 
 def _print_banner(command: str, settings: Settings, servers: ResolvedServers,
-                  children: Mapping[str, subprocess.Popen[bytes]]) -> None:
+                  children: Mapping[str, subprocess.Popen[bytes]], metrics_note: str = "") -> None:
     lines = [f"redis:    {servers.redis_url} ({servers.redis_origin})",
              f"postgres: {settings.database_url} ({servers.database_origin})"]
     if "worker" in children:
-        lines.append(f"worker:   arq {WORKER_SETTINGS} (pid {children['worker'].pid})")
+        lines.append(f"worker:   arq {WORKER_SETTINGS} (pid {children['worker'].pid}), {metrics_note}")
     elif command == "run":
         lines.append("worker:   not started (--no-worker, or workers/main.py absent)")
     if command == "run":

@@ -1,9 +1,14 @@
-"""The API's log lines: one JSON object per line on stdout, with the request id.
+"""The log lines of the API and the worker: one set-up for both processes
+(``configure_logging``), one JSON object per line on stdout.
 
-Modules log through the standard library (``logging.getLogger("ticket_cart....")``); this
-formatter renders them, adding the ``X-Request-ID`` of the request being served (set by
-``service.http.observability``). Secrets and customers' e-mail addresses are never passed to
-a logger (docs/security.md).
+Modules log through the standard library (``logging.getLogger("ticket_cart....")``); the
+worker's jobs log through structlog with fields (``workers.logs.worker_log``), which this
+set-up hands to the same handler. So a line of shared domain code (an order expired, a
+checkout recovered) reads the same in the API's and in the worker's logs. Each line has
+``ts``, ``level``, ``logger`` and ``msg``, then the fields a structlog call gave, the
+``X-Request-ID`` of the request being served (set by ``service.http.observability``), and
+``exc`` with the traceback. Secrets and customers' e-mail addresses are never passed to a
+logger (docs/security.md).
 """
 
 from __future__ import annotations
@@ -12,20 +17,27 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import MutableMapping
 from contextvars import ContextVar
+from typing import Any
+
+import structlog
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 _HANDLER_NAME = "ticket-cart-json"
+_BASE_KEYS = ("ts", "level", "logger", "msg")
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, Any] = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        for key, value in getattr(record, "fields", {}).items():
+            line.setdefault(key, value)
         request_id = REQUEST_ID.get()
         if request_id:
             line["request_id"] = request_id
@@ -34,13 +46,41 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure_api_logging(level: str = "INFO") -> None:
-    """Idempotent: one JSON handler on the ``ticket_cart`` logger tree."""
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to the ``sys.stdout`` of the moment (tests capture it after start-up)."""
+
+    @property
+    def stream(self):  # noqa: ANN201 (StreamHandler's attribute)
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:  # noqa: ANN001
+        pass
+
+
+def _to_standard_library(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> tuple[tuple, dict]:
+    """structlog's last step: its event as a standard-library call, the fields kept apart."""
+    message = event.pop("event", "")
+    exc_info = event.pop("exc_info", None)
+    return (message,), {"extra": {"fields": dict(event)}, "exc_info": exc_info}
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """The logging of the API's and the worker's processes alike; idempotent: one JSON
+    handler on the ``ticket_cart`` logger tree, and structlog writing through it."""
+    number = logging.getLevelName(level.upper())
+    number = number if isinstance(number, int) else logging.INFO
     logger = logging.getLogger("ticket_cart")
-    logger.setLevel(level)
-    if any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
-        return
-    handler = logging.StreamHandler(sys.stdout)
-    handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(JsonFormatter())
-    logger.addHandler(handler)
+    logger.setLevel(number)
+    if not any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.set_name(_HANDLER_NAME)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, _to_standard_library],
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        # Not cached: tests capture the lines (structlog.testing.capture_logs) after start-up.
+        cache_logger_on_first_use=False,
+    )

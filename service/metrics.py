@@ -14,6 +14,7 @@ variable (development, tests) the process's default registry is served.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from prometheus_client import (
@@ -150,7 +151,23 @@ def render_latest() -> tuple[bytes, str]:
     return generate_latest(_registry()), CONTENT_TYPE_LATEST
 
 
-def start_worker_metrics_server(port: int) -> None:
-    """Serve the worker's metrics on ``port`` in a background thread; 0 disables it."""
-    if port:
-        start_http_server(port, registry=_registry())
+class MetricsPortTaken(OSError):
+    """The worker's metrics port is in use (another worker, another ``make run``)."""
+
+
+def start_worker_metrics_server(port: int, *, or_any_free_port: bool = False) -> int | None:
+    """Serve the worker's metrics on ``port`` in a background thread; the port served, or
+    None for 0 (off). A port in use raises MetricsPortTaken, naming it; with
+    ``or_any_free_port`` (development) the metrics go to a free port instead."""
+    if not port:
+        return None
+    try:
+        server, _thread = start_http_server(port, registry=_registry())
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        if not or_any_free_port:
+            raise MetricsPortTaken(exc.errno, f"the worker's metrics port {port} (WORKER_METRICS_PORT) is in use: "
+                                              "set another, or 0 for none") from None
+        server, _thread = start_http_server(0, registry=_registry())
+    return server.server_port

@@ -176,6 +176,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``DATABASE_URL`` alone, as Settings reads it: all the migration runner needs, so it
+    runs without the service's secrets (and writes no development secrets)."""
+    env = os.environ if environ is None else environ
+    return env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
 class _DevSecrets:
     """Development-only secrets, generated on first use and shared through a file."""
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -92,8 +93,12 @@ def test_multiprocess_rendering_adds_up_every_worker_process(tmp_path):
 
 def test_worker_metrics_server_is_not_started_for_port_zero(monkeypatch):
     started = []
-    monkeypatch.setattr(metrics, "start_http_server", lambda *a, **kw: started.append(a))
-    metrics.start_worker_metrics_server(0)
+    def start_http_server(*args, **kwargs):
+        started.append(args)
+        return types.SimpleNamespace(server_port=args[0]), None
+
+    monkeypatch.setattr(metrics, "start_http_server", start_http_server)
+    assert metrics.start_worker_metrics_server(0) is None
     assert started == []
-    metrics.start_worker_metrics_server(9108)
+    assert metrics.start_worker_metrics_server(9108) == 9108
     assert started == [(9108,)]

@@ -16,10 +16,11 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from service.http.services import close_services, open_services
+from service.logs import configure_logging
 from service.metrics import start_worker_metrics_server
 from service.settings import Settings, SettingsError
 from workers.expiry import expire_orders
-from workers.logs import configure_logging, worker_log
+from workers.logs import worker_log
 from workers.reconcile import reconcile_inventory
 from workers.recovery import recover_checkouts
 from workers.summary import run_job
@@ -36,11 +37,16 @@ Ctx = dict[str, Any]
 async def startup(ctx: Ctx) -> None:
     settings: Settings = ctx["settings"]
     configure_logging(settings.log_level)
+    # In development a second instance (another make run, a bench) may hold the port: the
+    # metrics then go to a free one, said in the start line. In production it is an error.
+    metrics_port = start_worker_metrics_server(settings.worker_metrics_port,
+                                               or_any_free_port=not settings.is_production)
     services = await open_services(settings)
-    start_worker_metrics_server(settings.worker_metrics_port)
     ctx["services"] = services
-    worker_log().info("worker started", queue=queue_of(settings),
-                      metrics_port=settings.worker_metrics_port or None)
+    fields = {"queue": queue_of(settings), "metrics_port": metrics_port}
+    if metrics_port not in (None, settings.worker_metrics_port):
+        fields["metrics_port_taken"] = settings.worker_metrics_port
+    worker_log().info("worker started", **fields)
 
 
 async def shutdown(ctx: Ctx) -> None:

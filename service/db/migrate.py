@@ -2,7 +2,7 @@
 
 Applied versions are recorded in ``schema_migrations``. A session-level advisory lock
 makes concurrent runs (several pods starting at once) safe. Usage:
-``python -m service.db.migrate`` (reads DATABASE_URL through Settings).
+``python -m service.db.migrate``: it reads ``DATABASE_URL`` and nothing else (no secret).
 """
 
 from __future__ import annotations
@@ -74,11 +74,11 @@ async def ensure_database(database_url: str) -> None:
 
 
 def main() -> int:
-    from service.settings import Settings
+    from service.settings import database_url_from_env
 
-    settings = Settings.from_env()
-    asyncio.run(ensure_database(settings.database_url))
-    applied = asyncio.run(apply_migrations(settings.database_url))
+    database_url = database_url_from_env()
+    asyncio.run(ensure_database(database_url))
+    applied = asyncio.run(apply_migrations(database_url))
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
     return 0
 

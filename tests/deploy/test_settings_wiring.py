@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.deploy.deploy_files import DEPLOY, K8S_OVERLAY, container_environment, find, read_env_file
+from tests.deploy.deploy_files import DEPLOY, K8S_OVERLAY, container_environment, find, pod_spec, read_env_file
 
 from service.settings import ENVIRONMENT_VARIABLES, SECRET_VARIABLES, Settings
 
@@ -15,10 +15,9 @@ PROCESS_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY"}
 REQUIRED_IN_PRODUCTION = (set(SECRET_VARIABLES) - {"TRUSTED_SERVICE_KEY"}) | {
     "REDIS_URL", "DATABASE_URL", "APP_ENV",
 }
-# Every container Settings.from_env runs in: the migration runner builds Settings too.
-K8S_WORKLOADS = [("Deployment", "ticket-cart-api"), ("Deployment", "ticket-cart-worker"),
-                 ("Job", "ticket-cart-migrate")]
-COMPOSE_SERVICES = ["api", "worker", "migrate"]
+# Every container Settings.from_env runs in. The migration runner reads DATABASE_URL alone.
+K8S_WORKLOADS = [("Deployment", "ticket-cart-api"), ("Deployment", "ticket-cart-worker")]
+COMPOSE_SERVICES = ["api", "worker"]
 
 
 def test_required_variables_list_is_what_production_settings_refuse_to_start_without():
@@ -44,6 +43,21 @@ def test_kubernetes_settings_parse(overlay_resources, kind, name):
     env = container_environment(overlay_resources, kind, name)
     settings = Settings.from_env({k: v for k, v in env.items() if k not in PROCESS_VARIABLES})
     assert settings.is_production
+
+
+def test_the_kubernetes_migration_gets_the_database_url_and_nothing_else(overlay_resources):
+    (container,) = pod_spec(find(overlay_resources, "Job", "ticket-cart-migrate"))["containers"]
+    assert "envFrom" not in container
+    (variable,) = container["env"]
+    reference = variable["valueFrom"]["secretKeyRef"]
+    assert (variable["name"], reference["key"]) == ("DATABASE_URL", "DATABASE_URL")
+    secret = find(overlay_resources, "Secret", reference["name"])  # the generated name, hashed
+    assert "DATABASE_URL" in secret["data"]
+
+
+def test_the_compose_migration_gets_the_database_url_and_nothing_else(compose):
+    environment = compose["services"]["migrate"]["environment"]
+    assert environment == {"DATABASE_URL": compose["services"]["api"]["environment"]["DATABASE_URL"]}
 
 
 def test_base_config_carries_no_secret(base_resources):

@@ -3,18 +3,21 @@ app with the resolved servers in its environment, then stops cleanly on SIGTERM.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 
 import asyncpg
 import pytest
 
-from service.devserver import DEMO_EVENT_ID, DEMO_TIERS, prepare_database, seed_demo_event
+from service.devserver import DEMO_EVENT_ID, DEMO_TIERS, _wait_until_listening, prepare_database, seed_demo_event
 from service.embedded_servers import free_port
 from service.settings import PROJECT_ROOT
+from tests.conftest import TEST_KEY_PREFIX
 
 
 @pytest.mark.usefixtures("clean_state")
@@ -49,6 +52,16 @@ def _devserver(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _read_banner(process: subprocess.Popen[str]) -> list[str]:
+    """The lines `run` prints up to its banner's last (the curl)."""
+    banner: list[str] = []
+    while not banner or not banner[-1].startswith("  curl"):
+        line = process.stdout.readline()
+        assert line, f"devserver exited early: {process.wait()} {process.stderr.read()}"
+        banner.append(line.rstrip("\n"))
+    return banner
+
+
 async def test_migrate_command_migrates_the_given_database_and_exits(scratch_database):
     url = await scratch_database("devserver_migrate")
     process = _devserver("migrate", env={"DATABASE_URL": url})
@@ -63,11 +76,7 @@ async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers,
     process = _devserver("run", "--app", "tests.infra.standin_app:app", "--no-worker",
                          env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(port)})
     try:
-        banner = []
-        while not banner or not banner[-1].startswith("  curl"):
-            line = process.stdout.readline()
-            assert line, f"devserver exited early: {process.wait()} {process.stderr.read()}"
-            banner.append(line.rstrip("\n"))
+        banner = _read_banner(process)
         text = "\n".join(banner)
         assert f"http://127.0.0.1:{port}" in text
         assert "admin key (X-Admin-Key): " in text
@@ -81,3 +90,81 @@ async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers,
     assert returncode == 0, process.stderr.read()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+@pytest.mark.parametrize("command", [["-m", "service.db.migrate"], ["-m", "service.devserver", "migrate"]],
+                         ids=["migrate-module", "make-migrate"])
+async def test_the_migration_needs_the_database_url_and_nothing_else(scratch_database, command):
+    url = await scratch_database(f"migrate_alone_{len(command)}")
+    # Production settings would refuse to start without the secrets: the migration never reads them.
+    environment = {"PATH": os.environ["PATH"], "APP_ENV": "production", "DATABASE_URL": url}
+    done = subprocess.run([sys.executable, *command], cwd=PROJECT_ROOT, env=environment, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "0001_ticket_tiers" in done.stdout
+
+
+def _listening(host: str = "127.0.0.1") -> socket.socket:
+    """A socket of this test listening on a free port: another process's server."""
+    taken = socket.socket()
+    taken.bind((host, 0))
+    taken.listen()
+    return taken
+
+
+async def test_a_second_run_on_a_port_in_use_says_so_and_stops(servers, scratch_database):
+    url = await scratch_database("devserver_port_taken")
+    with _listening() as taken:
+        port = taken.getsockname()[1]
+        process = _devserver("run", "--app", "tests.infra.standin_app:app", "--no-worker",
+                             env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(port)})
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"127.0.0.1:{port} is taken" in err
+    assert "running at" not in out
+
+
+def test_the_readiness_check_never_takes_another_process_for_the_api():
+    """The API's port was free at the check, and another server took it before the API
+    bound it: the check must not report the other server as ours."""
+    with _listening() as taken:
+        port = taken.getsockname()[1]
+        # The stand-in API fails to start once the check has reached the other server.
+        api = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(3)"],
+                               stdin=subprocess.PIPE)
+
+        def other_server() -> None:
+            connection, _ = taken.accept()
+            connection.close()
+            api.stdin.close()
+
+        answering = threading.Thread(target=other_server, daemon=True)
+        answering.start()
+        with pytest.raises(SystemExit, match="exited with 3 while starting [(]the port is taken[)]"):
+            _wait_until_listening("127.0.0.1", port, api)
+        answering.join()
+
+
+async def test_a_second_run_puts_the_workers_metrics_on_a_free_port_and_says_which(servers, scratch_database):
+    url = await scratch_database("devserver_metrics_taken")
+    with _listening("0.0.0.0") as taken:
+        metrics_port = taken.getsockname()[1]
+        process = _devserver("run", "--app", "tests.infra.standin_app:app",
+                             env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(free_port()),
+                                  "WORKER_METRICS_PORT": str(metrics_port), "KEY_PREFIX": f"{TEST_KEY_PREFIX}devserver:"})
+        try:
+            banner = _read_banner(process)
+            (worker,) = [line for line in banner if line.startswith("worker:")]
+            said = re.search(r"metrics on http://127.0.0.1:(\d+)/metrics [(](\d+) is taken", worker)
+            assert said and int(said[2]) == metrics_port and int(said[1]) != metrics_port, worker
+            for line in process.stdout:  # the worker's own start line says the same port
+                if '"msg": "worker started"' in line:
+                    assert json.loads(line)["metrics_port"] == int(said[1])
+                    break
+            with urllib.request.urlopen(f"http://127.0.0.1:{said[1]}/metrics", timeout=5) as answer:
+                assert b"tc_worker_job" in answer.read()
+            assert process.poll() is None  # the whole instance runs
+        finally:
+            process.send_signal(signal.SIGTERM)
+            returncode = process.wait(timeout=30)
+    assert returncode == 0, process.stderr.read()

@@ -17,7 +17,7 @@ from service.orders.lifecycle import ExpiryBatch
 from tests.api import api_client, put_tier
 from tests.workers.conftest import counters, hold, make_tier, now_ms
 from workers.expiry import expire_orders
-from workers.logs import configure_logging
+from service.logs import configure_logging
 from workers.recovery import recover_checkouts
 from workers.summary import run_job
 from workers.sweep import SweepStats
@@ -42,7 +42,7 @@ async def test_a_job_writes_one_json_summary_line_and_updates_its_metrics(capsys
     assert {k: line[k] for k in ("msg", "level", "job", "ok", "events", "calls", "released", "unfinished")} == {
         "msg": "job done", "level": "info", "job": "test-ok", "ok": True,
         "events": 2, "calls": 3, "released": 501, "unfinished": 0}
-    assert line["duration_ms"] >= 0 and line["timestamp"].endswith("Z")
+    assert line["duration_ms"] >= 0 and line["ts"].endswith("+00:00") and line["logger"] == "ticket_cart.worker"
     assert counts["released"] == 501
     assert sample("tc_worker_job_duration_seconds_count", "test-ok") == runs_before + 1
     assert sample("tc_worker_job_last_success_timestamp_seconds", "test-ok") > 0
@@ -60,7 +60,7 @@ async def test_a_failing_job_is_logged_counted_and_raised(capsys):
 
     (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (line["msg"], line["level"], line["ok"]) == ("job failed", "error", False)
-    assert line["error"] == "RuntimeError: PostgreSQL is down" and "Traceback" in line["exception"]
+    assert line["error"] == "RuntimeError: PostgreSQL is down" and "Traceback" in line["exc"]
     assert sample("tc_worker_job_failures_total", "test-fail") == failures_before + 1
     assert sample("tc_worker_job_last_success_timestamp_seconds", "test-fail") == 0
 

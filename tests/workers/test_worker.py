@@ -3,15 +3,20 @@ up (services, scripts), runs a queued job, and shuts down."""
 
 from __future__ import annotations
 
+import json
+import socket
+import urllib.request
 import uuid
 
 import msgspec
+import pytest
 from arq.connections import create_pool
 from arq.worker import Worker, get_kwargs
 
 import workers.main
 from tests.conftest import TEST_SECRETS
-from tests.workers.conftest import counters, make_tier
+from service.metrics import MetricsPortTaken, start_worker_metrics_server
+from tests.workers.conftest import counters, hold, make_tier, now_ms
 from workers.main import create_worker_settings
 
 
@@ -78,3 +83,51 @@ async def test_the_arq_worker_starts_without_postgres_and_runs_the_jobs_that_nee
         for job_id in job_ids:
             await queue.delete(f"arq:result:{job_id}")
         await queue.aclose()
+
+
+def test_a_taken_metrics_port_moves_to_a_free_one_in_development_and_is_named_in_production():
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        with pytest.raises(MetricsPortTaken, match=f"metrics port {port} [(]WORKER_METRICS_PORT[)] is in use"):
+            start_worker_metrics_server(port)
+        served = start_worker_metrics_server(port, or_any_free_port=True)
+
+    assert served not in (None, port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{served}/metrics", timeout=5) as answer:
+        assert b"tc_worker_job" in answer.read()
+    assert start_worker_metrics_server(0) is None
+
+
+async def test_the_worker_writes_the_info_lines_of_shared_domain_code(services, settings, capsys):
+    """One logging set-up for the API and the worker: a checkout the worker recovers is
+    logged by the order domain (logger ticket_cart.orders, INFO) in the worker's output, in
+    the same JSON lines as the worker's own."""
+    row = await make_tier(services, total=10)
+    cart = await hold(services, row, 2)
+    await services.scripts.checkout_begin(cart_id=cart, event_ids=[str(row.event_id)], order_id=str(uuid.uuid4()),
+                                          replace="", now_ms=now_ms(), deadline_ms=now_ms() - 1)
+    settings = msgspec.structs.replace(settings, worker_metrics_port=0, log_level="INFO")
+    worker_settings = create_worker_settings(settings)
+    queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
+    job_id = f"test-recover-{uuid.uuid4()}"
+    try:
+        await queue.enqueue_job(f"{settings.key_prefix}recover_checkouts", _job_id=job_id)
+        worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+    finally:
+        await queue.delete(f"arq:result:{job_id}")
+        await queue.aclose()
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (domain,) = [line for line in lines if line["logger"] == "ticket_cart.orders"
+                 and line["msg"].startswith("checkout recovery")]
+    (summary,) = [line for line in lines if line["msg"] == "job done" and line["job"] == "recover_checkouts"]
+    assert (domain["level"], summary["logger"], summary["job"], summary["aborted"]) == (
+        "info", "ticket_cart.worker", "recover_checkouts", 1)
+    assert {"ts", "level", "logger", "msg"} <= domain.keys() & summary.keys()
