@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-from-pyproject
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run worker migrate test bench loadtest clean
+.PHONY: help venv test-tools run worker migrate test bench loadtest clean
 
 help: ## list the targets
 	@echo "make TARGET [ARGS='...']"
@@ -34,8 +34,11 @@ worker: $(STAMP) ## run the arq worker alone
 migrate: $(STAMP) ## create and migrate the database (DATABASE_URL, else local/embedded)
 	$(PY) -m service.devserver migrate $(ARGS)
 
+test-tools: ## install the non-Python tools some tests drive (Debian packages), when missing
+	@bash devtools/install-test-tools.sh
+
 # PYTEST_EXIT_FILE, if set, receives pytest's own exit code (make turns every failure into 2).
-test: $(STAMP) ## run the tests: ARGS='-k cart -x' passes options to pytest
+test: $(STAMP) test-tools ## run the tests: ARGS='-k cart -x' passes options to pytest
 	@status=0; $(PY) -m pytest $(ARGS) || status=$$?; \
 	if [ -n "$(PYTEST_EXIT_FILE)" ]; then echo $$status > "$(PYTEST_EXIT_FILE)"; fi; \
 	exit $$status

@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import tomllib
 
 import pytest
@@ -153,16 +154,23 @@ def test_entrypoint_empties_the_metrics_directory_then_runs_the_command(tmp_path
     assert done.stdout == "ran\n"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
-def test_entrypoint_refuses_an_unwritable_metrics_directory(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    done = subprocess.run(
-        ["sh", str(ENTRYPOINT), "echo", "ran"],
-        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(locked / "prometheus")},
-        capture_output=True, text=True, timeout=10, check=False,
-    )
-    assert done.returncode == 1 and done.stdout == ""
+def test_entrypoint_refuses_an_unwritable_metrics_directory():
+    # Run as an unprivileged user (the image's own user is not root either): root may write
+    # anywhere, so as root the check is made through setpriv as nobody.
+    as_user = [] if os.geteuid() != 0 else ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    parent = tempfile.mkdtemp(prefix="tc-entrypoint-")
+    try:
+        os.chmod(parent, 0o755)
+        locked = os.path.join(parent, "locked")
+        os.mkdir(locked, 0o555)
+        done = subprocess.run(
+            [*as_user, "sh", str(ENTRYPOINT), "echo", "ran"],
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": os.path.join(locked, "prometheus")},
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+    assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr
     assert len(done.stderr.splitlines()) == 1
 
 
