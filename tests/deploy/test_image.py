@@ -14,9 +14,11 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+from importlib import metadata
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.version import Version
 from tests.deploy.deploy_files import DEPLOY, K8S_BASE, ROOT, load_yaml_documents
 
 DOCKERFILE = (DEPLOY / "Dockerfile").read_text()
@@ -78,18 +80,41 @@ def test_only_runtime_dependencies_are_installed():
     assert "--only-binary=:all:" in run and "-c requirements.lock" in run
 
 
-def test_lock_pins_every_runtime_dependency_within_its_range():
+def _lock_pins() -> dict[str, str]:
     pins = {}
     for line in (DEPLOY / "requirements.lock").read_text().splitlines():
         if line and not line.startswith("#"):
             name, _, version = line.partition("==")
             pins[name] = version
+    return pins
+
+
+def test_lock_pins_every_runtime_dependency_within_its_range():
+    pins = _lock_pins()
     assert list(pins) == sorted(pins), "sorted, one per line"
     for dependency in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
         requirement = Requirement(dependency)
         name = requirement.name.lower().replace("_", "-")
         assert name in pins, f"{name} is not in deploy/requirements.lock (make -f deploy/deploy.mk lock)"
         assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {requirement}"
+
+
+def test_lock_pins_what_the_virtualenv_installed():
+    """The lock is current: every package it pins is the version pip installed in .venv
+    from pyproject (its newest fit, as `make lock` would pick). Offline: `make lock` itself
+    asks PyPI for two foreign platforms, so this compares with the local resolution
+    instead. A failure means the lock is behind (run `make lock`) or the .venv is (rebuild it)."""
+    installed = {d.metadata["Name"].lower().replace("_", "-"): d.version for d in metadata.distributions()}
+    behind, ahead = [], []
+    for name, pinned in _lock_pins().items():
+        if name not in installed:
+            continue  # not needed on this platform
+        if Version(installed[name]) > Version(pinned):
+            behind.append(f"{name}=={pinned} (.venv has {installed[name]})")
+        elif Version(installed[name]) < Version(pinned):
+            ahead.append(f"{name}=={pinned} (.venv has {installed[name]})")
+    assert not behind, f"deploy/requirements.lock is behind: {', '.join(behind)}; run make lock"
+    assert not ahead, f".venv is older than deploy/requirements.lock: {', '.join(ahead)}; rebuild it (make clean venv)"
 
 
 def test_command_healthcheck_and_entrypoint():
