@@ -26,13 +26,13 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: $(STAMP) ## run the API (and worker) with a seeded demo event; Ctrl-C stops all
-	$(PY) -m service.devserver run $(ARGS)
+	$(PY) -m devtools.devserver run $(ARGS)
 
 worker: $(STAMP) ## run the arq worker alone
-	$(PY) -m service.devserver worker $(ARGS)
+	$(PY) -m devtools.devserver worker $(ARGS)
 
 migrate: $(STAMP) ## create and migrate the database (DATABASE_URL, else local/embedded)
-	$(PY) -m service.devserver migrate $(ARGS)
+	$(PY) -m devtools.devserver migrate $(ARGS)
 
 test-tools: ## install the non-Python tools some tests drive (Debian packages), when missing
 	@bash devtools/install-test-tools.sh

@@ -1,6 +1,6 @@
 """``make bench``: the standard phases against a server this command starts on this machine.
 
-It resolves Redis and PostgreSQL as the service does (service.embedded), uses a database
+It resolves Redis and PostgreSQL as make run does (devtools.embedded), uses a database
 of its own (``ticket_cart_bench``, re-created each time) and the key prefix ``tcbench:``,
 and deletes those keys afterwards (SCAN + UNLINK, never FLUSH): it is safe beside a
 developer's data.
@@ -48,8 +48,9 @@ def run_bench(
     phases: list[Phase], *, processes: int, workers: int, seats: int, display: ProgressLine
 ) -> tuple[list[PhaseOutcome], str]:
     """Start the servers and the API, run ``phases``, clean up; return outcomes and the URL."""
+    from devtools.dev_secrets import development_secrets
+    from devtools.embedded import resolve_servers
     from service.db.migrate import apply_migrations
-    from service.embedded import resolve_servers
 
     servers = resolve_servers(os.environ)
     try:
@@ -71,6 +72,7 @@ def run_bench(
             "RATE_LIMIT_PER_MINUTE": "0",
             "LOG_LEVEL": "WARNING",
         }
+        env.update(development_secrets(env))  # the cart token and JWT keys
         try:
             display.note(f"starting uvicorn service.app:app with {workers} workers")
             with ServerUnderTest("service.app:app", env=env, workers=workers) as server:
@@ -101,7 +103,7 @@ async def delete_keys(redis_url: str, prefix: str) -> int:
     """UNLINK every key under ``prefix``; the server may be shared, so never FLUSH."""
     from redis.asyncio import Redis
 
-    from service.redis.keyspace import unlink_prefix
+    from devtools.keyspace import unlink_prefix
 
     client = Redis.from_url(redis_url)
     try:

@@ -1,8 +1,8 @@
 """CPU per request of the app itself, without sockets or a load generator.
 
 ``python -m loadtest.inprocess [--requests N] [--profile]`` builds ``service.app`` from the
-environment (REDIS_URL, DATABASE_URL, KEY_PREFIX, secrets, as for ``make run``), creates a
-roomy tier through the admin API, then drives ``GET /health/live`` and
+environment (REDIS_URL, DATABASE_URL, KEY_PREFIX; the secrets it lacks filled in as by
+``make run``), creates a roomy tier through the admin API, then drives ``GET /health/live`` and
 ``POST /api/cart/items`` (a new cart each time, the costliest add) through the ASGI
 interface with 64 concurrent callers, and prints the process's CPU time per request. The
 steadiest way to see what a change to the hot path buys on a busy machine.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import time
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 
 import uvloop
 
+from devtools.dev_secrets import development_secrets
 from service.app import create_app
 from service.settings import Settings
 
@@ -64,7 +66,7 @@ async def _started(app: Any) -> None:
 
 
 async def measure(requests: int, profile: bool) -> None:
-    settings = Settings.from_env()
+    settings = Settings.from_env({**os.environ, **development_secrets(os.environ)})
     app = create_app(settings)
     await _started(app)
     tier = str(uuid.uuid4())

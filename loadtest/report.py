@@ -124,7 +124,7 @@ def render(outcomes: list[PhaseOutcome], *, title: str) -> str:
     judged = targets.evaluate(outcomes)
     if judged:
         out.append("")
-        out.append("Targets (DESIGN.md, Performance budget):")
+        out.append("Targets (docs/design.md, Performance budget):")
         out.extend(_check_lines(judged))
     return "\n".join(out)
 

@@ -1,4 +1,4 @@
-"""The performance budget of DESIGN.md, judged against the phases a run measured.
+"""The performance budget of docs/design.md, judged against the phases a run measured.
 
 A target is judged only where the run measured what it speaks of; it is never inferred
 from another load. A phase with more than 1 % unexpected errors fails any target it feeds.

@@ -23,8 +23,8 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from service.db.migrate import apply_migrations
-from service.embedded import (
+from devtools import DATA_DIR
+from devtools.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
     ResolvedServers,
@@ -32,8 +32,9 @@ from service.embedded import (
     start_embedded_postgres,
     start_embedded_redis,
 )
-from service.redis.keyspace import glob_escape, unlink_prefix
-from service.settings import DATA_DIR, Settings
+from devtools.keyspace import glob_escape, unlink_prefix
+from service.db.migrate import apply_migrations
+from service.settings import Settings
 from tests.pg_fault_proxy import PgFaultProxy
 
 RUN_ID = os.environ.get("TC_TEST_RUN") or str(os.getpid())

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 import httpx
 
-from service.settings import PROJECT_ROOT, Settings
+from devtools import PROJECT_ROOT
+from service.settings import Settings
 
 
 def free_port() -> int:

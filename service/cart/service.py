@@ -55,7 +55,7 @@ class EventHints:
     """The events each cart's meta named when this process last saw it.
 
     Only a guess, used to read the cart's other parts in the same round trip as a change
-    or a view (DESIGN: one round trip per cart change). A wrong guess is never wrong
+    or a view (docs/design.md: one round trip per cart change). A wrong guess is never wrong
     data: events the meta no longer names are ignored, and ones it names that were not
     guessed are read in a second trip. Bounded: past ``size`` carts the oldest tenth is
     forgotten.

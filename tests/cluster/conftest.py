@@ -16,12 +16,13 @@ import pytest_asyncio
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 
-from service.embedded import ResolvedServers
-from service.embedded_cluster import EmbeddedCluster, stop_abandoned
+from devtools import DATA_DIR
+from devtools.embedded import ResolvedServers
+from devtools.embedded_cluster import EmbeddedCluster, stop_abandoned
 from service.http.services import Services, build_services
 from service.keys import Keys
 from service.redis.client import create_redis
-from service.settings import DATA_DIR, Settings
+from service.settings import Settings
 from tests.api import api_client
 from tests.conftest import RUN_ID, TEST_KEY_PREFIX, TEST_SECRETS
 

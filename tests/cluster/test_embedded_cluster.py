@@ -8,15 +8,15 @@ import subprocess
 import sys
 import time
 
-from service.embedded_cluster import HASH_SLOTS, stop_abandoned
-from service.embedded_servers import _alive, _redis_pings
-from service.settings import DATA_DIR, PROJECT_ROOT
+from devtools import DATA_DIR, PROJECT_ROOT
+from devtools.embedded_cluster import HASH_SLOTS, stop_abandoned
+from devtools.embedded_servers import _alive, _redis_pings
 from tests.conftest import RUN_ID
 
 START_ONE_MASTER = """
 import sys, time
 from pathlib import Path
-from service.embedded_cluster import EmbeddedCluster
+from devtools.embedded_cluster import EmbeddedCluster
 EmbeddedCluster(Path(sys.argv[1]), masters=1).start()
 print("up", flush=True)
 time.sleep(120)

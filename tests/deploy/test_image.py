@@ -158,8 +158,20 @@ def test_build_context_holds_what_the_dockerfile_copies_and_no_secrets():
             for source in argument.split()[:-1]:
                 assert not _dockerignore_excludes(source.rstrip("/")), f"{source} is not in the context"
     for private in (".data/dev-secrets.json", ".venv/bin/python", "deploy/.env", "tests/conftest.py",
+                    "devtools/dev_secrets.py",
                     "service/__pycache__/settings.cpython-311.pyc", ".git/config"):
         assert _dockerignore_excludes(private), private
+
+
+def test_development_tools_are_not_in_the_image():
+    """devtools/ (make run, embedded servers, development secrets), tests/ and loadtest/ are
+    neither copied nor in the build context."""
+    copied = [source.rstrip("/") for instruction, argument in _instructions()
+              if instruction == "COPY" and not argument.startswith("--from") for source in argument.split()[:-1]]
+    assert not [source for source in copied if source.split("/")[0] in ("devtools", "tests", "loadtest")]
+    for path in ("devtools", "devtools/__init__.py", "devtools/devserver.py", "devtools/embedded_servers.py",
+                 "tests/test_layout.py", "loadtest/bench.py"):
+        assert _dockerignore_excludes(path), path
 
 
 def test_entrypoint_is_executable():

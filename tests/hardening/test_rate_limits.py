@@ -11,12 +11,13 @@ import uuid
 import httpx
 import pytest
 
+from devtools import PROJECT_ROOT
+from devtools.devserver import _api_command
 from loadtest.server import ServerUnderTest
-from service.devserver import _api_command
 from service.http.forwarded import ClientAddresses
 from service.http.ratelimit import client_subject
 from service.redis.scripts import Scripts
-from service.settings import PROJECT_ROOT, Settings, SettingsError
+from service.settings import Settings, SettingsError
 from tests.api import ADMIN_HEADERS, bearer, put_tier
 from tests.conftest import TEST_SECRETS
 from tests.hardening.conftest import is_problem, keys_matching

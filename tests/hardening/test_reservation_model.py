@@ -1,6 +1,6 @@
 """A model-based test of the reservation engine: hypothesis drives the Lua scripts on real
 Redis (through ``Scripts``, with an explicit clock so holds expire) against a plain Python
-model of one event, and after every step checks DESIGN.md's invariants:
+model of one event, and after every step checks docs/design.md's invariants:
 
 - held = the sum of the parts' lines, per tier (and the expiry sets match the parts);
 - sold + held <= total, unless an admin lowered the total below what was already out;

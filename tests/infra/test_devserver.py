@@ -14,9 +14,9 @@ import urllib.request
 import asyncpg
 import pytest
 
-from service.devserver import DEMO_EVENT_ID, DEMO_TIERS, _wait_until_listening, prepare_database, seed_demo_event
-from service.embedded_servers import free_port
-from service.settings import PROJECT_ROOT
+from devtools import PROJECT_ROOT
+from devtools.devserver import DEMO_EVENT_ID, DEMO_TIERS, _wait_until_listening, prepare_database, seed_demo_event
+from devtools.embedded_servers import free_port
 from tests.conftest import TEST_KEY_PREFIX
 
 
@@ -47,7 +47,7 @@ async def test_prepare_database_creates_migrates_and_seeds_a_new_database(scratc
 
 
 def _devserver(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "service.devserver", *args], cwd=PROJECT_ROOT,
+    return subprocess.Popen([sys.executable, "-m", "devtools.devserver", *args], cwd=PROJECT_ROOT,
                             env={**os.environ, **env}, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -92,7 +92,7 @@ async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers,
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
-@pytest.mark.parametrize("command", [["-m", "service.db.migrate"], ["-m", "service.devserver", "migrate"]],
+@pytest.mark.parametrize("command", [["-m", "service.db.migrate"], ["-m", "devtools.devserver", "migrate"]],
                          ids=["migrate-module", "make-migrate"])
 async def test_the_migration_needs_the_database_url_and_nothing_else(scratch_database, command):
     url = await scratch_database(f"migrate_alone_{len(command)}")

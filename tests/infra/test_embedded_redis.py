@@ -8,8 +8,8 @@ import time
 import pytest
 import redis
 
-from service.embedded import start_embedded_redis
-from service.settings import PROJECT_ROOT
+from devtools import PROJECT_ROOT
+from devtools.embedded import start_embedded_redis
 
 
 def _client(url: str, timeout: float = 1.0) -> redis.Redis:
@@ -49,7 +49,7 @@ def test_only_the_last_live_holder_stops_a_shared_server(private_redis):
     server = private_redis("shared")
     other_process = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys; from pathlib import Path; from service.embedded import start_embedded_redis;"
+         "import sys; from pathlib import Path; from devtools.embedded import start_embedded_redis;"
          "print(start_embedded_redis(Path(sys.argv[1])).url, flush=True); sys.stdin.read()",
          str(server.data_dir)],
         cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

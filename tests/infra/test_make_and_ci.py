@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from service.settings import PROJECT_ROOT
+from devtools import PROJECT_ROOT
 
 STAMP = ".venv/.installed-from-pyproject"
 
@@ -27,6 +27,13 @@ def test_make_alone_lists_every_target():
     assert result.returncode == 0, result.stderr
     for target in ("venv", "test-tools", "run", "worker", "migrate", "test", "bench", "loadtest", "clean"):
         assert re.search(rf"^  {target}\s", result.stdout, re.MULTILINE), target
+
+
+def test_the_readme_lists_every_target():
+    listed = set(re.findall(r"^  ([a-z0-9-]+)\s", _run("make").stdout, re.MULTILINE))
+    section = (PROJECT_ROOT / "README.md").read_text().split("\n## Make targets\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `make ([a-z0-9-]+)`", section, re.MULTILINE)) | {"help"}
+    assert listed == documented
 
 
 def test_ci_run_fails_when_no_tests_are_collected(built_venv):

@@ -4,7 +4,8 @@ import re
 
 import msgspec
 
-from service.settings import ENVIRONMENT_VARIABLES, PROJECT_ROOT, Settings
+from devtools import PROJECT_ROOT
+from service.settings import ENVIRONMENT_VARIABLES, Settings
 
 _ROW = re.compile(r"^\| `([A-Z0-9_]+)` \| ([^|]+) \|", re.MULTILINE)
 
@@ -17,8 +18,7 @@ def _settings_table() -> dict[str, str]:
 
 def _documented_default(variable: str) -> str:
     """How the README writes the default of ``variable``'s Settings field."""
-    name = "cart_token_secrets" if variable == "CART_TOKEN_SECRET" else variable.lower()
-    default = {f.name: f.default for f in msgspec.structs.fields(Settings)}[name]
+    default = {f.encode_name: f.default for f in msgspec.structs.fields(Settings)}[variable]
     if default is msgspec.NODEFAULT:
         return "dev: generated"
     if default is None or default == ():

@@ -5,10 +5,9 @@ import asyncpg
 import pytest
 import redis
 
-from service import embedded
-from service.embedded import database_url, resolve_servers
-from service.embedded_servers import free_port
-from service.settings import DATA_DIR
+from devtools import DATA_DIR, embedded
+from devtools.embedded import database_url, resolve_servers
+from devtools.embedded_servers import free_port
 
 NO_SERVER_STARTS_HERE = DATA_DIR / "test-private-resolve-unused"
 

@@ -1,6 +1,6 @@
 """A stand-in for the ticket-cart HTTP API, in memory, for testing the load tool only.
 
-It speaks the same paths, bodies, headers and problem codes as DESIGN.md's API table, so
+It speaks the same paths, bodies, headers and problem codes as docs/design.md's API table, so
 the generator can be tested without Redis or PostgreSQL. It is never a model of the real
 service's internals. Run: ``uvicorn tests.loadtest.standin_app:app --workers 1``.
 """

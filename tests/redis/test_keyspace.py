@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.redis.keyspace import unlink_prefix
+from devtools.keyspace import unlink_prefix
 from tests.conftest import TEST_KEY_PREFIX
 
 K = TEST_KEY_PREFIX + "keyspace:"

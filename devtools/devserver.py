@@ -1,7 +1,7 @@
 """``make run`` / ``make worker`` / ``make migrate``: the service on one machine, servers included.
 
-Resolves Redis and PostgreSQL (:mod:`service.embedded`), creates, migrates and seeds the
-database, then runs the API (uvicorn) and the arq worker as child processes, and on Ctrl-C
+Resolves Redis and PostgreSQL (:mod:`devtools.embedded`), creates, migrates and seeds the
+database, fills in the development secrets (:mod:`devtools.dev_secrets`), then runs the API (uvicorn) and the arq worker as child processes, and on Ctrl-C
 or SIGTERM stops them, then the embedded servers. Development only: production runs
 uvicorn and arq itself, against servers it names.
 """
@@ -26,10 +26,12 @@ from typing import NamedTuple
 
 import asyncpg
 
+from devtools import PROJECT_ROOT
+from devtools.dev_secrets import development_secrets
+from devtools.embedded import ResolvedServers, resolve_servers
+from devtools.embedded_servers import free_port
 from service.db.migrate import apply_migrations, ensure_database
-from service.embedded import ResolvedServers, resolve_servers
-from service.embedded_servers import free_port
-from service.settings import PROJECT_ROOT, Settings, database_url_from_env
+from service.settings import Settings, database_url_from_env
 
 DEFAULT_APP = "service.app:app"
 WORKER_SETTINGS = "workers.main.WorkerSettings"
@@ -103,8 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         servers = resolve_servers(os.environ, redis=args.command != "migrate")
         env = {**os.environ, **servers.environ()}
+        settings = None
         # The migration needs the database and nothing else: no secret, no other setting.
-        settings = None if args.command == "migrate" else Settings.from_env(env)
+        if args.command != "migrate":
+            env.update(development_secrets(env))  # those the environment lacks
+            settings = Settings.from_env(env)
         database_url = database_url_from_env(env) if settings is None else settings.database_url
         if args.command == "run":
             _refuse_taken_port(settings.host, settings.port)  # at once, before anything slow
@@ -134,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m service.devserver", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devtools.devserver", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="run", choices=("run", "worker", "migrate"),
                         help="run: API and worker (default); worker: the worker only; "

@@ -1,7 +1,7 @@
 """Which Redis and PostgreSQL a developer's run or the test suite uses.
 
 URLs in the environment win; else a usable server on the usual local port; else a private
-server (:mod:`service.embedded_servers`) started under ``.data/``. Development and tests
+server (:mod:`devtools.embedded_servers`) started under ``.data/``. Development and tests
 only: production always names its servers.
 """
 
@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from service.embedded_servers import (
+from devtools import DATA_DIR
+from devtools.embedded_servers import (
     EmbeddedPostgres,
     EmbeddedRedis,
     EmbeddedServerError,
     start_embedded_postgres,
     start_embedded_redis,
 )
-from service.settings import DATA_DIR, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+from service.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
 __all__ = [
     "EmbeddedPostgres", "EmbeddedRedis", "EmbeddedServerError", "ResolvedServers",

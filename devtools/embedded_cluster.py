@@ -1,7 +1,7 @@
 """A local Redis Cluster of three masters (no replicas) from the redis-server binary, for
 the cluster tests and for trying ``REDIS_CLUSTER=1`` by hand. Never used in production.
 
-``python -m service.embedded_cluster [data dir]`` starts one and prints its URL until Ctrl-C.
+``python -m devtools.embedded_cluster [data dir]`` starts one and prints its URL until Ctrl-C.
 The cluster is formed with plain commands (``CLUSTER ADDSLOTS``, ``SET-CONFIG-EPOCH``,
 ``MEET``), so it needs no redis-cli and works on Redis 6.2 (no ``ADDSLOTSRANGE``).
 """
@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from service.embedded_servers import EmbeddedServerError, _alive, _redis_pings, _redis_server_binary
+from devtools import DATA_DIR
+from devtools.embedded_servers import EmbeddedServerError, _alive, _redis_pings, _redis_server_binary
 
 HASH_SLOTS = 16384
 _START_TIMEOUT = 30.0
@@ -47,10 +48,6 @@ class EmbeddedCluster:
     def url(self) -> str:
         """A URL of one master: what REDIS_URL names with REDIS_CLUSTER=1."""
         return f"redis://127.0.0.1:{self.ports[0]}/0"
-
-    @property
-    def urls(self) -> list[str]:
-        return [f"redis://127.0.0.1:{port}/0" for port in self.ports]
 
     @property
     def pids(self) -> list[int]:
@@ -162,12 +159,6 @@ class EmbeddedCluster:
         (self.data_dir / "cluster.json").write_text(json.dumps(state))
 
 
-def start_embedded_cluster(data_dir: Path, masters: int = 3) -> EmbeddedCluster:
-    cluster = EmbeddedCluster(data_dir, masters)
-    cluster.start()
-    return cluster
-
-
 def stop_abandoned(data_dir: Path) -> bool:
     """Stop the nodes of the cluster in ``data_dir`` if its owner process is gone (a run
     killed midway), and remove its files; True if it did. A live owner's cluster is left."""
@@ -230,8 +221,6 @@ def _tail(log: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from service.settings import DATA_DIR
-
     data_dir = Path(argv[0]) if argv else DATA_DIR / "cluster"
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
     with EmbeddedCluster(data_dir) as cluster:

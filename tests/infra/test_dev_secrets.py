@@ -1,0 +1,45 @@
+"""Development secrets: devtools generates the missing ones once and hands them to what it
+starts; Settings never generates one, so without them it stops, saying how to get them."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from devtools.dev_secrets import development_secrets
+from service.settings import REQUIRED_SECRET_VARIABLES, Settings, SettingsError
+
+
+def test_missing_secrets_are_generated_once_and_kept(tmp_path):
+    path = tmp_path / "dev-secrets.json"
+    first = development_secrets({}, path)
+    assert set(first) == set(REQUIRED_SECRET_VARIABLES) and all(len(value) >= 32 for value in first.values())
+    assert development_secrets({"APP_ENV": "development"}, path) == first
+    assert json.loads(path.read_text()) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    Settings.from_env(first)
+
+
+def test_secrets_the_environment_gives_are_left_to_it(tmp_path):
+    path = tmp_path / "dev-secrets.json"
+    filled = development_secrets({"ADMIN_API_KEY": "mine", "JWT_SECRET": " "}, path)
+    assert set(filled) == {"CART_TOKEN_SECRET", "JWT_SECRET"}
+    assert development_secrets(dict.fromkeys(REQUIRED_SECRET_VARIABLES, "given"), path) == {}
+
+
+def test_production_gets_no_generated_secret(tmp_path):
+    path = tmp_path / "dev-secrets.json"
+    assert development_secrets({"APP_ENV": "production"}, path) == {}
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("app_env", ["development", "production"])
+def test_settings_without_a_secret_stop_naming_it(app_env):
+    given = {"APP_ENV": app_env, **dict.fromkeys(REQUIRED_SECRET_VARIABLES, "x")}
+    del given["JWT_SECRET"]
+    with pytest.raises(SettingsError, match="JWT_SECRET") as refused:
+        Settings.from_env(given)
+    if app_env == "development":
+        assert "make run" in str(refused.value)
