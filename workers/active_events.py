@@ -33,11 +33,11 @@ async def retire_if_finished(services: Services, event_id: str, now_ms: int) -> 
     removes it again.
     """
     reply = await services.scripts.retire_event(event_id=event_id, now_ms=now_ms, grace_ms=RETIRE_GRACE_MS)
-    if reply.r not in ("retired", "gone"):
+    if reply.result not in ("retired", "gone"):
         return False
     index = services.keys.active_events()
     await services.redis.zrem(index, event_id)
     if await services.redis.exists(services.keys.event(event_id).inventory):
         await services.redis.zadd(index, {event_id: now_ms})
         return False
-    return reply.r == "retired"
+    return reply.result == "retired"

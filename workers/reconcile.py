@@ -110,7 +110,7 @@ async def reconcile_event(services: Services, event_id: str, rows: list[TierRow]
     missing = set(reply.missing) if not event_finished(rows) else set()
     stats.tiers += len(reply.tiers) + len(missing)
     stale = [row for tier_id, row in by_id.items()
-             if tier_id in missing or (tier_id in reply.tiers and row.version > reply.tiers[tier_id].v)]
+             if tier_id in missing or (tier_id in reply.tiers and row.version > reply.tiers[tier_id].version)]
     for row in stale:
         await services.catalog.install(row)
     stats.loaded += len(missing)
@@ -144,11 +144,11 @@ async def recount_held(services: Services, event_id: str, *, chunk: int = RECOUN
     for _ in range(max_calls):
         reply = await services.scripts.recount_held(event_id=event_id, recount_id=recount_id, cursor=cursor,
                                                     count=chunk)
-        if reply.r == "done":
+        if reply.result == "done":
             return reply.tiers
-        if reply.r == "not-loaded":
+        if reply.result == "not-loaded":
             return {}
-        if reply.r != "more":
+        if reply.result != "more":
             return None
         cursor = reply.cursor
     return None
@@ -166,14 +166,15 @@ async def committed_parts(services: Services, event_id: str, limit: int = MAX_CH
     """The event's parts in checkout whose order PostgreSQL has, with the order's changes of
     the event's tiers: a checkout that stopped after its commit (read after the pairs)."""
     in_checkout = await services.scripts.due_checkouts(event_id=event_id, now_ms=None, limit=limit)
-    named = {d.part.o: d.cart_id for d in in_checkout if d.part is not None and d.part.s == "checkout" and d.part.o}
+    named = {d.part.order_id: d.cart_id for d in in_checkout
+             if d.part is not None and d.part.state == "checkout" and d.part.order_id}
     ids = [order_id for order_id in map(_uuid_or_none, named) if order_id is not None]
     if not ids:
         return []
     changes = await order_changes(services.pool, ids)
     return [
-        CommittedPart(c=named[str(order_id)], o=str(order_id),
-                      s=[(c.tier_id, c.version, c.delta) for c in order if c.event_id == event_id])
+        CommittedPart(cart_id=named[str(order_id)], order_id=str(order_id),
+                      changes=[(c.tier_id, c.version, c.delta) for c in order if c.event_id == event_id])
         for order_id, order in sorted(changes.items())
     ]
 
@@ -184,7 +185,7 @@ def sold_drift(tier: ReconciledTier, sold: int, version: int) -> int:
     if tier.sold_before == sold:
         return 0
     # checkout is -1 when the parts were not counted: a checkout may be in flight.
-    if tier.sold_v_before == version or (tier.sold_v_before < version and tier.checkout == 0):
+    if tier.sold_version_before == version or (tier.sold_version_before < version and tier.checkout == 0):
         return abs(sold - tier.sold_before)
     return 0
 
@@ -204,13 +205,13 @@ def _account(event_id: str, tiers: dict[str, ReconciledTier], rows: dict[str, Ti
         row = rows.get(tier_id)
         if row is None:
             continue
-        if (tier.sold, tier.sold_v) != (tier.sold_before, tier.sold_v_before):
+        if (tier.sold, tier.sold_version) != (tier.sold_before, tier.sold_version_before):
             stats.sold_installed += 1
         if sold_drift(tier, row.quantity_sold, row.sold_version):
             stats.sold_drift += 1
             stats.sold_drift_seats += _drift(
                 event_id, tier_id, "sold", tier.sold_before, tier.sold,
-                before_version=tier.sold_v_before, after_version=tier.sold_v, in_checkout=tier.checkout,
+                before_version=tier.sold_version_before, after_version=tier.sold_version, in_checkout=tier.checkout,
             )
 
 

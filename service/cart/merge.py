@@ -37,7 +37,7 @@ class MergedCartView(CartView):
 
 
 def _currencies(parts: dict[str, ViewReply]) -> set[str]:
-    return {line.c for part in parts.values() for line in part.lines.values()}
+    return {line.currency for part in parts.values() for line in part.lines.values()}
 
 
 def _live_events(parts: dict[str, ViewReply]) -> set[str]:
@@ -87,10 +87,10 @@ class CartMerge:
                 event_id=event_id, guest_cart_id=guest_cart_id, user_cart_id=user.cart_id, now_ms=now,
                 ttl_ms=self.carts.ttl_ms, max_lines=self.settings.max_lines_per_cart,
             )
-            if reply.r != "ok":
-                not_merged.append(UnmergedPart(event_id=event_id, reason=reply.r))
+            if reply.result != "ok":
+                not_merged.append(UnmergedPart(event_id=event_id, reason=reply.result))
                 continue
-            capped += [CappedItem(tier_id=c.t, requested=c.requested, kept=c.kept) for c in reply.capped]
+            capped += [CappedItem(tier_id=c.tier_id, requested=c.requested, kept=c.kept) for c in reply.capped]
 
         if not_merged:
             kept = {p.event_id for p in not_merged}
@@ -110,10 +110,10 @@ class CartMerge:
     async def _settle(self, cart_id: str, parts: dict[str, ViewReply], now: int) -> bool:
         """Settle the cart's parts left in checkout; False when there were none, or when
         a checkout runs now or the outcome is unknown (those parts are then not merged)."""
-        if self.carts.settle_pending is None or all(p.s != "checkout" for p in parts.values()):
+        if self.carts.settle_pending is None or all(p.state != "checkout" for p in parts.values()):
             return False
         try:
-            await self.carts.settle_pending(cart_id, {e: (p.s, p.o) for e, p in parts.items()}, now)
+            await self.carts.settle_pending(cart_id, {e: (p.state, p.order_id) for e, p in parts.items()}, now)
         except (CheckoutInProgress, CheckoutPending):
             return False
         return True

@@ -58,9 +58,9 @@ def saved_parts(parts: dict[str, ViewReply], now_ms: int) -> dict[str, SavedPart
     """The parts worth keeping: open and not expired (a part in checkout is being bought;
     if its checkout fails it reopens, and the cart is saved again)."""
     return {
-        event_id: SavedPart(x=part.x, l={tier: line.q for tier, line in part.lines.items()})
+        event_id: SavedPart(x=part.expiry_ms, l={tier: line.quantity for tier, line in part.lines.items()})
         for event_id, part in parts.items()
-        if part.s == "open" and part.lines and part.x > now_ms
+        if part.state == "open" and part.lines and part.expiry_ms > now_ms
     }
 
 

@@ -30,15 +30,13 @@ from service.cart.saved import SavedCarts
 from service.cart.pricing import DiscountRule, no_discount, totals
 from service.errors import (
     DomainError,
-    CheckoutInProgress,
     CurrencyMismatch,
     LimitExceeded,
-    SaleClosed,
-    SaleNotOpen,
     SoldOut,
 )
 from service.inventory.catalog import TierCatalog
 from service.metrics import CART_OPERATIONS, RESERVATIONS, SOLD_OUT_REFUSALS
+from service.redis.refusals import checkout_in_progress, refusal
 from service.redis.replies import PartLine, ReserveReply, ViewReply
 from service.redis.scripts import Scripts
 from service.settings import Settings
@@ -79,31 +77,6 @@ class EventHints:
 def _text(meta: dict[bytes, bytes], field: str) -> str | None:
     value = meta.get(field.encode())
     return value.decode() if value else None
-
-
-_REFUSALS = {
-    "sale-not-open": lambda r: SaleNotOpen("The sale of this tier has not started yet"),
-    "sale-closed": lambda r: SaleClosed("The sale of this tier has ended"),
-    "inactive": lambda r: SaleClosed("This tier is not on sale", reason="inactive"),
-    "checkout-in-progress": lambda r: CheckoutInProgress(
-        "The cart is being checked out; try again in a moment", headers={"Retry-After": "1"}
-    ),
-}
-
-
-def refusal(reply: ReserveReply) -> Exception:
-    if reply.r == "sold-out":
-        return SoldOut(f"Only {reply.available} seats are left", available=reply.available)
-    if reply.r == "limit-exceeded":
-        if reply.what == "lines":
-            return LimitExceeded(f"A cart holds at most {reply.limit} lines per event", limit=reply.limit, what="lines")
-        return LimitExceeded(
-            f"At most {reply.limit} tickets of this tier per order", limit=reply.limit, what="per-order"
-        )
-    make = _REFUSALS.get(reply.r)
-    if make is None:
-        raise RuntimeError(f"reserve.lua answered an unknown result {reply.r!r}")
-    return make(reply)
 
 
 T = TypeVar("T")
@@ -197,30 +170,31 @@ class CartService:
                 meta_ttl_ms=self.meta_ttl_ms,
                 view_events=others,
             )
-            if reply.r == "not-loaded" and not loaded:
+            if reply.result == "not-loaded" and not loaded:
                 loaded = True
                 await self.catalog.load(tier_id)  # cold start or flushed Redis: reload, retry once
-            elif reply.r == "checkout-in-progress" and not settled:
+            elif reply.result == "checkout-in-progress" and not settled:
                 settled = True
                 await self.settle(cart)
             else:
                 break
-        if reply.r == "not-loaded":
+        if reply.result == "not-loaded":
             raise RuntimeError(f"tier {tier_id} did not load into Redis")
-        if reply.r != "ok":
+        if reply.result != "ok":
             raise refusal(reply)
 
-        grew = reply.q > reply.prev
+        grew = reply.quantity > reply.previous
         if grew:
-            RESERVATIONS.inc(reply.q - reply.prev)
+            RESERVATIONS.inc(reply.quantity - reply.previous)
         if grew and _text(meta, "cur") != place.currency:
             meta = await self._settle_currency(cart, tier_id, place.currency, place.event_id, reply)
         events = events_of(meta)
-        if grew and reply.prev == 0 and len(events) > self.settings.max_events_per_cart:
+        if grew and reply.previous == 0 and len(events) > self.settings.max_events_per_cart:
             events = await self._settle_event_count(cart, tier_id, place.event_id, reply, events)
         self.hints.remember(cart.cart_id, events)
 
-        seen[place.event_id] = ViewReply(r="ok", s="open" if reply.lines else "", x=reply.x, lines=reply.lines)
+        seen[place.event_id] = ViewReply(result="ok", state="open" if reply.lines else "", expiry_ms=reply.expiry_ms,
+                                         lines=reply.lines)
         return await self._view_from(await self._parts(cart, events, seen), meta), meta
 
     @counted(lambda cart, tier_id: "remove")
@@ -230,10 +204,10 @@ class CartService:
             reply = await self.scripts.remove_line(
                 event_id=place.event_id, cart_id=cart.cart_id, tier_id=tier_id, now_ms=now_ms()
             )
-            if reply.r != "checkout-in-progress":
+            if reply.result != "checkout-in-progress":
                 break
             if settled:
-                raise _REFUSALS["checkout-in-progress"](reply)
+                raise checkout_in_progress()
             await self.settle(cart)
         self.note_change(cart)
         return await self.view(cart)
@@ -244,12 +218,12 @@ class CartService:
         settled = False
         for event_id in events_of(meta):
             reply = await self.scripts.clear_part(event_id=event_id, cart_id=cart.cart_id)
-            if reply.r == "checkout-in-progress" and not settled:
+            if reply.result == "checkout-in-progress" and not settled:
                 settled = True
                 await self.settle(cart)
                 reply = await self.scripts.clear_part(event_id=event_id, cart_id=cart.cart_id)
-            if reply.r == "checkout-in-progress":
-                raise _REFUSALS["checkout-in-progress"](reply)
+            if reply.result == "checkout-in-progress":
+                raise checkout_in_progress()
         await self.scripts.drop_cart_meta(cart.cart_id, [k.decode() for k in meta if k not in HISTORY_FIELDS])
         if cart.user_id and self.saved is not None:  # emptied on purpose: nothing to restore later
             await self.scripts.set_cart_meta(cart.cart_id, {SAVED_FIELD: "1"}, self.meta_ttl_ms)
@@ -283,11 +257,11 @@ class CartService:
         reopened) before the cart changes. Only a checkout whose outcome nobody heard
         leaves one behind; a checkout running now answers CheckoutInProgress."""
         if self.settle_pending is None:
-            raise _REFUSALS["checkout-in-progress"](None)
+            raise checkout_in_progress()
         meta = await self.scripts.cart_meta(cart.cart_id)
         now = now_ms()
         parts = await self.scripts.views(cart_id=cart.cart_id, event_ids=events_of(meta), now_ms=now)
-        await self.settle_pending(cart.cart_id, {e: (p.s, p.o) for e, p in parts.items()}, now)
+        await self.settle_pending(cart.cart_id, {e: (p.state, p.order_id) for e, p in parts.items()}, now)
 
     async def settled_view(self, cart: CartRef) -> CartView:
         """The cart, with any part left in checkout by an unanswered checkout settled first
@@ -335,8 +309,8 @@ class CartService:
             part = parts[event_id]
             if not part.lines:
                 continue
-            expiries.append(part.x)
-            status = "checkout" if part.s == "checkout" or status == "checkout" else "open"
+            expiries.append(part.expiry_ms)
+            status = "checkout" if part.state == "checkout" or status == "checkout" else "open"
             for tier_id in sorted(part.lines):
                 items.append(_item(event_id, tier_id, part.lines[tier_id]))
         promo_code = _text(meta, "promo")
@@ -358,7 +332,7 @@ class CartService:
 
     async def _undo(self, cart: CartRef, tier_id: str, event_id: str, reply: ReserveReply) -> None:
         await self.scripts.reserve(
-            event_id=event_id, cart_id=cart.cart_id, tier_id=tier_id, quantity=reply.prev, mode="set",
+            event_id=event_id, cart_id=cart.cart_id, tier_id=tier_id, quantity=reply.previous, mode="set",
             now_ms=now_ms(), ttl_ms=self.ttl_ms, max_lines=self.settings.max_lines_per_cart,
             sweep_limit=0, request_id=str(uuid.uuid4()), meta_fields={}, meta_defaults={},
             meta_ttl_ms=self.meta_ttl_ms,
@@ -370,7 +344,7 @@ class CartService:
         """The meta names another currency: keep the hold only if no line still uses it."""
         meta = await self.scripts.cart_meta(cart.cart_id)
         parts = await self.scripts.views(cart_id=cart.cart_id, event_ids=events_of(meta), now_ms=now_ms())
-        others = {line.c for part in parts.values() for line in part.lines.values()} - {currency}
+        others = {line.currency for part in parts.values() for line in part.lines.values()} - {currency}
         if others:
             await self._undo(cart, tier_id, event_id, reply)
             raise CurrencyMismatch(
@@ -401,10 +375,10 @@ def _item(event_id: str, tier_id: str, line: PartLine) -> CartItem:
     return CartItem(
         tier_id=tier_id,
         event_id=event_id,
-        name=line.n,
-        quantity=line.q,
-        unit_price=line.p,
-        line_total=line.p * line.q,
-        currency=line.c,
-        max_per_order=line.m,
+        name=line.name,
+        quantity=line.quantity,
+        unit_price=line.price,
+        line_total=line.price * line.quantity,
+        currency=line.currency,
+        max_per_order=line.max_per_order,
     )

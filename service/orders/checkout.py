@@ -42,7 +42,6 @@ from service.errors import (
     CheckoutPending,
     CurrencyMismatch,
     DomainError,
-    ReservationExpired,
     SoldOut,
     Unavailable,
     ValidationFailed,
@@ -62,6 +61,7 @@ from service.orders.settlement import (
     commit_fence_ms,
 )
 from service.orders.store import Inserted, NewOrder, OrderRecord, TierGuardFailed
+from service.redis.refusals import refusal
 from service.redis.replies import BeginReply
 
 if TYPE_CHECKING:
@@ -178,14 +178,15 @@ class _Checkout:
         events = events_of(self.meta)
         begun_at = self.clock()
         replies = await self.begin(events, begun_at) if events else {}
-        begun = {e: r for e, r in replies.items() if r.r == "ok"}
+        begun = {e: r for e, r in replies.items() if r.result == "ok"}
         try:
             known = await self.known_order(begun)
             if known is not None:
                 return known
-            if any(r.r == "expired" for r in replies.values()):
-                raise ReservationExpired("The hold on some of the cart's seats has expired; add them again")
-            if any(r.r == "not-loaded" for r in replies.values()):
+            expired = [r for r in replies.values() if r.result == "expired"]
+            if expired:
+                raise refusal(expired[0])
+            if any(r.result == "not-loaded" for r in replies.values()):
                 raise RuntimeError(f"tiers of events {sorted(replies)} did not load into Redis")
             if not begun:
                 return await self.replay_or_empty()
@@ -215,7 +216,7 @@ class _Checkout:
             cart_id=self.cart.cart_id, event_ids=events, order_id=self.fresh_id, replace="", now_ms=now,
             deadline_ms=deadline,
         )
-        unloaded = [e for e, r in replies.items() if r.r == "not-loaded"]
+        unloaded = [e for e, r in replies.items() if r.result == "not-loaded"]
         if unloaded:  # a tier evicted from Redis: load it from PostgreSQL, begin again
             try:
                 for tier_id in sorted({t for e in unloaded for t in replies[e].tiers}):
@@ -225,7 +226,7 @@ class _Checkout:
                     deadline_ms=deadline,
                 ))
             except Exception:
-                await self.abort({e: r for e, r in replies.items() if r.r == "ok"}, 0)
+                await self.abort({e: r for e, r in replies.items() if r.result == "ok"}, 0)
                 raise
         return replies
 
@@ -237,7 +238,8 @@ class _Checkout:
             found = await store.order_id_by_idempotency_key(self.pool, self.cart.cart_id, self.key)
             if found is not None:
                 return await self.answer_existing(found, begun)
-        outcomes = {o: await self.settlement.outcome(o) for o in sorted({r.o for r in begun.values()} - {self.fresh_id})}
+        earlier = sorted({r.order_id for r in begun.values()} - {self.fresh_id})
+        outcomes = {o: await self.settlement.outcome(o) for o in earlier}
         self.uncommitted.update(o for o, outcome in outcomes.items() if outcome is Outcome.ABSENT)
         committed = [o for o, outcome in outcomes.items() if outcome is Outcome.COMMITTED]
         if committed:
@@ -251,13 +253,13 @@ class _Checkout:
     async def one_order_id(self, begun: dict[str, BeginReply], now: int) -> str:
         """Every part under this checkout's fresh id (earlier ids are certainly absent now)."""
         for event_id, reply in list(begun.items()):
-            if reply.o != self.fresh_id:
+            if reply.order_id != self.fresh_id:
                 again = await self.scripts.checkout_begin(
-                    cart_id=self.cart.cart_id, event_ids=[event_id], order_id=self.fresh_id, replace=reply.o,
+                    cart_id=self.cart.cart_id, event_ids=[event_id], order_id=self.fresh_id, replace=reply.order_id,
                     now_ms=now, deadline_ms=now + self.window_ms,
                 )
                 begun[event_id] = again[event_id]
-        if any(r.r != "ok" or r.o != self.fresh_id for r in begun.values()):
+        if any(r.result != "ok" or r.order_id != self.fresh_id for r in begun.values()):
             raise CheckoutInProgress("The cart changed during checkout; try again", headers={"Retry-After": "1"})
         return self.fresh_id
 
@@ -368,10 +370,10 @@ class _Checkout:
         if record is None or record.cart_id != self.cart.cart_id:
             raise RuntimeError(f"order {order_id} was found but is not this cart's")
         oid = str(order_id)
-        ours = [e for e, r in begun.items() if r.o == oid]
+        ours = [e for e, r in begun.items() if r.order_id == oid]
         if ours:
             await self.settlement.apply_committed(self.cart.cart_id, oid, ours)
-        await self.abort({e: r for e, r in begun.items() if r.o != oid}, ABORT_GRACE_MS)
+        await self.abort({e: r for e, r in begun.items() if r.order_id != oid}, ABORT_GRACE_MS)
         self.answered = oid
         return CheckoutResult(order_view(record, self.replayed_token(record)), created=False)
 
@@ -449,5 +451,5 @@ class _Checkout:
 def _by_order(parts: dict[str, BeginReply]) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for event_id, reply in sorted(parts.items()):
-        groups.setdefault(reply.o, []).append(event_id)
+        groups.setdefault(reply.order_id, []).append(event_id)
     return groups

@@ -17,8 +17,8 @@ from service.redis.replies import BeginReply
 def cart_items(begun: dict[str, BeginReply]) -> list[CartItem]:
     """The lines of the parts in checkout, by event and tier, priced as Redis has them."""
     return [
-        CartItem(tier_id=tier_id, event_id=event_id, name=line.n, quantity=line.q, unit_price=line.p,
-                 line_total=line.p * line.q, currency=line.c, max_per_order=line.m)
+        CartItem(tier_id=tier_id, event_id=event_id, name=line.name, quantity=line.quantity, unit_price=line.price,
+                 line_total=line.price * line.quantity, currency=line.currency, max_per_order=line.max_per_order)
         for event_id, reply in sorted(begun.items())
         for tier_id, line in sorted(reply.lines.items())
     ]

@@ -64,7 +64,7 @@ async def recover_stuck_checkouts(services: Services, *, now_ms: int, limit: int
 
 async def _settle(services: Services, settlement: Settlement, event_id: str, item: DueCheckout, now_ms: int,
                   stats: RecoveryStats) -> None:
-    order_id = item.part.o if item.part is not None and item.part.s == "checkout" else ""
+    order_id = item.part.order_id if item.part is not None and item.part.state == "checkout" else ""
     if not order_id:
         # No part in checkout (the index entry outlived it): the abort only tidies the index.
         await services.scripts.checkout_abort(cart_id=item.cart_id, order_id=order_id, event_ids=[event_id],

@@ -80,7 +80,7 @@ class Settlement:
         elif outcome is Outcome.ABSENT:
             replies = await self.scripts.checkout_abort(cart_id=cart_id, order_id=order_id, event_ids=events,
                                                         now_ms=now_ms, grace_ms=ABORT_GRACE_MS)
-            moved = sum(r.r == "ok" for r in replies.values())
+            moved = sum(r.result == "ok" for r in replies.values())
         log.info("cart %s: order %s of events %s resolved %s", cart_id, order_id, events, outcome.value)
         return Settled(outcome, moved)
 
@@ -94,7 +94,7 @@ class Settlement:
             if change.event_id in by_event:
                 by_event[change.event_id].append((change.tier_id, change.version, change.delta))
         replies = await self.scripts.checkout_apply(cart_id=cart_id, order_id=order_id, changes=by_event)
-        return sum(r.r == "ok" for r in replies.values())
+        return sum(r.result == "ok" for r in replies.values())
 
     async def remember_unanswered(self, cart_id: str, order_id: str) -> None:
         """Note O in the cart's meta unless a checkout already answered it."""

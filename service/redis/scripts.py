@@ -1,26 +1,20 @@
-"""Loads every Lua script in ``lua/`` once and exposes one typed async function per script.
+"""One typed method per Lua script in ``lua/`` (the machinery is in ``gateway.py``).
 
-Nothing else in the code calls EVALSHA or builds a key name. Each script replies with a
-JSON object (cjson), decoded here into a msgspec Struct, so callers get typed values.
-A script missing from the server's cache (restart, flush, failover) is loaded again and
-the call repeated once. On Redis Cluster, SCRIPT LOAD reaches every master, and pipelines
-send EVALSHA through ``execute_command`` (redis-py's cluster pipeline refuses its
-``evalsha`` method, though it routes the raw command by its first key).
+Each method names the script's keys (from ``service/keys.py``) and arguments in the order
+its header documents, and decodes its reply into the Struct of ``replies.py``. Nothing else
+in the code calls EVALSHA or builds a key name.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
-from redis.asyncio import RedisCluster
-from redis.exceptions import NoScriptError, ResponseError
 
 from service.keys import Keys
 from service.redis.client import RedisClient
+from service.redis.gateway import Command, LuaGateway, Script
 from service.redis.replies import (
     AbortReply,
     ApplyReply,
@@ -45,25 +39,14 @@ from service.redis.replies import (
     ViewReply,
 )
 
-LUA_DIR = Path(__file__).resolve().parent.parent.parent / "lua"
-_INCLUDE = re.compile(r"^--!include\s+(\S+)\s*$", re.MULTILINE)
 
-R = TypeVar("R")
-
-
-def read_script(name: str) -> str:
-    """The source of ``lua/<name>.lua`` with its ``--!include`` lines expanded."""
-    source = (LUA_DIR / f"{name}.lua").read_text()
-    return _INCLUDE.sub(lambda m: (LUA_DIR / "include" / m.group(1)).read_text(), source)
-
-
-def _views(event_ids: Sequence[str], replies: list[Any]) -> dict[str, ViewReply]:
-    return {e: msgspec.json.decode(raw, type=ViewReply) for e, raw in zip(event_ids, replies)}
-
-
-def _flat(triples: list[tuple[str, int, int]]) -> list[Any]:
+def _flat(triples: Sequence[tuple[str, int, int]]) -> list[Any]:
     """(tier, number, number) triples as the flat ARGV the sold scripts read."""
     return [value for triple in triples for value in triple]
+
+
+def _decode_each(event_ids: Sequence[str], raws: Sequence[Any], reply: type[Any]) -> dict[str, Any]:
+    return {e: msgspec.json.decode(raw, type=reply) for e, raw in zip(event_ids, raws)}
 
 
 class TierPlace(msgspec.Struct, frozen=True):
@@ -90,40 +73,10 @@ class TierFields(msgspec.Struct, frozen=True):
     sold_version: int
 
 
-class Scripts:
+class Scripts(LuaGateway):
     def __init__(self, redis: RedisClient, keys: Keys) -> None:
-        self.redis = redis
+        super().__init__(redis)
         self.keys = keys
-        self._source: dict[str, str] = {}
-        self._sha: dict[str, str] = {}
-        self._cluster = isinstance(redis, RedisCluster)
-        for path in sorted(LUA_DIR.glob("*.lua")):
-            self._source[path.stem] = read_script(path.stem)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._source)
-
-    @property
-    def loaded(self) -> bool:
-        """Every script was loaded once by this process (a server that lost them since gets
-        them again on the next call's NOSCRIPT)."""
-        return self._sha.keys() >= self._source.keys()
-
-    async def load(self) -> None:
-        for name, source in self._source.items():
-            sha = await self.redis.script_load(source)
-            self._sha[name] = sha.decode() if isinstance(sha, bytes) else sha
-
-    async def _eval(self, name: str, keys: list[str], args: list[Any], reply: type[R]) -> R:
-        if name not in self._sha:
-            await self.load()
-        try:
-            raw = await self.redis.evalsha(self._sha[name], len(keys), *keys, *args)
-        except NoScriptError:
-            await self.load()
-            raw = await self.redis.evalsha(self._sha[name], len(keys), *keys, *args)
-        return msgspec.json.decode(raw, type=reply)
 
     # -- cart parts ------------------------------------------------------------------------
 
@@ -154,60 +107,44 @@ class Scripts:
         cart's parts of these other events are read (view.lua) in the same pipeline.
         """
         ev = self.keys.event(event_id)
-        touch = [self.keys.cart_meta(cart_id), meta_ttl_ms, meta_defaults.get("cur", "")]
+        touch_args: list[Any] = [meta_ttl_ms, meta_defaults.get("cur", "")]
         for field, value in meta_fields.items():
-            touch += [field, value]
-        args = [cart_id, tier_id, quantity, mode, now_ms, ttl_ms, max_lines, sweep_limit, request_id]
-        if "reserve" not in self._sha:
-            await self.load()
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.execute_command("EVALSHA", self._sha["cart_touch"], 1, *touch)
-            if self._cluster:
-                # The meta and the event's keys live on different masters, and a cluster
-                # pipeline sends to each master at once, in no order: the meta goes first,
-                # in a round trip of its own, so it names the event before the part exists.
-                results = await pipe.execute(raise_on_error=False)
-                if isinstance(results[0], NoScriptError) and attempt == 1:
-                    await self.load()
-                    continue
-                if isinstance(results[0], Exception):
-                    raise results[0]  # never hold seats the meta does not name
-                pipe = self.redis.pipeline(transaction=False)
-            else:
-                results = []
-            pipe.execute_command("EVALSHA", self._sha["reserve"], 3, ev.inventory, ev.carts, ev.expiries, *args)
-            self._queue_views(pipe, cart_id, view_events, now_ms)
-            results += await pipe.execute(raise_on_error=False)
-            if any(isinstance(r, NoScriptError) for r in results) and attempt == 1:
-                await self.load()
-                continue
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-            meta_pairs, raw = results[0], results[1]
-            meta = dict(zip(meta_pairs[::2], meta_pairs[1::2]))
-            return msgspec.json.decode(raw, type=ReserveReply), meta, _views(view_events, results[2:])
-        raise ResponseError("reserve: script could not be loaded")  # pragma: no cover
+            touch_args += [field, value]
+        touch = Script("cart_touch", [self.keys.cart_meta(cart_id)], touch_args)
+        reserve = Script("reserve", [ev.inventory, ev.carts, ev.expiries],
+                         [cart_id, tier_id, quantity, mode, now_ms, ttl_ms, max_lines, sweep_limit, request_id])
+        views = self._views(cart_id, view_events, now_ms)
+        if self.cluster:
+            # The meta and the event's keys live on different masters, and a cluster
+            # pipeline sends to each master at once, in no order: the meta goes first, in a
+            # round trip of its own, so it names the event before the part exists (an error
+            # there stops the change: never hold seats the meta does not name).
+            results = await self.run([touch]) + await self.run([reserve, *views])
+        else:
+            results = await self.run([touch, reserve, *views])
+        meta_pairs, raw = results[0], results[1]
+        meta = dict(zip(meta_pairs[::2], meta_pairs[1::2]))
+        return msgspec.json.decode(raw, type=ReserveReply), meta, _decode_each(view_events, results[2:], ViewReply)
 
     async def remove_line(self, *, event_id: str, cart_id: str, tier_id: str, now_ms: int) -> RemoveReply:
         ev = self.keys.event(event_id)
-        return await self._eval(
-            "remove_line", [ev.inventory, ev.carts, ev.expiries], [cart_id, tier_id, now_ms], RemoveReply
-        )
+        return await self.run_one(Script("remove_line", [ev.inventory, ev.carts, ev.expiries],
+                                         [cart_id, tier_id, now_ms]), RemoveReply)
 
     async def clear_part(self, *, event_id: str, cart_id: str) -> ClearReply:
         ev = self.keys.event(event_id)
-        return await self._eval("clear_part", [ev.inventory, ev.carts, ev.expiries], [cart_id], ClearReply)
+        return await self.run_one(Script("clear_part", [ev.inventory, ev.carts, ev.expiries], [cart_id]), ClearReply)
 
     async def view(self, *, event_id: str, cart_id: str, now_ms: int) -> ViewReply:
         ev = self.keys.event(event_id)
-        return await self._eval("view", [ev.inventory, ev.carts], [cart_id, now_ms], ViewReply)
+        return await self.run_one(Script("view", [ev.inventory, ev.carts], [cart_id, now_ms]), ViewReply)
 
-    def _queue_views(self, pipe: Any, cart_id: str, event_ids: Sequence[str], now_ms: int) -> None:
+    def _views(self, cart_id: str, event_ids: Sequence[str], now_ms: int) -> list[Script]:
+        views = []
         for event_id in event_ids:
             ev = self.keys.event(event_id)
-            pipe.execute_command("EVALSHA", self._sha["view"], 2, ev.inventory, ev.carts, cart_id, now_ms)
+            views.append(Script("view", [ev.inventory, ev.carts], [cart_id, now_ms]))
+        return views
 
     async def views(self, *, cart_id: str, event_ids: Sequence[str], now_ms: int) -> dict[str, ViewReply]:
         """view.lua for several events in one pipeline (one round trip)."""
@@ -220,36 +157,21 @@ class Scripts:
     ) -> tuple[dict[bytes, bytes], dict[str, ViewReply]]:
         """The cart's meta (HGETALL; skipped with ``meta=False``) and its parts of
         ``event_ids`` (view.lua), in one pipeline: one round trip."""
-        if "view" not in self._sha:
-            await self.load()
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            if meta:
-                pipe.hgetall(self.keys.cart_meta(cart_id))
-            self._queue_views(pipe, cart_id, event_ids, now_ms)
-            results = await pipe.execute(raise_on_error=False)
-            if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
-                await self.load()
-                continue
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-            if meta:
-                return results[0], _views(event_ids, results[1:])
-            return {}, _views(event_ids, results)
-        raise ResponseError("view: script could not be loaded")  # pragma: no cover
+        calls: list[Script | Command] = [Command(("HGETALL", self.keys.cart_meta(cart_id)))] if meta else []
+        results = await self.run([*calls, *self._views(cart_id, event_ids, now_ms)])
+        fields: dict[bytes, bytes] = {}
+        if meta:
+            raw = results.pop(0)
+            fields = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2]))
+        return fields, _decode_each(event_ids, results, ViewReply)
 
     async def merge_part(
         self, *, event_id: str, guest_cart_id: str, user_cart_id: str, now_ms: int, ttl_ms: int, max_lines: int
     ) -> MergeReply:
         """Move the guest's part of the event into the user's, capped per tier (merge_part.lua)."""
         ev = self.keys.event(event_id)
-        return await self._eval(
-            "merge_part",
-            [ev.inventory, ev.carts, ev.expiries],
-            [guest_cart_id, user_cart_id, now_ms, ttl_ms, max_lines],
-            MergeReply,
-        )
+        return await self.run_one(Script("merge_part", [ev.inventory, ev.carts, ev.expiries],
+                                         [guest_cart_id, user_cart_id, now_ms, ttl_ms, max_lines]), MergeReply)
 
     # -- cart meta (plain commands on the cart's own slot) --------------------------------
 
@@ -272,14 +194,14 @@ class Scripts:
 
     async def sweep(self, *, event_id: str, now_ms: int, limit: int) -> SweepReply:
         ev = self.keys.event(event_id)
-        return await self._eval("sweep", [ev.inventory, ev.carts, ev.expiries], [now_ms, limit], SweepReply)
+        return await self.run_one(Script("sweep", [ev.inventory, ev.carts, ev.expiries], [now_ms, limit]), SweepReply)
 
     # -- tiers -----------------------------------------------------------------------------
 
     async def tier_load(self, *, event_id: str, tier: TierFields, now_ms: int) -> TierLoadReply:
         """Install a tier by the version rule, and note its event in the worker's index."""
         ev = self.keys.event(event_id)
-        reply = await self._eval(
+        reply = await self.run_one(Script(
             "tier_load",
             [ev.inventory],
             [
@@ -297,8 +219,7 @@ class Scripts:
                 tier.sold_version,
                 now_ms,
             ],
-            TierLoadReply,
-        )
+        ), TierLoadReply)
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(self.keys.active_events(), {event_id: now_ms})
         pipe.hset(self.keys.tier_places(), tier.tier_id,
@@ -314,16 +235,16 @@ class Scripts:
     async def install_sold(self, *, event_id: str, pairs: list[tuple[str, int, int]]) -> InstallReply:
         """Install (tier, sold, sold_version) triples read from PostgreSQL (install_sold.lua)."""
         if not pairs:
-            return InstallReply(r="ok", installed=0)
+            return InstallReply(result="ok", installed=0)
         ev = self.keys.event(event_id)
-        return await self._eval("install_sold", [ev.inventory], _flat(pairs), InstallReply)
+        return await self.run_one(Script("install_sold", [ev.inventory], _flat(pairs)), InstallReply)
 
     async def count_sold(self, *, event_id: str, changes: list[tuple[str, int, int]]) -> CountReply:
         """Count committed (tier, sold_version, delta) changes, each once (count_sold.lua)."""
         if not changes:
-            return CountReply(r="ok", counted=0)
+            return CountReply(result="ok", counted=0)
         ev = self.keys.event(event_id)
-        return await self._eval("count_sold", [ev.inventory], _flat(changes), CountReply)
+        return await self.run_one(Script("count_sold", [ev.inventory], _flat(changes)), CountReply)
 
     async def reconcile(
         self, *, event_id: str, pairs: list[tuple[str, int, int]], max_parts: int,
@@ -333,28 +254,29 @@ class Scripts:
         counters from its parts (when it has at most ``max_parts``) and install (tier, sold,
         sold_version) triples read from PostgreSQL before the parts were listed (reconcile.lua)."""
         ev = self.keys.event(event_id)
-        return await self._eval(
+        return await self.run_one(Script(
             "reconcile", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-            [max_parts, msgspec.json.encode(list(applied)), *_flat(pairs)], ReconcileReply,
-        )
+            [max_parts, msgspec.json.encode(list(applied)), *_flat(pairs)],
+        ), ReconcileReply)
 
     async def recount_held(self, *, event_id: str, recount_id: str, cursor: str, count: int) -> RecountReply:
         """One step of the chunked recount of the event's held counters (recount_held.lua):
         ``cursor`` "0" begins one under ``recount_id`` (random, never reused), then pass
         the cursor each reply gives until it answers "done"."""
         ev = self.keys.event(event_id)
-        return await self._eval("recount_held", [ev.inventory, ev.carts], [recount_id, cursor, count], RecountReply)
+        return await self.run_one(Script("recount_held", [ev.inventory, ev.carts], [recount_id, cursor, count]),
+                                  RecountReply)
 
     async def retire_event(self, *, event_id: str, now_ms: int, grace_ms: int) -> RetireReply:
         """Delete the event's Redis state if it has no part and every tier's sale is over,
         in one step (retire_event.lua); the caller then takes it out of the index."""
         ev = self.keys.event(event_id)
-        return await self._eval("retire_event", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-                                [now_ms, grace_ms], RetireReply)
+        return await self.run_one(Script("retire_event", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                                         [now_ms, grace_ms]), RetireReply)
 
     async def inventory(self, *, event_id: str, tier_ids: list[str]) -> InventoryReply:
         ev = self.keys.event(event_id)
-        return await self._eval("inventory", [ev.inventory], list(tier_ids), InventoryReply)
+        return await self.run_one(Script("inventory", [ev.inventory], list(tier_ids)), InventoryReply)
 
     # -- rate limits -----------------------------------------------------------------------
 
@@ -367,38 +289,10 @@ class Scripts:
         the call). A refused call changes nothing. Not idempotent, but a repeated call can only
         make its subject wait longer, never let more through.
         """
-        return await self._eval(
-            "rate_limit", [key], [limit_per_minute, period_ms, burst, now_ms, cost], RateLimitReply
-        )
+        return await self.run_one(Script("rate_limit", [key], [limit_per_minute, period_ms, burst, now_ms, cost]),
+                                  RateLimitReply)
 
     # -- checkout (the saga in service/orders/checkout.py) ---------------------------------
-
-    async def _eval_each(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[bytes]:
-        """Several scripts in one pipeline (one round trip), in order; their raw replies.
-
-        Only the calls the server did not know the script of are sent again, so a script
-        that ran is never run twice.
-        """
-        if any(name not in self._sha for name, _, _ in calls):
-            await self.load()
-        results: list[Any] = [None] * len(calls)
-        pending = list(range(len(calls)))
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            for i in pending:
-                name, keys, args = calls[i]
-                pipe.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)
-            for i, result in zip(pending, await pipe.execute(raise_on_error=False)):
-                results[i] = result
-            pending = [i for i in pending if isinstance(results[i], NoScriptError)]
-            if not pending:
-                break
-            if attempt == 1:
-                await self.load()
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return results
 
     async def checkout_begin(
         self, *, cart_id: str, event_ids: list[str], order_id: str, replace: str, now_ms: int, deadline_ms: int
@@ -407,10 +301,9 @@ class Scripts:
         calls = []
         for event_id in event_ids:
             ev = self.keys.event(event_id)
-            calls.append(("checkout_begin", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-                          [cart_id, order_id, replace, now_ms, deadline_ms]))
-        raws = await self._eval_each(calls)
-        return {e: msgspec.json.decode(raw, type=BeginReply) for e, raw in zip(event_ids, raws)}
+            calls.append(Script("checkout_begin", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                                [cart_id, order_id, replace, now_ms, deadline_ms]))
+        return _decode_each(event_ids, await self.run(calls), BeginReply)
 
     async def checkout_apply(
         self, *, cart_id: str, order_id: str, changes: dict[str, list[tuple[str, int, int]]]
@@ -422,10 +315,9 @@ class Scripts:
         calls = []
         for event_id in events:
             ev = self.keys.event(event_id)
-            calls.append(("checkout_apply", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-                          [cart_id, order_id, *_flat(changes[event_id])]))
-        raws = await self._eval_each(calls)
-        return {e: msgspec.json.decode(raw, type=ApplyReply) for e, raw in zip(events, raws)}
+            calls.append(Script("checkout_apply", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                                [cart_id, order_id, *_flat(changes[event_id])]))
+        return _decode_each(events, await self.run(calls), ApplyReply)
 
     async def checkout_abort(
         self, *, cart_id: str, order_id: str, event_ids: list[str], now_ms: int, grace_ms: int,
@@ -435,10 +327,9 @@ class Scripts:
         calls = []
         for event_id in event_ids:
             ev = self.keys.event(event_id)
-            calls.append(("checkout_abort", [ev.carts, ev.expiries, ev.checkouts],
-                          [cart_id, order_id, now_ms, grace_ms]))
-        raws = await self._eval_each(calls)
-        return {e: msgspec.json.decode(raw, type=AbortReply) for e, raw in zip(event_ids, raws)}
+            calls.append(Script("checkout_abort", [ev.carts, ev.expiries, ev.checkouts],
+                                [cart_id, order_id, now_ms, grace_ms]))
+        return _decode_each(event_ids, await self.run(calls), AbortReply)
 
     async def checkout_lock(self, cart_id: str, token: str, ttl_ms: int) -> bool:
         """Take the cart's checkout lock (SET NX PX); False when another checkout holds it."""
@@ -451,27 +342,14 @@ class Scripts:
         """Write what the checkout leaves in the cart's meta (``remember``, ``forget``), then
         release its lock if it still holds it: one round trip, the cart's own slot."""
         meta_key = self.keys.cart_meta(cart_id)
-        if "checkout_unlock" not in self._sha:
-            await self.load()
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            if remember:
-                pipe.hset(meta_key, mapping=remember)
-                pipe.pexpire(meta_key, meta_ttl_ms)
-            if forget:
-                pipe.hdel(meta_key, *forget)
-            pipe.execute_command("EVALSHA", self._sha["checkout_unlock"], 1, self.keys.cart_checkout_lock(cart_id),
-                                 token)
-            results = await pipe.execute(raise_on_error=False)
-            if isinstance(results[-1], NoScriptError) and attempt == 1:
-                await self.load()
-                remember, forget = None, None  # written already
-                continue
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-            return msgspec.json.decode(results[-1], type=UnlockReply)
-        raise ResponseError("checkout_unlock: script could not be loaded")  # pragma: no cover
+        calls: list[Script | Command] = []
+        if remember:
+            calls.append(Command(("HSET", meta_key, *[v for pair in remember.items() for v in pair])))
+            calls.append(Command(("PEXPIRE", meta_key, meta_ttl_ms)))
+        if forget:
+            calls.append(Command(("HDEL", meta_key, *forget)))
+        calls.append(Script("checkout_unlock", [self.keys.cart_checkout_lock(cart_id)], [token]))
+        return msgspec.json.decode((await self.run(calls))[-1], type=UnlockReply)
 
     async def due_checkouts(self, *, event_id: str, now_ms: int | None, limit: int) -> list[DueCheckout]:
         """Carts whose part of the event is in checkout past its deadline (the oldest

@@ -144,7 +144,7 @@ async def test_a_part_of_a_running_checkout_is_not_merged_and_is_reported(api, s
     begun = await scripts.checkout_begin(
         cart_id=token.split(".")[1], event_ids=[busy["event_id"]], order_id=str(uuid.uuid4()), replace="",
         now_ms=now, deadline_ms=now + 60_000)
-    assert begun[busy["event_id"]].r == "ok"
+    assert begun[busy["event_id"]].result == "ok"
 
     response = await merge(api, settings, "io", token)
 

@@ -34,7 +34,7 @@ async def hold(s: Scripts, cart: str, qty: int, tier_id: str = "t1", now: int = 
     reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id=tier_id, quantity=qty, mode="add", now_ms=now,
                                ttl_ms=TTL, max_lines=20, sweep_limit=0, request_id="", meta_fields={},
                                meta_defaults={}, meta_ttl_ms=TTL)
-    assert reply.r == "ok", reply
+    assert reply.result == "ok", reply
 
 
 async def merge(s: Scripts, now: int = NOW):
@@ -53,7 +53,7 @@ async def test_an_expired_guest_part_is_released_and_nothing_moves(scripts):
 
     reply = await merge(scripts, now=NOW + TTL)
 
-    assert (reply.r, reply.moved, reply.lines["t1"].q) == ("ok", 0, 1)
+    assert (reply.result, reply.moved, reply.lines["t1"].quantity) == ("ok", 0, 1)
     assert await held(scripts) == 1
 
 
@@ -63,12 +63,12 @@ async def test_a_user_part_in_checkout_takes_nothing_and_the_guest_keeps_its_par
     await hold(scripts, "user", 1)
     begun = await scripts.checkout_begin(cart_id="user", event_ids=[E], order_id="o1", replace="", now_ms=NOW,
                                          deadline_ms=NOW + TTL)
-    assert begun[E].r == "ok"
+    assert begun[E].result == "ok"
 
     reply = await merge(scripts)
 
-    assert reply.r == "user-checkout"
-    assert (await scripts.view(event_id=E, cart_id="guest", now_ms=NOW)).lines["t1"].q == 2
+    assert reply.result == "user-checkout"
+    assert (await scripts.view(event_id=E, cart_id="guest", now_ms=NOW)).lines["t1"].quantity == 2
     assert await held(scripts) == 3
 
 
@@ -80,8 +80,8 @@ async def test_a_line_above_a_lowered_cap_keeps_what_it_holds(scripts):
 
     reply = await merge(scripts)
 
-    assert reply.lines["t1"].q == 4
-    assert [(c.t, c.requested, c.kept) for c in reply.capped] == [("t1", 6, 4)]
+    assert reply.lines["t1"].quantity == 4
+    assert [(c.tier_id, c.requested, c.kept) for c in reply.capped] == [("t1", 6, 4)]
     assert (reply.moved, reply.released) == (0, 2)
     assert await held(scripts) == 4
 
@@ -91,6 +91,6 @@ async def test_merging_twice_moves_the_seats_once(scripts):
     await hold(scripts, "guest", 2)
     first, second = await merge(scripts), await merge(scripts)
     assert (first.moved, second.moved) == (2, 0)
-    assert first.lines == second.lines and second.lines["t1"].q == 2
-    assert first.x == NOW + TTL
+    assert first.lines == second.lines and second.lines["t1"].quantity == 2
+    assert first.expiry_ms == NOW + TTL
     assert await held(scripts) == 2

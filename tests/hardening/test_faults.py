@@ -283,11 +283,11 @@ async def test_the_api_killed_during_checkouts_loses_and_doubles_no_seat(setting
         event_id = (await services.inventory.get_tier(tier_id)).event_id
         for token, cart_id in zip(tokens, cart_ids):
             part = (await services.scripts.views(cart_id=cart_id, event_ids=[event_id], now_ms=later))[event_id]
-            held = sum(line.q for line in part.lines.values())
+            held = sum(line.quantity for line in part.lines.values())
             sold = ordered.get(cart_id, 0)
             # Each cart's seats are sold in its order, or still held in an open part: never both, never none.
             assert (sold, held) in ((wanted[token], 0), (0, wanted[token])), (cart_id, sold, held, part)
-            assert part.s in ("", "open")
+            assert part.state in ("", "open")
         view = await services.inventory.get_tier(tier_id)
         assert view.inventory.sold_db == sum(ordered.get(c, 0) for c in cart_ids) == view.quantity_sold
         assert view.inventory.sold == view.inventory.sold_db

@@ -66,12 +66,12 @@ class PgTier:
 
 @dataclass
 class Part:
-    s: str  # "open" or "checkout"
-    x: int  # open: hold expiry; checkout: deadline
+    state: str  # "open" or "checkout"
+    expiry_ms: int  # open: hold expiry; checkout: deadline
     lines: dict[str, int] = field(default_factory=dict)
-    o: str = ""  # the order id it names
-    ox: int = 0  # hold expiry before the checkout
-    r: str = ""  # request id of the last applied reserve
+    order_id: str = ""  # the order id it names
+    hold_expiry_ms: int = 0  # hold expiry before the checkout
+    request_id: str = ""  # request id of the last applied reserve
     committed: list[tuple[str, int, int]] | None = None  # its order's (tier, version, delta), once committed
 
 
@@ -154,7 +154,7 @@ class ReservationModel(RuleBasedStateMachine):
         return sum(d for p in self.parts.values() for t, _, d in p.committed or () if t == tier)
 
     def release_expired(self) -> None:
-        for cart in [c for c, p in self.parts.items() if p.s == "open" and p.x <= self.now]:
+        for cart in [c for c, p in self.parts.items() if p.state == "open" and p.expiry_ms <= self.now]:
             del self.parts[cart]
 
     def load(self, tier: str) -> None:
@@ -193,9 +193,9 @@ class ReservationModel(RuleBasedStateMachine):
         """(result, quantity now) as reserve.lua must answer; applies it to the model."""
         self.release_expired()
         part = self.parts.get(cart)
-        if part is not None and part.s == "checkout":
+        if part is not None and part.state == "checkout":
             return "checkout-in-progress", None
-        if part is not None and part.r == request_id:
+        if part is not None and part.request_id == request_id:
             return "ok", part.lines.get(tier, 0)
         current = part.lines.get(tier, 0) if part else 0
         wanted = current + quantity if mode == "add" else quantity
@@ -207,7 +207,7 @@ class ReservationModel(RuleBasedStateMachine):
                 return "limit-exceeded", None
             if delta > self.available(tier):
                 return "sold-out", None
-        part = part or Part(s="open", x=0, o=part.o if part else "")
+        part = part or Part(state="open", expiry_ms=0, order_id=part.order_id if part else "")
         if wanted > 0:
             part.lines[tier] = wanted
         else:
@@ -215,7 +215,7 @@ class ReservationModel(RuleBasedStateMachine):
         if not part.lines:
             self.parts.pop(cart, None)
             return "ok", 0
-        part.x, part.r = self.now + TTL_MS, request_id
+        part.expiry_ms, part.request_id = self.now + TTL_MS, request_id
         self.parts[cart] = part
         return "ok", wanted
 
@@ -229,13 +229,13 @@ class ReservationModel(RuleBasedStateMachine):
 
         if tier not in self.loaded:  # after a flush: "not-loaded", then load and retry, as CartService does
             self.release_expired()
-            assert call().r == "not-loaded"
+            assert call().result == "not-loaded"
             self.load(tier)
         expected = self.expected_reserve(cart, tier, quantity, mode, request_id)
         reply = call()
-        assert reply.r == expected[0], (reply, expected)
-        if reply.r == "ok":
-            assert reply.q == expected[1], (reply, expected)
+        assert reply.result == expected[0], (reply, expected)
+        if reply.result == "ok":
+            assert reply.quantity == expected[1], (reply, expected)
         self.last_reserve = (cart, tier, quantity, mode, request_id)
 
     @initialize(holds=st.lists(st.tuples(st.sampled_from(CARTS), st.sampled_from(TIERS), st.integers(1, 3)),
@@ -266,17 +266,17 @@ class ReservationModel(RuleBasedStateMachine):
         part = self.parts.get(cart)
         reply = self.run(self.scripts.remove_line(event_id=EVENT, cart_id=cart, tier_id=tier, now_ms=self.now))
         if part is None:
-            assert (reply.r, reply.removed) == ("ok", 0)
-        elif part.s == "checkout":
-            assert reply.r == "checkout-in-progress"
-        elif part.x <= self.now:
-            assert (reply.r, reply.removed) == ("ok", 0)
+            assert (reply.result, reply.removed) == ("ok", 0)
+        elif part.state == "checkout":
+            assert reply.result == "checkout-in-progress"
+        elif part.expiry_ms <= self.now:
+            assert (reply.result, reply.removed) == ("ok", 0)
             del self.parts[cart]
         else:
-            assert (reply.r, reply.removed) == ("ok", part.lines.get(tier, 0))
+            assert (reply.result, reply.removed) == ("ok", part.lines.get(tier, 0))
             if tier in part.lines:
                 del part.lines[tier]
-                part.r = ""
+                part.request_id = ""
             if not part.lines:
                 del self.parts[cart]
 
@@ -285,11 +285,11 @@ class ReservationModel(RuleBasedStateMachine):
         part = self.parts.get(cart)
         for attempt in range(2 if twice else 1):  # the second changes nothing
             reply = self.run(self.scripts.clear_part(event_id=EVENT, cart_id=cart))
-            if part is not None and part.s == "checkout":
-                assert reply.r == "checkout-in-progress"
+            if part is not None and part.state == "checkout":
+                assert reply.result == "checkout-in-progress"
                 continue
             released = sum(part.lines.values()) if part and attempt == 0 else 0
-            assert (reply.r, reply.released) == ("ok", released)
+            assert (reply.result, reply.released) == ("ok", released)
             self.parts.pop(cart, None)
 
     # -- time, the worker, the admin, and Redis losing everything ---------------------------------
@@ -302,7 +302,8 @@ class ReservationModel(RuleBasedStateMachine):
     def sweep(self, limit, later_ms):
         """The worker's bounded sweep: the `limit` earliest expired parts go (by expiry, then id)."""
         self.now += later_ms
-        expired = sorted((p.x, c) for c, p in self.parts.items() if p.s == "open" and p.x <= self.now)
+        expired = sorted((p.expiry_ms, c) for c, p in self.parts.items()
+                         if p.state == "open" and p.expiry_ms <= self.now)
         reply = self.run(self.scripts.sweep(event_id=EVENT, now_ms=self.now, limit=limit))
         assert (reply.released, reply.due) == (min(limit, len(expired)), max(0, len(expired) - limit))
         for _, cart in expired[:limit]:
@@ -317,7 +318,8 @@ class ReservationModel(RuleBasedStateMachine):
                 for t, row in self.pg.items() if t in self.loaded}
         pairs = [(t, row.sold, row.sold_version) for t, row in rows.items()]
         committed = {c: p for c, p in self.parts.items() if p.committed is not None}
-        applied = [CommittedPart(c=c, o=p.o, s=p.committed) for c, p in sorted(committed.items())]
+        applied = [CommittedPart(cart_id=c, order_id=p.order_id, changes=p.committed)
+                   for c, p in sorted(committed.items())]
         reply = self.run(self.scripts.reconcile(event_id=EVENT, pairs=pairs, max_parts=max_parts, applied=applied))
         assert reply.applied == len(applied)
         for cart, part in committed.items():
@@ -364,7 +366,7 @@ class ReservationModel(RuleBasedStateMachine):
 
     def pick(self, state: str, index: int) -> str | None:
         """One of the carts whose part is in ``state`` (by index: no draw depends on the state)."""
-        carts = sorted(c for c, p in self.parts.items() if p.s == state)
+        carts = sorted(c for c, p in self.parts.items() if p.state == state)
         return carts[index % len(carts)] if carts else None
 
     @rule(choice=st.tuples(st.sampled_from(CARTS), st.booleans(), st.integers(0, 2)))
@@ -378,24 +380,25 @@ class ReservationModel(RuleBasedStateMachine):
             cart_id=cart, event_ids=[EVENT], order_id=proposed, replace="", now_ms=self.now,
             deadline_ms=self.now + DEADLINE_MS))[EVENT]
         if part is None:
-            assert reply.r == "empty"
-        elif part.s == "open" and part.x <= self.now:
-            assert reply.r == "expired"
+            assert reply.result == "empty"
+        elif part.state == "open" and part.expiry_ms <= self.now:
+            assert reply.result == "expired"
             del self.parts[cart]
         else:
-            assert reply.r == "ok" and {t: line.q for t, line in reply.lines.items()} == part.lines
-            if part.s == "open":
-                part.ox, part.x = part.x, self.now + DEADLINE_MS
+            assert reply.result == "ok" and {t: line.quantity for t, line in reply.lines.items()} == part.lines
+            if part.state == "open":
+                part.hold_expiry_ms, part.expiry_ms = part.expiry_ms, self.now + DEADLINE_MS
             else:
-                part.x = max(part.x, self.now + DEADLINE_MS)
-            part.s, part.o = "checkout", part.o or proposed
-            assert reply.o == part.o
+                part.expiry_ms = max(part.expiry_ms, self.now + DEADLINE_MS)
+            part.state, part.order_id = "checkout", part.order_id or proposed
+            assert reply.order_id == part.order_id
 
     def pick_checkout(self, index: int, committed: bool) -> str | None:
-        carts = sorted(c for c, p in self.parts.items() if p.s == "checkout" and (p.committed is not None) == committed)
+        carts = sorted(c for c, p in self.parts.items()
+                       if p.state == "checkout" and (p.committed is not None) == committed)
         return carts[index % len(carts)] if carts else None
 
-    @precondition(lambda self: any(p.s == "checkout" and p.committed is None for p in self.parts.values()))
+    @precondition(lambda self: any(p.state == "checkout" and p.committed is None for p in self.parts.values()))
     @rule(index=st.integers(0, 2))
     def checkout_commits(self, index):
         """The transaction: a guarded quantity_sold update per tier, each bumping sold_version."""
@@ -418,22 +421,23 @@ class ReservationModel(RuleBasedStateMachine):
         cart = self.pick_checkout(index, committed=True)
         part = self.parts[cart]
         for attempt in range(2 if twice else 1):
-            reply = self.run(self.scripts.checkout_apply(cart_id=cart, order_id=part.o,
+            reply = self.run(self.scripts.checkout_apply(cart_id=cart, order_id=part.order_id,
                                                          changes={EVENT: part.committed}))
-            assert reply[EVENT].r == ("ok" if attempt == 0 else "gone")
+            assert reply[EVENT].result == ("ok" if attempt == 0 else "gone")
         del self.parts[cart]
         self.count_changes(part.committed)
 
-    @precondition(lambda self: any(p.s == "checkout" and p.committed is None for p in self.parts.values()))
+    @precondition(lambda self: any(p.state == "checkout" and p.committed is None for p in self.parts.values()))
     @rule(index=st.integers(0, 2))
     def checkout_aborts(self, index):
         """Its order certainly did not commit: back to open, holds kept, naming no order."""
         cart = self.pick_checkout(index, committed=False)
         part = self.parts[cart]
-        reply = self.run(self.scripts.checkout_abort(cart_id=cart, order_id=part.o, event_ids=[EVENT],
+        reply = self.run(self.scripts.checkout_abort(cart_id=cart, order_id=part.order_id, event_ids=[EVENT],
                                                      now_ms=self.now, grace_ms=GRACE_MS))
-        assert reply[EVENT].r == "ok"
-        part.s, part.x, part.ox, part.o = "open", max(part.ox, self.now + GRACE_MS), 0, ""
+        assert reply[EVENT].result == "ok"
+        part.state, part.expiry_ms = "open", max(part.hold_expiry_ms, self.now + GRACE_MS)
+        part.hold_expiry_ms, part.order_id = 0, ""
 
     @precondition(lambda self: bool(self.parts))
     @rule(index=st.integers(0, 2))
@@ -442,7 +446,7 @@ class ReservationModel(RuleBasedStateMachine):
         answers "gone" and changes nothing."""
         cart = sorted(self.parts)[index % len(self.parts)]
         reply = self.run(self.scripts.checkout_apply(cart_id=cart, order_id=str(uuid.uuid4()), changes={EVENT: []}))
-        assert reply[EVENT].r == "gone"
+        assert reply[EVENT].result == "gone"
 
     @rule(writer=st.tuples(st.sampled_from(TIERS), st.integers(1, 3), st.sampled_from(["tier_load", "install_sold"])))
     def late_writer(self, writer):
@@ -478,9 +482,9 @@ class ReservationModel(RuleBasedStateMachine):
             got = parts[cart]
             # A confirmed hold stays exactly as confirmed until expiry, removal or checkout.
             assert (got["s"], got.get("l") or {}, int(got["x"]), got.get("o") or "") == (
-                part.s, part.lines, part.x, part.o), (cart, got, part)
-            zset = expiries if part.s == "open" else checkouts
-            assert zset.get(cart.encode()) == part.x
+                part.state, part.lines, part.expiry_ms, part.order_id), (cart, got, part)
+            zset = expiries if part.state == "open" else checkouts
+            assert zset.get(cart.encode()) == part.expiry_ms
         assert len(expiries) + len(checkouts) == len(self.parts)
 
         for tier, total in self.loaded.items():

@@ -10,7 +10,8 @@ import msgspec
 import pytest
 
 from service.redis.replies import CommittedPart
-from service.redis.scripts import LUA_DIR, Scripts
+from service.redis.gateway import LUA_DIR
+from service.redis.scripts import Scripts
 from tests.lua.conftest import tier
 from tests.lua.test_reservation_scripts import E, NOW, TTL, counters, reserve
 
@@ -28,7 +29,7 @@ async def event_keys(s: Scripts) -> dict[str, int]:
 
 
 async def retire(s: Scripts, now: int = LATER) -> str:
-    return (await s.retire_event(event_id=E, now_ms=now, grace_ms=GRACE)).r
+    return (await s.retire_event(event_id=E, now_ms=now, grace_ms=GRACE)).result
 
 
 # -- retire_event ------------------------------------------------------------------------------
@@ -42,7 +43,7 @@ async def test_an_event_whose_sales_ended_and_has_no_part_is_deleted_whole(scrip
 
     reply = await scripts.retire_event(event_id=E, now_ms=LATER, grace_ms=GRACE)
 
-    assert (reply.r, reply.tiers) == ("retired", 2)
+    assert (reply.result, reply.tiers) == ("retired", 2)
     assert await event_keys(scripts) == {"inv": 0, "carts": 0, "exp": 0, "co": 0}
     assert await retire(scripts) == "gone"
 
@@ -79,11 +80,11 @@ async def test_a_retired_event_answers_not_loaded_and_reloads_cleanly(scripts):
     await scripts.tier_load(event_id=E, tier=tier(sales_end_ms=NOW + 10, sold=3, sold_version=2), now_ms=NOW)
     assert await retire(scripts) == "retired"
 
-    assert (await reserve(scripts, "c1", 1, now=LATER)).r == "not-loaded"
+    assert (await reserve(scripts, "c1", 1, now=LATER)).result == "not-loaded"
     # An admin opens the sale again: the load installs the row as new, nothing held.
     await scripts.tier_load(event_id=E, tier=tier(version=2, sales_end_ms=0, sold=3, sold_version=2), now_ms=LATER)
     reply = await reserve(scripts, "c1", 2, now=LATER)
-    assert (reply.r, reply.available) == ("ok", 5)
+    assert (reply.result, reply.available) == ("ok", 5)
     assert (await counters(scripts)).held == 2
 
 
@@ -103,7 +104,7 @@ async def recount(s: Scripts, recount_id: str, count: int = 5, *, between=None):
     while True:
         reply = await s.recount_held(event_id=E, recount_id=recount_id, cursor=cursor, count=count)
         calls += 1
-        if reply.r != "more":
+        if reply.result != "more":
             return reply, calls
         cursor = reply.cursor
         if between:
@@ -125,7 +126,7 @@ async def test_recount_sets_held_to_the_parts_and_leaves_no_trace_in_the_invento
 
     reply, _ = await recount(scripts, "rc1")
 
-    assert reply.r == "done"
+    assert reply.result == "done"
     assert {t: (c.held_before, c.held) for t, c in reply.tiers.items()} == {"t1": (37, 30), "t2": (0, 30)}
     assert ((await counters(scripts, "t1")).held, (await counters(scripts, "t2")).held) == (30, 30)
     fields = {f.decode() for f in await scripts.redis.hkeys(inv)}
@@ -134,7 +135,7 @@ async def test_recount_sets_held_to_the_parts_and_leaves_no_trace_in_the_invento
 
 async def test_recount_of_an_event_not_loaded_changes_nothing(scripts):
     reply, calls = await recount(scripts, "rc1")
-    assert (reply.r, calls) == ("not-loaded", 1)
+    assert (reply.result, calls) == ("not-loaded", 1)
     assert await event_keys(scripts) == {"inv": 0, "carts": 0, "exp": 0, "co": 0}
 
 
@@ -143,14 +144,14 @@ async def test_a_new_recount_takes_over_and_a_repeated_begin_is_refused(scripts)
     for i in range(MANY):
         await reserve(scripts, f"c{i}", 1)
     first = await scripts.recount_held(event_id=E, recount_id="old", cursor="0", count=10)
-    assert first.r == "more"
-    assert (await scripts.recount_held(event_id=E, recount_id="old", cursor="0", count=10)).r == "superseded"
+    assert first.result == "more"
+    assert (await scripts.recount_held(event_id=E, recount_id="old", cursor="0", count=10)).result == "superseded"
 
     takeover, _ = await recount(scripts, "new", count=50)
     after = await scripts.recount_held(event_id=E, recount_id="old", cursor=first.cursor, count=10)
 
-    assert (takeover.r, takeover.tiers["t1"].held) == ("done", MANY)
-    assert after.r == "superseded"
+    assert (takeover.result, takeover.tiers["t1"].held) == ("done", MANY)
+    assert after.result == "superseded"
     assert (await counters(scripts, "t1")).held == MANY
 
 
@@ -192,7 +193,7 @@ async def test_every_part_writer_keeps_a_running_recount_exact(scripts):
                     order = f"o{n}"
                     begun = await scripts.checkout_begin(cart_id=cart, event_ids=[E], order_id=order, replace="",
                                                          now_ms=now, deadline_ms=now + TTL)
-                    if begun[E].r == "ok" and step % 2:
+                    if begun[E].result == "ok" and step % 2:
                         await scripts.checkout_apply(cart_id=cart, order_id=order, changes={E: []})
                 case 6:
                     await reserve(scripts, f"new{n}", 3, tier_id="t1", now=now)
@@ -200,13 +201,13 @@ async def test_every_part_writer_keeps_a_running_recount_exact(scripts):
         if step == 3:  # the reconciler applies a committed checkout between two chunks
             begun = await scripts.checkout_begin(cart_id=uncounted[-1], event_ids=[E], order_id="o-rec",
                                                  replace="", now_ms=now, deadline_ms=now + TTL)
-            assert begun[E].r == "ok"
+            assert begun[E].result == "ok"
             await scripts.reconcile(event_id=E, pairs=[], max_parts=0,
-                                    applied=[CommittedPart(c=uncounted[-1], o="o-rec", s=[])])
+                                    applied=[CommittedPart(cart_id=uncounted[-1], order_id="o-rec", changes=[])])
 
     reply, calls = await recount(scripts, "rc1", count=40, between=writers)
 
-    assert reply.r == "done" and calls > 5
+    assert reply.result == "done" and calls > 5
     stored = [msgspec.json.decode(raw) for raw in (await scripts.redis.hgetall(carts)).values()]
     for t in ("t1", "t2"):
         seats = sum(p["l"].get(t, 0) for p in stored)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import get_args, get_type_hints
 
 from redis.crc import key_slot
 
 from service.keys import Keys
-from service.redis.scripts import LUA_DIR, read_script
+from service.redis.gateway import LUA_DIR, read_script
+from service.redis.replies import REPLIES
 
 keys = Keys("tc:")
 
@@ -38,3 +40,22 @@ def test_every_script_documents_keys_argv_and_reply_and_declares_its_keys():
         body = source.split("]]", 1)[1]
         for n in {int(m) for m in re.findall(r"KEYS\[(\d+)\]", body)}:
             assert f"KEYS[{n}]" in header, f"{path.name}: KEYS[{n}] used but not documented"
+
+
+def header_result_codes(name: str) -> set[str]:
+    """The result codes a script's header lists in its Reply section (`r = "code"`, or
+    `r = "a" | "b"`)."""
+    header = read_script(name).split("]]", 1)[0]
+    reply = header[header.index("Reply"):]
+    codes: set[str] = set()
+    for alternatives in re.findall(r'\br = ("[a-z-]+"(?:\s*\|\s*"[a-z-]+")*)', reply):
+        codes |= set(re.findall(r'"([a-z-]+)"', alternatives))
+    return codes
+
+
+def test_each_replys_result_codes_are_exactly_those_its_script_documents():
+    scripts = {path.stem for path in LUA_DIR.glob("*.lua")}
+    assert set(REPLIES) == scripts - {"cart_touch"}  # cart_touch answers HGETALL's array
+    for name, reply in REPLIES.items():
+        declared = set(get_args(get_type_hints(reply)["result"]))
+        assert declared == header_result_codes(name), name

@@ -26,7 +26,7 @@ async def counters(s: Scripts, tier_id: str = "t1"):
 
 async def test_reserve_answers_not_loaded_and_creates_nothing_for_an_unknown_tier(scripts):
     reply = await reserve(scripts, "c1", 1)
-    assert reply.r == "not-loaded"
+    assert reply.result == "not-loaded"
     assert (await scripts.inventory(event_id=E, tier_ids=["t1"])).tiers == {}
     assert (await scripts.view(event_id=E, cart_id="c1", now_ms=NOW)).lines == {}
 
@@ -34,8 +34,8 @@ async def test_reserve_answers_not_loaded_and_creates_nothing_for_an_unknown_tie
 async def test_reserve_holds_seats_and_reports_what_is_left(scripts):
     await scripts.tier_load(event_id=E, tier=tier(total=10), now_ms=NOW)
     reply = await reserve(scripts, "c1", 3)
-    assert (reply.r, reply.q, reply.prev, reply.available, reply.x) == ("ok", 3, 0, 7, NOW + TTL)
-    assert reply.lines["t1"].q == 3 and reply.lines["t1"].p == 500_000
+    assert (reply.result, reply.quantity, reply.previous, reply.available, reply.expiry_ms) == ("ok", 3, 0, 7, NOW + TTL)
+    assert reply.lines["t1"].quantity == 3 and reply.lines["t1"].price == 500_000
     assert (await counters(scripts)).held == 3
 
 
@@ -43,7 +43,7 @@ async def test_reserve_refuses_more_than_available_and_changes_nothing(scripts):
     await scripts.tier_load(event_id=E, tier=tier(total=5, sold=2, sold_version=1), now_ms=NOW)
     await reserve(scripts, "c1", 2)
     reply = await reserve(scripts, "c2", 2)
-    assert (reply.r, reply.available) == ("sold-out", 1)
+    assert (reply.result, reply.available) == ("sold-out", 1)
     assert (await counters(scripts)).held == 2
     assert (await scripts.view(event_id=E, cart_id="c2", now_ms=NOW)).lines == {}
 
@@ -52,7 +52,7 @@ async def test_reserve_enforces_max_per_order_on_the_line_total(scripts):
     await scripts.tier_load(event_id=E, tier=tier(max_per_order=4), now_ms=NOW)
     await reserve(scripts, "c1", 3)
     reply = await reserve(scripts, "c1", 2)
-    assert (reply.r, reply.what, reply.limit) == ("limit-exceeded", "per-order", 4)
+    assert (reply.result, reply.what, reply.limit) == ("limit-exceeded", "per-order", 4)
     assert (await counters(scripts)).held == 3
 
 
@@ -61,7 +61,7 @@ async def test_reserve_enforces_lines_per_part(scripts):
         await scripts.tier_load(event_id=E, tier=tier(t), now_ms=NOW)
     await reserve(scripts, "c1", 1, tier_id="t1", max_lines=1)
     reply = await reserve(scripts, "c1", 1, tier_id="t2", max_lines=1)
-    assert (reply.r, reply.what) == ("limit-exceeded", "lines")
+    assert (reply.result, reply.what) == ("limit-exceeded", "lines")
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ async def test_reserve_enforces_lines_per_part(scripts):
 )
 async def test_reserve_refuses_outside_the_sale(scripts, fields, result):
     await scripts.tier_load(event_id=E, tier=tier(**fields), now_ms=NOW)
-    assert (await reserve(scripts, "c1", 1)).r == result
+    assert (await reserve(scripts, "c1", 1)).result == result
     assert (await counters(scripts)).held == 0
 
 
@@ -82,7 +82,7 @@ async def test_lowering_a_quantity_works_even_after_the_sale_closed(scripts):
     await scripts.tier_load(event_id=E, tier=tier(sales_end_ms=NOW + 10), now_ms=NOW)
     await reserve(scripts, "c1", 3)
     reply = await reserve(scripts, "c1", 1, mode="set", now=NOW + 20)
-    assert (reply.r, reply.q) == ("ok", 1)
+    assert (reply.result, reply.quantity) == ("ok", 1)
     assert (await counters(scripts)).held == 1
 
 
@@ -90,26 +90,26 @@ async def test_set_to_zero_removes_the_line_and_the_part(scripts):
     await scripts.tier_load(event_id=E, tier=tier(), now_ms=NOW)
     await reserve(scripts, "c1", 3)
     reply = await reserve(scripts, "c1", 0, mode="set")
-    assert (reply.r, reply.q, reply.prev, reply.x) == ("ok", 0, 3, 0)
+    assert (reply.result, reply.quantity, reply.previous, reply.expiry_ms) == ("ok", 0, 3, 0)
     assert (await counters(scripts)).held == 0
-    assert (await scripts.view(event_id=E, cart_id="c1", now_ms=NOW)).s == ""
+    assert (await scripts.view(event_id=E, cart_id="c1", now_ms=NOW)).state == ""
 
 
 async def test_a_retried_add_with_the_same_request_id_changes_nothing(scripts):
     await scripts.tier_load(event_id=E, tier=tier(), now_ms=NOW)
     first = await reserve(scripts, "c1", 2, request_id="req-1")
     again = await reserve(scripts, "c1", 2, request_id="req-1")
-    assert first.q == again.q == 2
+    assert first.quantity == again.quantity == 2
     assert (await counters(scripts)).held == 2
-    assert (await reserve(scripts, "c1", 1, request_id="req-2")).q == 3
+    assert (await reserve(scripts, "c1", 1, request_id="req-2")).quantity == 3
 
 
 async def test_an_expired_part_is_released_lazily_by_the_next_reserve(scripts):
     await scripts.tier_load(event_id=E, tier=tier(total=4), now_ms=NOW)
     await reserve(scripts, "c1", 4)
-    assert (await reserve(scripts, "c2", 1)).r == "sold-out"
+    assert (await reserve(scripts, "c2", 1)).result == "sold-out"
     reply = await reserve(scripts, "c2", 4, now=NOW + TTL)
-    assert (reply.r, reply.q) == ("ok", 4)
+    assert (reply.result, reply.quantity) == ("ok", 4)
     assert (await counters(scripts)).held == 4
     assert (await scripts.view(event_id=E, cart_id="c1", now_ms=NOW + TTL)).lines == {}
 
@@ -118,7 +118,7 @@ async def test_touching_an_expired_part_starts_it_afresh(scripts):
     await scripts.tier_load(event_id=E, tier=tier(), now_ms=NOW)
     await reserve(scripts, "c1", 3)
     reply = await reserve(scripts, "c1", 1, now=NOW + TTL + 1)
-    assert (reply.q, reply.prev) == (1, 0)
+    assert (reply.quantity, reply.previous) == (1, 0)
     assert (await counters(scripts)).held == 1
 
 
@@ -133,7 +133,7 @@ async def test_a_buyers_own_expired_part_the_bounded_sweep_did_not_reach_starts_
 
     reply = await reserve(scripts, "buyer", 1, now=NOW + TTL + 1)
 
-    assert (reply.r, reply.q, reply.prev) == ("ok", 1, 0)
+    assert (reply.result, reply.quantity, reply.previous) == ("ok", 1, 0)
     assert (await counters(scripts)).held == 10 + 1  # 60 - 50 swept early parts, and the new line
 
 
@@ -141,7 +141,7 @@ async def test_every_change_moves_the_expiry(scripts):
     await scripts.tier_load(event_id=E, tier=tier(), now_ms=NOW)
     await reserve(scripts, "c1", 1)
     reply = await reserve(scripts, "c1", 1, now=NOW + 1000)
-    assert reply.x == NOW + 1000 + TTL
+    assert reply.expiry_ms == NOW + 1000 + TTL
 
 
 async def test_remove_line_gives_seats_back_and_is_idempotent(scripts):
@@ -170,7 +170,7 @@ async def test_clear_part_releases_every_line(scripts):
 async def test_view_hides_an_expired_part_without_changing_it(scripts):
     await scripts.tier_load(event_id=E, tier=tier(), now_ms=NOW)
     await reserve(scripts, "c1", 2)
-    assert (await scripts.view(event_id=E, cart_id="c1", now_ms=NOW + TTL - 1)).lines["t1"].q == 2
+    assert (await scripts.view(event_id=E, cart_id="c1", now_ms=NOW + TTL - 1)).lines["t1"].quantity == 2
     assert (await scripts.view(event_id=E, cart_id="c1", now_ms=NOW + TTL)).lines == {}
     assert (await counters(scripts)).held == 2  # view never releases
 

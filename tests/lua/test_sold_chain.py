@@ -32,10 +32,10 @@ async def hold_and_begin(s: Scripts, cart: str, qty: int, order_id: str) -> None
     reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id="t1", quantity=qty, mode="add", now_ms=NOW,
                                 ttl_ms=TTL, max_lines=20, sweep_limit=0, request_id="", meta_fields={},
                                 meta_defaults={}, meta_ttl_ms=TTL)
-    assert reply.r == "ok"
+    assert reply.result == "ok"
     begun = await s.checkout_begin(cart_id=cart, event_ids=[E], order_id=order_id, replace="", now_ms=NOW,
                                    deadline_ms=NOW + WINDOW)
-    assert begun[E].r == "ok"
+    assert begun[E].result == "ok"
 
 
 async def test_a_later_checkout_applied_first_never_counts_an_earlier_ones_seats_twice(scripts):
@@ -53,7 +53,7 @@ async def test_a_later_checkout_applied_first_never_counts_an_earlier_ones_seats
     reply, *_ = await scripts.reserve(event_id=E, cart_id="c", tier_id="t1", quantity=1, mode="add", now_ms=NOW,
                                       ttl_ms=TTL, max_lines=20, sweep_limit=0, request_id="", meta_fields={},
                                       meta_defaults={}, meta_ttl_ms=TTL)
-    assert reply.r == "ok"  # the last seat is sold to the last buyer
+    assert reply.result == "ok"  # the last seat is sold to the last buyer
 
     await scripts.checkout_apply(cart_id="a", order_id="order-a", changes={E: [("t1", 1, 1)]})
 
@@ -92,7 +92,7 @@ async def test_tier_load_installs_its_pair_under_the_changes_counted_ahead(scrip
 
     reply = await scripts.tier_load(event_id=E, tier=tier(version=2, sold=1, sold_version=1), now_ms=NOW)
 
-    assert (reply.sold, reply.sold_v) == (4, 2)
+    assert (reply.sold, reply.sold_version) == (4, 2)
 
 
 @settings(max_examples=60, deadline=None)

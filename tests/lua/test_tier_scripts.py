@@ -11,13 +11,13 @@ E = "ev1"
 
 async def test_tier_load_installs_a_new_tier_with_nothing_held(scripts):
     reply = await scripts.tier_load(event_id=E, tier=tier(total=10, sold=3, sold_version=7), now_ms=1)
-    assert (reply.total, reply.sold, reply.held, reply.v, reply.sold_v) == (10, 3, 0, 1, 7)
+    assert (reply.total, reply.sold, reply.held, reply.version, reply.sold_version) == (10, 3, 0, 1, 7)
 
 
 async def test_tier_load_ignores_an_older_definition_and_an_older_sold(scripts):
     await scripts.tier_load(event_id=E, tier=tier(version=5, total=10, sold=6, sold_version=9), now_ms=1)
     reply = await scripts.tier_load(event_id=E, tier=tier(version=4, total=99, sold=1, sold_version=8), now_ms=1)
-    assert (reply.total, reply.sold, reply.v, reply.sold_v) == (10, 6, 5, 9)
+    assert (reply.total, reply.sold, reply.version, reply.sold_version) == (10, 6, 5, 9)
 
 
 async def test_tier_load_takes_a_newer_definition_and_keeps_held(scripts):

@@ -57,7 +57,7 @@ def named_order(client, cart_headers: dict, event_id: str) -> str:
     async def view():
         return await services.scripts.view(event_id=event_id, cart_id=cart_id, now_ms=now_ms())
 
-    return in_app(client, view).o
+    return in_app(client, view).order_id
 
 
 async def unreachable_pool() -> asyncpg.Pool:

@@ -24,7 +24,7 @@ async def hold(s: Scripts, qty: int, tier_id: str = "t1", cart: str = CART, now:
     reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id=tier_id, quantity=qty, mode="add", now_ms=now,
                                ttl_ms=TTL, max_lines=20, sweep_limit=10, request_id="", meta_fields={"ev:" + E: "1"},
                                meta_defaults={}, meta_ttl_ms=TTL * 2)
-    assert reply.r == "ok"
+    assert reply.result == "ok"
 
 
 async def begin(s: Scripts, order_id: str = O1, replace: str = "", now: int = NOW, cart: str = CART):
@@ -66,11 +66,11 @@ async def test_begin_moves_an_open_part_to_checkout_under_the_order_id_and_answe
 
     reply = await begin(scripts)
 
-    assert (reply.r, reply.o, reply.ox) == ("ok", O1, NOW + TTL)
-    assert reply.lines["t1"].q == 3 and reply.lines["t1"].p == 500_000 and reply.lines["t1"].c == "VND"
+    assert (reply.result, reply.order_id, reply.hold_expiry_ms) == ("ok", O1, NOW + TTL)
+    assert reply.lines["t1"].quantity == 3 and reply.lines["t1"].price == 500_000 and reply.lines["t1"].currency == "VND"
     assert await sets(scripts) == ({}, {CART.encode(): float(NOW + WINDOW)})
     view = await scripts.view(event_id=E, cart_id=CART, now_ms=NOW)
-    assert (view.s, view.o) == ("checkout", O1)
+    assert (view.state, view.order_id) == ("checkout", O1)
     assert (await counters(scripts)).held == 3  # still held until applied
 
 
@@ -81,7 +81,7 @@ async def test_begin_again_keeps_the_order_id_the_part_names(scripts):
 
     again = await begin(scripts, O2, now=NOW + 1000)
 
-    assert (again.r, again.o, again.ox) == ("ok", O1, NOW + TTL)
+    assert (again.result, again.order_id, again.hold_expiry_ms) == ("ok", O1, NOW + TTL)
     assert (await sets(scripts))[1] == {CART.encode(): float(NOW + 1000 + WINDOW)}
 
 
@@ -91,7 +91,7 @@ async def test_a_part_moved_back_names_no_order_and_takes_the_next_begins_id(scr
     await begin(scripts, O1)
     await abort(scripts, O1)
 
-    assert (await begin(scripts, O2)).o == O2
+    assert (await begin(scripts, O2)).order_id == O2
 
 
 async def test_begin_gives_up_the_named_order_only_for_the_id_it_may_replace(scripts):
@@ -99,8 +99,8 @@ async def test_begin_gives_up_the_named_order_only_for_the_id_it_may_replace(scr
     await hold(scripts, 2)
     await begin(scripts, O1)
 
-    assert (await begin(scripts, O2, replace="someone-else")).o == O1
-    assert (await begin(scripts, O2, replace=O1)).o == O2
+    assert (await begin(scripts, O2, replace="someone-else")).order_id == O1
+    assert (await begin(scripts, O2, replace=O1)).order_id == O2
 
 
 async def test_begin_releases_an_expired_part_and_says_so(scripts):
@@ -109,15 +109,15 @@ async def test_begin_releases_an_expired_part_and_says_so(scripts):
 
     reply = await begin(scripts, now=NOW + TTL)
 
-    assert reply.r == "expired"
+    assert reply.result == "expired"
     assert (await counters(scripts)).held == 0
     assert await sets(scripts) == ({}, {})
-    assert (await begin(scripts, now=NOW + TTL)).r == "empty"
+    assert (await begin(scripts, now=NOW + TTL)).result == "empty"
 
 
 async def test_begin_answers_empty_for_no_part(scripts):
     await load(scripts)
-    assert (await begin(scripts)).r == "empty"
+    assert (await begin(scripts)).result == "empty"
 
 
 async def test_begin_refuses_a_part_whose_tier_is_not_in_redis_and_changes_nothing(scripts):
@@ -127,8 +127,8 @@ async def test_begin_refuses_a_part_whose_tier_is_not_in_redis_and_changes_nothi
 
     reply = await begin(scripts)
 
-    assert (reply.r, reply.tiers) == ("not-loaded", ["t1"])
-    assert (await scripts.view(event_id=E, cart_id=CART, now_ms=NOW)).s == "open"
+    assert (reply.result, reply.tiers) == ("not-loaded", ["t1"])
+    assert (await scripts.view(event_id=E, cart_id=CART, now_ms=NOW)).state == "open"
 
 
 async def test_reserve_and_clear_refuse_a_part_in_checkout(scripts):
@@ -139,8 +139,8 @@ async def test_reserve_and_clear_refuse_a_part_in_checkout(scripts):
     reply, *_ = await scripts.reserve(event_id=E, cart_id=CART, tier_id="t1", quantity=1, mode="add", now_ms=NOW,
                                  ttl_ms=TTL, max_lines=20, sweep_limit=10, request_id="", meta_fields={},
                                  meta_defaults={}, meta_ttl_ms=TTL)
-    assert reply.r == "checkout-in-progress"
-    assert (await scripts.clear_part(event_id=E, cart_id=CART)).r == "checkout-in-progress"
+    assert reply.result == "checkout-in-progress"
+    assert (await scripts.clear_part(event_id=E, cart_id=CART)).result == "checkout-in-progress"
     assert (await counters(scripts)).held == 1
 
 
@@ -163,10 +163,10 @@ async def test_apply_releases_the_hold_installs_sold_and_deletes_the_part_once(s
     first = await apply(scripts, O1, [("t1", 1, 3)])
     second = await apply(scripts, O1, [("t1", 1, 3)])
 
-    assert (first.r, first.seats, first.counted, second.r, second.counted) == ("ok", 3, 1, "gone", 0)
+    assert (first.result, first.seats, first.counted, second.result, second.counted) == ("ok", 3, 1, "gone", 0)
     c = await counters(scripts)
     assert (c.sold, c.held, c.available) == (3, 2, 5)
-    assert (await scripts.view(event_id=E, cart_id=CART, now_ms=NOW)).s == ""
+    assert (await scripts.view(event_id=E, cart_id=CART, now_ms=NOW)).state == ""
     exp, co = await sets(scripts)
     assert co == {} and list(exp) == [b"other"]
 
@@ -189,7 +189,7 @@ async def test_apply_leaves_a_part_of_another_order_alone(scripts):
 
     reply = await apply(scripts, O2, [])
 
-    assert reply.r == "gone"
+    assert reply.result == "gone"
     assert (await counters(scripts)).held == 3 and (await sets(scripts))[1] != {}
 
 
@@ -201,7 +201,7 @@ async def test_apply_counts_the_orders_change_even_when_its_part_is_gone(scripts
 
     reply = await apply(scripts, O1, [("t1", 1, 3)])
 
-    assert (reply.r, reply.counted) == ("gone", 1)
+    assert (reply.result, reply.counted) == ("gone", 1)
     assert (await counters(scripts)).sold == 3
 
 
@@ -212,12 +212,12 @@ async def test_abort_moves_the_part_back_to_open_with_its_hold_and_no_order(scri
 
     reply = await abort(scripts, O1, now=NOW + 1000, grace=5000)
 
-    assert (reply.r, reply.x) == ("ok", NOW + TTL)  # its own expiry was later than now + grace
+    assert (reply.result, reply.expiry_ms) == ("ok", NOW + TTL)  # its own expiry was later than now + grace
     view = await scripts.view(event_id=E, cart_id=CART, now_ms=NOW + 1000)
-    assert (view.s, view.o, view.x) == ("open", "", NOW + TTL)
+    assert (view.state, view.order_id, view.expiry_ms) == ("open", "", NOW + TTL)
     assert (await counters(scripts)).held == 3
     assert await sets(scripts) == ({CART.encode(): float(NOW + TTL)}, {})
-    assert (await abort(scripts, O1)).r == "open"
+    assert (await abort(scripts, O1)).result == "open"
 
 
 async def test_abort_gives_a_late_part_a_grace_period(scripts):
@@ -227,7 +227,7 @@ async def test_abort_gives_a_late_part_a_grace_period(scripts):
 
     reply = await abort(scripts, O1, now=NOW + 2 * TTL, grace=30_000)
 
-    assert reply.x == NOW + 2 * TTL + 30_000
+    assert reply.expiry_ms == NOW + 2 * TTL + 30_000
 
 
 async def test_abort_leaves_a_part_of_another_order_and_a_missing_part_alone(scripts):
@@ -235,9 +235,9 @@ async def test_abort_leaves_a_part_of_another_order_and_a_missing_part_alone(scr
     await hold(scripts, 1)
     await begin(scripts, O1)
 
-    assert (await abort(scripts, O2)).r == "other-order"
-    assert (await apply(scripts, O1)).r == "ok"
-    assert (await abort(scripts, O1)).r == "gone"
+    assert (await abort(scripts, O2)).result == "other-order"
+    assert (await apply(scripts, O1)).result == "ok"
+    assert (await abort(scripts, O1)).result == "gone"
 
 
 async def test_unlock_releases_only_the_holders_lock_and_writes_the_meta(scripts):
@@ -248,7 +248,7 @@ async def test_unlock_releases_only_the_holders_lock_and_writes_the_meta(scripts
     released = await scripts.checkout_unlock(CART, "token-a", remember={"last_order": "o 1"}, forget=["promo"],
                                          meta_ttl_ms=10_000)
 
-    assert (refused.r, released.r) == ("not-held", "ok")
+    assert (refused.result, released.result) == ("not-held", "ok")
     assert await scripts.checkout_lock(CART, "token-b", 10_000)
     assert (await scripts.cart_meta(CART))[b"last_order"] == b"o 1"
 
@@ -262,7 +262,7 @@ async def test_due_checkouts_lists_parts_past_their_deadline_with_their_order(sc
 
     due = await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW, limit=10)
 
-    assert [(d.cart_id, d.part.s, d.part.o, d.part.l) for d in due] == [(CART, "checkout", O1, {"t1": 2})]
+    assert [(d.cart_id, d.part.state, d.part.order_id, d.part.lines) for d in due] == [(CART, "checkout", O1, {"t1": 2})]
     assert len(await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW + 5000, limit=10)) == 2
     assert len(await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW + 5000, limit=1)) == 1
 
@@ -277,9 +277,9 @@ async def test_a_flushed_script_cache_is_reloaded_and_the_call_made_once(script)
         await begin(scripts)
     await scripts.redis.script_flush()
     if script == "checkout_begin":
-        assert (await begin(scripts)).r == "ok"
+        assert (await begin(scripts)).result == "ok"
     elif script == "checkout_apply":
         assert (await apply(scripts)).seats == 2
         assert (await counters(scripts)).held == 0
     else:
-        assert (await abort(scripts)).r == "ok"
+        assert (await abort(scripts)).result == "ok"

@@ -17,7 +17,7 @@ async def name_orders(services, cart, parts: dict[str, str]) -> None:
     for event_id, order_id in parts.items():
         reply = (await services.scripts.checkout_begin(cart_id=cart.cart_id, event_ids=[event_id], order_id=order_id,
                                                        replace="", now_ms=now, deadline_ms=now + 60_000))[event_id]
-        assert reply.o == order_id
+        assert reply.order_id == order_id
 
 
 async def cart_in_two_events(services):
@@ -62,4 +62,4 @@ async def test_when_one_order_exists_it_is_answered_and_the_other_part_stays_in_
     assert await counters(services, one) == {"sold": 1, "held": 0, "available": 9, "sold_db": 1}
     assert await counters(services, two) == {"sold": 0, "held": 2, "available": 8, "sold_db": 0}
     view = await services.scripts.view(event_id=event_two, cart_id=cart.cart_id, now_ms=now_ms())
-    assert (view.s, view.o) == ("open", "")  # y never committed: the part is back in the cart
+    assert (view.state, view.order_id) == ("open", "")  # y never committed: the part is back in the cart

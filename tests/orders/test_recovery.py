@@ -54,7 +54,7 @@ async def test_a_checkout_killed_after_its_commit_is_applied_by_recovery(service
 
     assert len(await orders(db_pool)) == 1
     assert await counters(services, tier_id) == {"sold": 0, "held": 3, "available": 7, "sold_db": 3}
-    assert (await part(services, event_id, cart)).s == "checkout"
+    assert (await part(services, event_id, cart)).state == "checkout"
     early = await recover_stuck_checkouts(services, now_ms=now_ms())
     assert early.due == 0  # before the deadline the checkout may still be running
 
@@ -62,7 +62,7 @@ async def test_a_checkout_killed_after_its_commit_is_applied_by_recovery(service
 
     assert (stats.due, stats.applied, stats.aborted) == (1, 1, 0)
     assert await counters(services, tier_id) == {"sold": 3, "held": 0, "available": 7, "sold_db": 3}
-    assert (await part(services, event_id, cart)).s == ""
+    assert (await part(services, event_id, cart)).state == ""
     assert (await recover_stuck_checkouts(services, now_ms=after_deadline(services))).due == 0
 
 
@@ -73,14 +73,14 @@ async def test_a_checkout_killed_before_its_commit_is_moved_back_and_the_retry_m
     await hold(services, cart, tier_id, 2)
     crash_at(monkeypatch, "write")
     await crashed_checkout(services, cart)
-    named = (await part(services, event_id, cart)).o
+    named = (await part(services, event_id, cart)).order_id
     assert named
 
     stats = await recover_stuck_checkouts(services, now_ms=after_deadline(services))
 
     assert (stats.applied, stats.aborted) == (0, 1)
     view = await part(services, event_id, cart)
-    assert (view.s, view.o) == ("open", "")  # no transaction of it can commit any more
+    assert (view.state, view.order_id) == ("open", "")  # no transaction of it can commit any more
     assert await counters(services, tier_id) == {"sold": 0, "held": 2, "available": 8, "sold_db": 0}
     monkeypatch.undo()
     result = await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
@@ -108,7 +108,7 @@ async def test_two_recoveries_at_once_resolve_every_part_exactly_once(services, 
     assert await counters(services, tier_id) == {"sold": 8, "held": 6, "available": 86, "sold_db": 8}
     assert sorted(r["cart_id"] for r in await orders(db_pool)) == sorted(c.cart_id for c in committed)
     for cart in uncommitted:
-        assert (await part(services, event_id, cart)).s == "open"
+        assert (await part(services, event_id, cart)).state == "open"
 
 
 async def test_recovery_finishes_every_event_of_a_cart_and_respects_its_limit(services, db_pool, monkeypatch):
@@ -146,7 +146,7 @@ async def test_a_recovery_never_settles_a_cart_whose_checkout_is_still_running(s
 
     assert result.created
     assert await counters(services, tier_id) == {"sold": 2, "held": 0, "available": 8, "sold_db": 2}
-    assert (await part(services, event_id, cart)).s == ""
+    assert (await part(services, event_id, cart)).state == ""
     assert len(await orders(db_pool)) == 1
 
 
@@ -174,7 +174,7 @@ async def test_a_checkout_that_reaches_postgres_too_late_gives_up_so_recovery_ne
                        clock=lambda: clock[0])
 
     assert len(await orders(db_pool)) == 0
-    assert (await part(services, event_id, cart)).s == "open"
+    assert (await part(services, event_id, cart)).state == "open"
     assert await counters(services, tier_id) == {"sold": 0, "held": 1, "available": 9, "sold_db": 0}
 
 
@@ -183,7 +183,7 @@ async def test_a_checkout_failing_just_before_the_hold_expires_leaves_the_buyer_
     tier_id, event_id = await make_tier(services)
     cart = guest_cart()
     await hold(services, cart, tier_id, 2)
-    expiry = (await part(services, event_id, cart)).x
+    expiry = (await part(services, event_id, cart)).expiry_ms
     at = expiry - 1_000  # a second of the hold left when the checkout starts
 
     async def connection_lost(self, *args, **kwargs):  # before the COMMIT: certainly not committed
@@ -194,8 +194,8 @@ async def test_a_checkout_failing_just_before_the_hold_expires_leaves_the_buyer_
         await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None, clock=lambda: at)
 
     reopened = await part(services, event_id, cart)
-    assert (reopened.s, reopened.x) == ("open", at + 60_000)
+    assert (reopened.state, reopened.expiry_ms) == ("open", at + 60_000)
     await services.scripts.sweep(event_id=event_id, now_ms=at + 30_000, limit=100)
     view = await services.scripts.view(event_id=event_id, cart_id=cart.cart_id, now_ms=at + 30_000)
-    assert view.lines[tier_id].q == 2  # still held half a minute later: the retry can buy them
+    assert view.lines[tier_id].quantity == 2  # still held half a minute later: the retry can buy them
     assert await counters(services, tier_id) == {"sold": 0, "held": 2, "available": 8, "sold_db": 0}

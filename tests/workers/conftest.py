@@ -67,7 +67,7 @@ async def hold(services: Services, row: TierRow, quantity: int, *, cart_id: str 
         now_ms=at_ms or now_ms(), ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="",
         meta_fields={f"ev:{row.event_id}": "1"}, meta_defaults={}, meta_ttl_ms=2 * TTL_MS,
     )
-    assert reply.r == "ok", reply
+    assert reply.result == "ok", reply
     return cart_id
 
 

@@ -78,13 +78,13 @@ async def test_a_late_read_reloads_a_retired_event_cleanly_and_the_sweep_retires
     refused, *_ = await services.scripts.reserve(
         event_id=event_id, cart_id="late", tier_id=str(row.id), quantity=1, mode="add", now_ms=now_ms(),
         ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="", meta_fields={}, meta_defaults={}, meta_ttl_ms=1)
-    assert refused.r == "not-loaded"
+    assert refused.result == "not-loaded"
     await services.catalog.load(str(row.id))  # what the API does then
     again, *_ = await services.scripts.reserve(
         event_id=event_id, cart_id="late", tier_id=str(row.id), quantity=1, mode="add", now_ms=now_ms(),
         ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="", meta_fields={}, meta_defaults={}, meta_ttl_ms=1)
 
-    assert again.r == "sale-closed"
+    assert again.result == "sale-closed"
     tier = await counters(services, row)
     assert (tier.total, tier.sold, tier.held) == (10, 3, 0)
     assert event_id in await indexed_events(services)
@@ -220,7 +220,7 @@ async def test_a_chunked_recount_racing_buyers_and_checkouts_corrects_exactly_th
                     order = str(uuid.uuid4())
                     begun = await scripts.checkout_begin(cart_id=cart, event_ids=[event_id], order_id=order,
                                                          replace="", now_ms=now, deadline_ms=now + TTL_MS)
-                    if begun[event_id].r == "ok":
+                    if begun[event_id].result == "ok":
                         await scripts.checkout_apply(cart_id=cart, order_id=order, changes={event_id: []})
 
     async def reconciler():

@@ -97,7 +97,7 @@ async def test_a_committed_order_whose_part_is_still_in_checkout_is_applied_not_
     tier = await counters(services, row)
     assert (tier.sold, tier.held, tier.available) == (2, 0, 8)  # exact: the seats moved from held to sold
     assert (stats.applied, stats.sold_drift, stats.held_drift) == (1, 0, 0)
-    assert (await services.scripts.view(event_id=str(row.event_id), cart_id=cart, now_ms=now_ms())).s == ""
+    assert (await services.scripts.view(event_id=str(row.event_id), cart_id=cart, now_ms=now_ms())).state == ""
 
 
 async def test_a_stale_postgresql_read_never_lowers_sold(services):

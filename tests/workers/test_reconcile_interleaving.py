@@ -84,8 +84,8 @@ class Market:
         replies = await self.services.scripts.checkout_begin(
             cart_id=cart, event_ids=[self.event_id], order_id=self.orders.get(cart) or str(uuid.uuid4()),
             replace="", now_ms=now_ms(), deadline_ms=now_ms() + 60_000)
-        if replies[self.event_id].r == "ok":
-            self.orders[cart] = replies[self.event_id].o
+        if replies[self.event_id].result == "ok":
+            self.orders[cart] = replies[self.event_id].order_id
 
     async def _commit(self, cart: str) -> None:
         """The checkout's PostgreSQL transaction: guarded sold updates for the part's lines."""
