@@ -1,8 +1,9 @@
 """``make run`` / ``make worker`` / ``make migrate``: the service on one machine, servers included.
 
 Resolves Redis and PostgreSQL (:mod:`devtools.embedded`), creates, migrates and seeds the
-database, fills in the development secrets (:mod:`devtools.dev_secrets`), then runs the API (uvicorn) and the arq worker as child processes, and on Ctrl-C
-or SIGTERM stops them, then the embedded servers. Development only: production runs
+database, fills in the development secrets (:mod:`devtools.dev_secrets`), then runs the
+API (uvicorn) and the arq worker as child processes, and on Ctrl-C or SIGTERM stops them,
+then the embedded servers. Development only: production runs
 uvicorn and arq itself, against servers it names.
 """
 

@@ -110,11 +110,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
         """The settings of ``environ`` (default ``os.environ``); an unset or blank variable
         takes its default. Raises SettingsError naming the variable."""
         env = os.environ if environ is None else environ
-        given = {f.encode_name: env[f.encode_name].strip() for f in _FIELDS if env.get(f.encode_name, "").strip()}
+        given = {f.encode_name: env[f.encode_name].strip()
+                 for f in _FIELDS if env.get(f.encode_name, "").strip()}
         for field in _FIELDS:
             if field.required and field.encode_name not in given:
                 raise SettingsError(_missing(field.encode_name, given.get("APP_ENV", "development")))
-        values = {}
+        values: dict[str, object] = {}
         for field in _FIELDS:
             if field.encode_name in given:
                 try:

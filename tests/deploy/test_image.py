@@ -114,7 +114,8 @@ def test_lock_pins_what_the_virtualenv_installed():
         elif Version(installed[name]) < Version(pinned):
             ahead.append(f"{name}=={pinned} (.venv has {installed[name]})")
     assert not behind, f"deploy/requirements.lock is behind: {', '.join(behind)}; run make lock"
-    assert not ahead, f".venv is older than deploy/requirements.lock: {', '.join(ahead)}; rebuild it (make clean venv)"
+    assert not ahead, (f".venv is older than deploy/requirements.lock: {', '.join(ahead)};"
+                       " rebuild it (make clean; make venv)")
 
 
 def test_command_healthcheck_and_entrypoint():
