@@ -7,6 +7,10 @@ names of its own: the database ``ticket_cart_test_<run>`` and the Redis keys und
 machine's servers side by side, and none ever flushes a Redis database. A run removes its
 names when it ends, and those of runs that died, which it tells by a PostgreSQL advisory
 lock every live run holds. Tests that stop or restart a server use a private one.
+
+``--redis=cluster`` (tests/suite_policy.py) puts ``settings`` and ``redis`` on a local
+3-master Redis Cluster (``redis_cluster``) instead of the standalone Redis; PostgreSQL and
+arq's queue (``ARQ_REDIS_URL``) stay on ``servers``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import TypeVar
 import asyncpg
 import pytest
 import pytest_asyncio
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from devtools import DATA_DIR
 from devtools.embedded import (
@@ -32,10 +36,13 @@ from devtools.embedded import (
     start_embedded_postgres,
     start_embedded_redis,
 )
+from devtools.embedded_cluster import EmbeddedCluster, stop_abandoned
 from devtools.keyspace import glob_escape, unlink_prefix
 from service.db.migrate import apply_migrations
 from service.settings import Settings
 from tests.pg_fault_proxy import PgFaultProxy
+
+pytest_plugins = ("tests.suite_policy",)  # --redis, the cluster pass, CI's allowed skips
 
 RUN_ID = os.environ.get("TC_TEST_RUN") or str(os.getpid())
 if not re.fullmatch(r"[a-z0-9]{1,20}", RUN_ID):
@@ -54,6 +61,7 @@ _STATE_TABLES = """
 SELECT string_agg(format('%I', tablename), ', ' ORDER BY tablename) FROM pg_tables
 WHERE schemaname = 'public' AND tablename <> 'schema_migrations'
 """
+CLUSTER_DIR_PREFIX = "test-cluster-"  # + run: .data/ folder of the run's Redis Cluster
 _RUN_LOCK_SPACE = 0x7C7C  # first key of the (space, hashtext(database)) advisory locks of live runs
 
 Server = TypeVar("Server", EmbeddedRedis, EmbeddedPostgres)
@@ -94,11 +102,38 @@ async def database_url(servers: ResolvedServers) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(servers: ResolvedServers, database_url: str) -> Settings:
-    """Settings on the test servers, with this run's key prefix and fixed secrets."""
+def settings(request: pytest.FixtureRequest, on_cluster: bool, servers: ResolvedServers, database_url: str) -> Settings:
+    """Settings on the test servers, with this run's key prefix and fixed secrets; with
+    ``--redis=cluster``, on the run's Redis Cluster."""
     assert servers.redis_url is not None
+    if on_cluster:
+        return settings_on(cluster_env(request.getfixturevalue("redis_cluster"), servers), database_url)
+    return settings_on({"REDIS_URL": servers.redis_url}, database_url)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[EmbeddedCluster]:
+    """This run's 3-master cluster under ``.data/test-cluster-<run>``, started when a test
+    first needs it, stopped and removed at the end. Clusters of dead runs are stopped first."""
+    for leftover in DATA_DIR.glob(f"{CLUSTER_DIR_PREFIX}*"):
+        stop_abandoned(leftover)
+    cluster = EmbeddedCluster(DATA_DIR / f"{CLUSTER_DIR_PREFIX}{RUN_ID}")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def cluster_env(cluster: EmbeddedCluster, servers: ResolvedServers) -> dict[str, str]:
+    """The Redis settings of a cluster run: arq's queue stays on the standalone test Redis
+    (arq cannot use a cluster)."""
+    assert servers.redis_url is not None
+    return {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "1", "ARQ_REDIS_URL": servers.redis_url}
+
+
+def settings_on(redis_env: dict[str, str], database_url: str) -> Settings:
+    """Settings on ``redis_env``'s Redis and that database, this run's prefix, fixed secrets."""
     return Settings.from_env({
-        "REDIS_URL": servers.redis_url,
+        **redis_env,
         "DATABASE_URL": database_url,
         "KEY_PREFIX": TEST_KEY_PREFIX,
         "APP_ENV": "development",
@@ -109,9 +144,14 @@ def settings(servers: ResolvedServers, database_url: str) -> Settings:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def redis(servers: ResolvedServers) -> AsyncIterator[Redis]:
-    """A client of the test Redis (bytes in and out), new for each test."""
-    client = Redis.from_url(servers.redis_url, decode_responses=False)
+async def redis(request: pytest.FixtureRequest, on_cluster: bool,
+                servers: ResolvedServers) -> AsyncIterator[Redis | RedisCluster]:
+    """A client of the test Redis (bytes in and out), new for each test; with
+    ``--redis=cluster``, a cluster client of the run's cluster."""
+    if on_cluster:
+        client = RedisCluster.from_url(request.getfixturevalue("redis_cluster").url, decode_responses=False)
+    else:
+        client = Redis.from_url(servers.redis_url, decode_responses=False)
     yield client
     await client.aclose()
 

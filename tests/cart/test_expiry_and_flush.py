@@ -86,3 +86,5 @@ async def test_scripts_reload_after_redis_forgets_them(settings, private_redis):
         await client.aclose()
         response = await api.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 1})
         assert response.status_code == 201
+@pytest.mark.standalone_only(reason="SCRIPT FLUSH on a private standalone Redis; on a cluster: "
+                                     "tests/cluster/test_scripts_on_cluster.py flushes every master")

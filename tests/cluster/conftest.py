@@ -1,5 +1,6 @@
-"""Fixtures of the Redis Cluster tests: a local 3-master cluster, started once a session
-and only when a test here asks for it, and the usual fixtures pointed at it.
+"""Fixtures of the Redis Cluster tests: the usual fixtures pointed at the run's local
+3-master cluster (the root ``redis_cluster``, started once a session and only when a test
+asks for it), whichever ``--redis`` the run has.
 
 Here ``settings`` names the cluster (``REDIS_CLUSTER=1``, ``REDIS_URL`` = one master) and
 the run's test database, with arq's queue on the run's standalone test Redis
@@ -9,14 +10,13 @@ the run's test database, with arq's queue on the run's standalone test Redis
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 
-from devtools import DATA_DIR
 from devtools.embedded import ResolvedServers
 from devtools.embedded_cluster import EmbeddedCluster, stop_abandoned
 from service.http.services import Services, build_services
@@ -24,38 +24,13 @@ from service.keys import Keys
 from service.redis.client import create_redis
 from service.settings import Settings
 from tests.api import api_client
-from tests.conftest import RUN_ID, TEST_KEY_PREFIX, TEST_SECRETS
-
-CLUSTER_DIR_PREFIX = "test-cluster-"
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[EmbeddedCluster]:
-    """This run's cluster under ``.data/test-cluster-<run>``, stopped and removed at the end.
-
-    Clusters of runs that died (their owner pid is gone) are stopped first."""
-    for leftover in DATA_DIR.glob(f"{CLUSTER_DIR_PREFIX}*"):
-        stop_abandoned(leftover)
-    cluster = EmbeddedCluster(DATA_DIR / f"{CLUSTER_DIR_PREFIX}{RUN_ID}")
-    cluster.start()
-    yield cluster
-    cluster.stop()
+from tests.conftest import TEST_KEY_PREFIX, cluster_env, settings_on
 
 
 @pytest.fixture(scope="session")
 def settings(redis_cluster: EmbeddedCluster, servers: ResolvedServers, database_url: str) -> Settings:
     """Settings on the cluster, with this run's key prefix, database and fixed secrets."""
-    assert servers.redis_url is not None
-    return Settings.from_env({
-        "REDIS_URL": redis_cluster.url,
-        "REDIS_CLUSTER": "1",
-        "ARQ_REDIS_URL": servers.redis_url,
-        "DATABASE_URL": database_url,
-        "KEY_PREFIX": TEST_KEY_PREFIX,
-        "APP_ENV": "development",
-        "RATE_LIMIT_PER_MINUTE": "0",
-        **TEST_SECRETS,
-    })
+    return settings_on(cluster_env(redis_cluster, servers), database_url)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -26,6 +26,9 @@ from service.redis.client import create_redis
 from tests.api import ADMIN_HEADERS
 from tests.live_server import live_server
 
+# The Redis faults are staged on a private standalone Redis, which the test stops, pauses or
+# restarts; a cluster's (a paused master, lost scripts) are in tests/cluster/.
+private_redis_faults = pytest.mark.standalone_only(reason="stops, pauses or restarts a private standalone Redis")
 pytestmark = pytest.mark.usefixtures("clean_state")
 
 PROBLEM = "application/problem+json"
@@ -78,6 +81,7 @@ async def until(probe, seconds: float = ANSWERS_WITHIN_SECONDS):
             return result
         await asyncio.sleep(0.2)
 
+@private_redis_faults
 
 async def test_a_stopped_redis_answers_503_quickly_and_the_service_recovers_by_itself(settings, private_redis):
     redis_server = private_redis("faults-stop")
@@ -108,6 +112,7 @@ async def test_a_stopped_redis_answers_503_quickly_and_the_service_recovers_by_i
 async def _status_is(call, status: int) -> bool:
     return (await call).status_code == status
 
+@private_redis_faults
 
 async def test_a_hung_redis_hits_the_timeout_then_the_service_recovers_and_a_retried_add_counts_once(
         settings, private_redis):
@@ -139,6 +144,7 @@ async def test_a_hung_redis_hits_the_timeout_then_the_service_recovers_and_a_ret
             assert inventory["held"] == 2
         assert_no_unhandled_error(server)
 
+@private_redis_faults
 
 async def test_a_redis_restart_in_a_flash_sale_oversells_nothing(settings, private_redis, db_pool):
     redis_server = private_redis("faults-restart")

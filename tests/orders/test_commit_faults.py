@@ -35,6 +35,9 @@ from tests.live_server import live_server
 from tests.pg_fault_proxy import PgFaultProxy
 from workers.reconcile import reconcile_inventory
 from workers.sweep import sweep_expired_parts
+# One snapshot of a tier's counters and its event's cart parts (the same slot): a script
+# rather than MULTI, which redis-py's cluster client does not offer.
+SNAPSHOT = "return {redis.call('HMGET', KEYS[1], unpack(ARGV)), redis.call('HGETALL', KEYS[2])}"
 
 DB_TIMEOUT = 1.0  # DATABASE_TIMEOUT_SECONDS of the API under test: a COMMIT answer held 4 s times out
 BUYER = {"email": "buyer@example.com"}
@@ -88,13 +91,11 @@ class Shop:
             " FROM ticket_tiers t WHERE id = $1", uuid.UUID(tier["id"]))
         committed = set(row["orders"])
         inv = Keys(self.settings.key_prefix).event(tier["event_id"])
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hmget(inv.inventory, f"{tier['id']}:total", f"{tier['id']}:sold", f"{tier['id']}:held")
-        pipe.hgetall(inv.carts)
-        fields, stored = await pipe.execute()
+        fields, flat = await self.redis.eval(SNAPSHOT, 2, inv.inventory, inv.carts,
+                                             f"{tier['id']}:total", f"{tier['id']}:sold", f"{tier['id']}:held")
         total, sold, held = (int(f) for f in fields)
         parts = uncommitted_holds = 0
-        for raw in stored.values():
+        for raw in flat[1::2]:  # HGETALL's values
             part = msgspec.json.decode(raw)
             seats = part["l"].get(tier["id"], 0)
             parts += seats

@@ -1,4 +1,0 @@
-"""tests/orders/test_lifecycle.py on the local cluster (opt-in: see docs/redis-cluster.md)."""
-
-from tests.orders.conftest import *  # noqa: F401,F403  (its fixtures, on the cluster settings)
-from tests.orders.test_lifecycle import *  # noqa: F401,F403

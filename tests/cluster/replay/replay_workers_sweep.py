@@ -1,4 +1,0 @@
-"""tests/workers/test_sweep.py on the local cluster (opt-in: see docs/redis-cluster.md)."""
-
-from tests.workers.conftest import *  # noqa: F401,F403  (its fixtures, on the cluster settings)
-from tests.workers.test_sweep import *  # noqa: F401,F403
