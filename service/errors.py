@@ -93,10 +93,6 @@ class Unauthorized(DomainError):
     code, status, title = "unauthorized", 401, "Credentials are missing or wrong"
 
 
-class Forbidden(DomainError):
-    code, status, title = "forbidden", 403, "Not allowed"
-
-
 class RateLimited(DomainError):
     code, status, title = "rate-limited", 429, "Too many requests"
 
