@@ -22,7 +22,7 @@ from service.http.openapi import document_refusals
 from service.http.problems import EXCEPTION_HANDLERS
 from service.http.ratelimit import limit_requests
 from service.http.security import add_security_headers, refuse_large_headers
-from service.http.services import close_services, open_services
+from service.wiring import DEPENDENCIES, close_services, open_services
 from service.inventory import handlers as tier_handlers
 from service.logs import configure_logging
 from service.metrics import render_latest
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
                         *order_admin_handlers.ROUTES, *promo_handlers.ROUTES, *order_handlers.ROUTES, live, ready,
                         metrics],
         lifespan=[lifespan],
+        dependencies=DEPENDENCIES,  # each area's service, handed to its handlers by name
         exception_handlers=EXCEPTION_HANDLERS,
         # Outermost first; the fast lane is innermost, so everything before it applies to it.
         middleware=[observe_requests, refuse_large_headers, limit_requests,

@@ -17,7 +17,7 @@ import asyncio
 
 from litestar import Request, Response, get
 
-from service.http.services import services
+from service.wiring import services_of
 
 _CHECK_TIMEOUT_SECONDS = 1.0
 
@@ -30,7 +30,7 @@ def live() -> dict[str, str]:
 @get("/health/ready", summary="Can serve carts: Redis answers, scripts loaded; PostgreSQL's state reported",
      tags=["ops"])
 async def ready(request: Request) -> Response[dict[str, str]]:
-    s = services(request)
+    s = services_of(request.app)
     try:
         await asyncio.wait_for(s.redis.ping(), _CHECK_TIMEOUT_SECONDS)
         redis = "ok"

@@ -4,7 +4,8 @@ run time and under TYPE_CHECKING alike.
 - ``service/`` and ``workers/`` (what the image ships) never import ``devtools``,
   ``tests`` or ``loadtest``.
 - A domain area's logic (``service/cart``, ``orders``, ``promo``, ``inventory``, all but
-  its ``*handlers.py``, the HTTP edge) never imports ``service.http`` nor Litestar.
+  its ``*handlers.py``, the HTTP edge) never imports ``service.http``, Litestar, nor the
+  composition root ``service.wiring``: it is given what it uses.
 - The worker never imports ``service.http``.
 """
 
@@ -17,20 +18,6 @@ from devtools import PROJECT_ROOT
 
 DOMAIN_AREAS = ("service/cart", "service/orders", "service/promo", "service/inventory")
 DEVELOPMENT_ONLY = ("devtools", "tests", "loadtest")
-
-# Arrows that still run back up today: moved by the composition-root change (the container
-# leaves service/http/services.py for service/wiring.py). Remove each as it goes.
-KNOWN_EXCEPTIONS = {
-    ("service/orders/checkout.py", "service.http.services"),
-    ("service/orders/recovery.py", "service.http.services"),
-    ("workers/active_events.py", "service.http.services"),
-    ("workers/expiry.py", "service.http.services"),
-    ("workers/main.py", "service.http.services"),
-    ("workers/reconcile.py", "service.http.services"),
-    ("workers/recovery.py", "service.http.services"),
-    ("workers/sweep.py", "service.http.services"),
-}
-
 
 def _modules(folder: str) -> list[Path]:
     return sorted((PROJECT_ROOT / folder).rglob("*.py"))
@@ -73,18 +60,9 @@ def test_shipped_code_never_imports_development_tools_or_tests():
     assert not _violations(("service", "workers"), DEVELOPMENT_ONLY)
 
 
-def test_domain_logic_never_imports_the_http_layer():
-    found = _violations(DOMAIN_AREAS, ("service.http", "litestar"), skip_handlers=True)
-    assert found - KNOWN_EXCEPTIONS == set()
+def test_domain_logic_never_imports_the_http_layer_nor_the_container():
+    assert _violations(DOMAIN_AREAS, ("service.http", "litestar", "service.wiring"), skip_handlers=True) == set()
 
 
 def test_the_worker_never_imports_the_http_layer():
-    found = _violations(("workers",), ("service.http",))
-    assert found - KNOWN_EXCEPTIONS == set()
-
-
-def test_each_known_exception_still_happens():
-    """An arrow that was moved leaves KNOWN_EXCEPTIONS, so none comes back unseen."""
-    found = (_violations(DOMAIN_AREAS, ("service.http",), skip_handlers=True)
-             | _violations(("workers",), ("service.http",)))
-    assert KNOWN_EXCEPTIONS - found == set(), "moved: remove them from KNOWN_EXCEPTIONS"
+    assert _violations(("workers",), ("service.http",)) == set()

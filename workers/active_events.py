@@ -7,7 +7,7 @@ so its size follows the events on sale, not every event ever loaded.
 
 from __future__ import annotations
 
-from service.http.services import Services
+from service.wiring import Services
 
 # An event whose tier was loaded this recently is kept (retire_event.lua): a buyer who
 # just loaded it retries at once, and an admin's change must not be undone under it.
@@ -16,10 +16,7 @@ RETIRE_GRACE_MS = 60_000
 
 async def indexed_events(services: Services) -> list[str]:
     """Every event in the index, read in bounded pages (ZSCAN), sorted."""
-    found: set[str] = set()
-    async for member, _score in services.redis.zscan_iter(services.keys.active_events(), count=1000):
-        found.add(member.decode() if isinstance(member, bytes) else member)
-    return sorted(found)
+    return await services.scripts.active_events()
 
 
 async def retire_if_finished(services: Services, event_id: str, now_ms: int) -> bool:

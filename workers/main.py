@@ -15,7 +15,7 @@ from typing import Any
 from arq import cron
 from arq.connections import RedisSettings
 
-from service.http.services import close_services, open_services
+from service.wiring import close_services, open_services
 from service.logs import configure_logging
 from service.metrics import start_worker_metrics_server
 from service.settings import Settings, SettingsError

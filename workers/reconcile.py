@@ -34,7 +34,7 @@ from collections import defaultdict
 import asyncpg
 import msgspec
 
-from service.http.services import Services
+from service.wiring import Services
 from service.inventory.store import TierRow
 from service.metrics import RECONCILE_DRIFT, RECONCILE_DRIFT_SEATS, RECONCILE_NOT_RECOUNTED
 from service.orders.store import order_changes

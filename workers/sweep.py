@@ -19,7 +19,7 @@ import time
 
 import msgspec
 
-from service.http.services import Services
+from service.wiring import Services
 from service.metrics import EVENTS_RETIRED, SWEEP_RELEASED, SWEEP_UNFINISHED_EVENTS, SWEEP_UNFINISHED_RUNS
 from workers.active_events import indexed_events, retire_if_finished
 

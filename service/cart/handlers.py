@@ -20,6 +20,7 @@ from service.http.fastlane import FAST_LANE, Answer
 from service.http.identity import cart_token_headers, existing_cart, resolve_cart
 from service.http.openapi import problems
 from service.http.params import request_id_for_retry, uuid_param
+from service.wiring import services_of
 
 EMPTY_CART = CartView(items=[], item_count=0, currency=None, subtotal=0, discount=0, total=0,
                       promo_code=None, expires_at=None, status="empty")
@@ -51,11 +52,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 async def _show(scope: Scope) -> Answer:
     cart = existing_cart(scope)
-    return Answer(200, EMPTY_CART if cart is None else await scope["app"].state.services.carts.show(cart))
+    return Answer(200, EMPTY_CART if cart is None else await services_of(scope).carts.show(cart))
 
 
 async def _add(scope: Scope, data: AddItem, idempotency_key: str | None) -> Answer:
-    s = scope["app"].state.services
+    s = services_of(scope)
     cart, new_token = resolve_cart(scope, s.cart_tokens, s.user_tokens, create=True)
     assert cart is not None
     view = await s.carts.change(cart, str(data.tier_id), data.quantity, "add", request_id_for_retry(idempotency_key))
@@ -63,7 +64,7 @@ async def _add(scope: Scope, data: AddItem, idempotency_key: str | None) -> Answ
 
 
 async def _set(scope: Scope, tier_id: str, data: SetQuantity) -> Answer:
-    s = scope["app"].state.services
+    s = services_of(scope)
     tier = uuid_param(tier_id, "tier_id")
     cart, new_token = resolve_cart(scope, s.cart_tokens, s.user_tokens, create=data.quantity > 0)
     if cart is None:
@@ -75,16 +76,16 @@ async def _set(scope: Scope, tier_id: str, data: SetQuantity) -> Answer:
 async def _remove(scope: Scope, tier_id: str) -> Answer:
     tier = uuid_param(tier_id, "tier_id")
     cart = existing_cart(scope)
-    return Answer(200, EMPTY_CART if cart is None else await scope["app"].state.services.carts.remove(cart, tier))
+    return Answer(200, EMPTY_CART if cart is None else await services_of(scope).carts.remove(cart, tier))
 
 
 async def _clear(scope: Scope) -> Answer:
     cart = existing_cart(scope)
-    return Answer(200, EMPTY_CART if cart is None else await scope["app"].state.services.carts.clear(cart))
+    return Answer(200, EMPTY_CART if cart is None else await services_of(scope).carts.clear(cart))
 
 
 async def _availability(scope: Scope, tier_id: str) -> Answer:
-    return Answer(200, await scope["app"].state.services.inventory.availability(uuid_param(tier_id, "tier_id")))
+    return Answer(200, await services_of(scope).inventory.availability(uuid_param(tier_id, "tier_id")))
 
 
 # -- the fast lane: (scope, body) -> Answer, or None for the handler --------------------------

@@ -3,31 +3,30 @@ the cart token. Parse, call the domain, map the result."""
 
 from __future__ import annotations
 
+from litestar.di import NamedDependency
 from litestar import Request, Response, post
 
-from service.auth import user_cart_id
+from service.auth import CartTokens, UserTokens, user_cart_id
 from service.cart.merge import CartMerge, MergedCartView
 from service.cart.service import CartRef
 from service.errors import Unauthorized, ValidationFailed
 from service.http.identity import CART_TOKEN_COOKIE, bearer_user, guest_token
 from service.http.openapi import problems
-from service.http.services import services
 
 
 @post("/api/cart/merge", summary="Merge the guest cart named by the cart token into the signed-in user's cart",
       tags=["cart"], status_code=200, security=[{"bearer": []}], responses=problems(401, 409, 422))
-async def merge_cart(request: Request) -> Response[MergedCartView]:
-    s = services(request)
-    user_id = bearer_user(request.scope, s.user_tokens)
+async def merge_cart(request: Request, merges: NamedDependency[CartMerge], cart_tokens: NamedDependency[CartTokens],
+                     user_tokens: NamedDependency[UserTokens]) -> Response[MergedCartView]:
+    user_id = bearer_user(request.scope, user_tokens)
     if user_id is None:
         raise Unauthorized("Sign in (Authorization: Bearer <token>) to merge a guest cart")
     token = guest_token(request.scope)
     if not token:
         raise ValidationFailed("Name the guest cart with its X-Cart-Token header or cart_token cookie",
                                field="X-Cart-Token")
-    guest_cart_id = s.cart_tokens.verify(token)
-    merge = CartMerge(s.settings, s.scripts, s.carts)
-    view, guest_gone = await merge.merge(CartRef(cart_id=user_cart_id(user_id), user_id=user_id), guest_cart_id)
+    guest_cart_id = cart_tokens.verify(token)
+    view, guest_gone = await merges.merge(CartRef(cart_id=user_cart_id(user_id), user_id=user_id), guest_cart_id)
     response = Response(view)
     if guest_gone:  # the guest token names an empty cart now: let the browser forget it
         response.delete_cookie(CART_TOKEN_COOKIE, path="/")

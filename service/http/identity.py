@@ -86,7 +86,7 @@ def resolve_cart(scope: Scope, tokens: CartTokens, users: UserTokens, create: bo
 
 def existing_cart(scope: Scope) -> CartRef | None:
     """The cart the request names, if it names one; reads and removals never create one."""
-    s = scope["app"].state.services
+    s = scope["app"].state.services  # the container (service.wiring), read at the edge
     return resolve_cart(scope, s.cart_tokens, s.user_tokens, create=False)[0]
 
 

@@ -35,7 +35,7 @@ from service.metrics import RATE_LIMITED
 from service.redis.replies import RateLimitReply
 
 if TYPE_CHECKING:
-    from service.http.services import Services
+    from service.wiring import Services
 
 log = logging.getLogger("ticket_cart.http")
 

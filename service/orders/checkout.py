@@ -65,11 +65,15 @@ from service.redis.refusals import refusal
 from service.redis.replies import BeginReply
 
 if TYPE_CHECKING:
-    from service.http.services import Services
+    from service.cart.service import CartService
+    from service.inventory.catalog import TierCatalog
+    from service.promo.service import PromoService
+    from service.redis.scripts import Scripts
+    from service.settings import Settings
 
 log = logging.getLogger("ticket_cart.orders")
 
-__all__ = ["ABORT_GRACE_MS", "CheckoutResult", "checkout", "checkout_window_ms", "commit_fence_ms"]
+__all__ = ["ABORT_GRACE_MS", "CheckoutResult", "Checkouts", "checkout_window_ms", "commit_fence_ms"]
 
 LOCK_WAIT_SECONDS = 3.0  # how long a second checkout of one cart waits for the first
 LOCK_POLL_SECONDS = 0.02
@@ -85,15 +89,31 @@ class CheckoutResult(NamedTuple):
     created: bool  # False: an earlier checkout's order, answered again
 
 
-async def checkout(
-    services: Services, cart: CartRef, *, email: str, name: str | None, idempotency_key: str | None,
-    clock: Callable[[], int] | None = None,
-) -> CheckoutResult:
-    """Turn the cart into an order (created) or answer the order it already became."""
+class Checkouts:
+    """Checking carts out, on what the saga uses and nothing more."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, scripts: Scripts, catalog: TierCatalog,
+                 carts: CartService, settlement: Settlement, promos: PromoService | None = None) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.scripts = scripts
+        self.catalog = catalog
+        self.carts = carts
+        self.settlement = settlement
+        self.promos = promos
+
+    async def checkout(self, cart: CartRef, *, email: str, name: str | None, idempotency_key: str | None,
+                       clock: Callable[[], int] | None = None) -> CheckoutResult:
+        """Turn the cart into an order (created) or answer the order it already became."""
+        return await _checkout(self, cart, email, name, idempotency_key, clock or now_ms)
+
+
+async def _checkout(deps: Checkouts, cart: CartRef, email: str, name: str | None, idempotency_key: str | None,
+                    clock: Callable[[], int]) -> CheckoutResult:
     started = time.perf_counter()
     outcome = "error"
     try:
-        saga = _Checkout(services, cart, email, name, idempotency_key, clock or now_ms)
+        saga = _Checkout(deps, cart, email, name, idempotency_key, clock)
         result = await saga.locked_run()
         outcome = "created" if result.created else "replayed"
         return result
@@ -117,20 +137,22 @@ class _Ambiguous(Exception):
 
 
 class _Checkout:
-    def __init__(self, services: Services, cart: CartRef, email: str, name: str | None,
+    def __init__(self, deps: Checkouts, cart: CartRef, email: str, name: str | None,
                  idempotency_key: str | None, clock: Callable[[], int]) -> None:
-        self.s = services
-        self.scripts = services.scripts
-        self.pool = services.pool
-        self.settlement = Settlement(services.settings, services.pool, services.scripts)
+        self.settings = deps.settings
+        self.scripts = deps.scripts
+        self.pool = deps.pool
+        self.catalog = deps.catalog
+        self.carts = deps.carts
+        self.settlement = deps.settlement
+        self.promos = deps.promos
         self.cart = cart
         self.email = email
         self.name = name
         self.key = idempotency_key
         self.clock = clock
-        self.db_timeout = services.settings.database_timeout_seconds
+        self.db_timeout = deps.settings.database_timeout_seconds
         self.window_ms = checkout_window_ms(self.db_timeout)
-        self.promos = getattr(services, "promos", None)
         self.meta: dict[bytes, bytes] = {}
         self.fresh_id = ""  # the order id this checkout drew
         self.uncommitted: set[str] = set()  # order ids known never to commit: their parts may reopen
@@ -151,14 +173,14 @@ class _Checkout:
         try:
             return await self.run()
         finally:
-            self.s.carts.note_change(self.cart)  # a signed-in buyer's cart is saved again, behind
+            self.carts.note_change(self.cart)  # a signed-in buyer's cart is saved again, behind
             remember = {LAST_ORDER_FIELD: f"{self.answered} {self.clock()}"} if self.answered else None
             forget = ["promo"] if self.answered else []
             if self.answered or self.drop_unanswered:
                 forget.append(UNANSWERED_FIELD)
             try:
                 await self.scripts.checkout_unlock(
-                    cart_id, token, remember=remember, forget=forget, meta_ttl_ms=self.s.carts.meta_ttl_ms,
+                    cart_id, token, remember=remember, forget=forget, meta_ttl_ms=self.carts.meta_ttl_ms,
                 )
             except (RedisError, OSError) as exc:  # the lock times out by itself
                 log.warning("checkout lock of cart %s not released: %r", cart_id, exc)
@@ -220,7 +242,7 @@ class _Checkout:
         if unloaded:  # a tier evicted from Redis: load it from PostgreSQL, begin again
             try:
                 for tier_id in sorted({t for e in unloaded for t in replies[e].tiers}):
-                    await self.s.catalog.load(tier_id)
+                    await self.catalog.load(tier_id)
                 replies.update(await self.scripts.checkout_begin(
                     cart_id=self.cart.cart_id, event_ids=unloaded, order_id=self.fresh_id, replace="", now_ms=now,
                     deadline_ms=deadline,
@@ -301,7 +323,7 @@ class _Checkout:
             order = draft_order(
                 order_id=order_id, cart_id=self.cart.cart_id, user_id=self.cart.user_id, email=self.email,
                 name=self.name, items=items, quote=quote, idempotency_key=self.key,
-                payment_ttl_seconds=self.s.settings.payment_ttl_seconds,
+                payment_ttl_seconds=self.settings.payment_ttl_seconds,
                 guest_token=self.guest_token(order_id),
             )
             try:
@@ -437,14 +459,14 @@ class _Checkout:
     def guest_token(self, order_id: str) -> str | None:
         if self.cart.user_id:
             return None
-        return codes.order_access_token(self.s.settings.cart_token_secrets[0], order_id)
+        return codes.order_access_token(self.settings.cart_token_secrets[0], order_id)
 
     def replayed_token(self, record: OrderRecord) -> str | None:
         """A guest order's token again (none after a key rotation: the order keeps only the
         token's hash). Also for a user who merged in the guest cart that made it."""
         if record.user_id is not None or record.access_token_hash is None:
             return None
-        token = codes.order_access_token(self.s.settings.cart_token_secrets[0], str(record.id))
+        token = codes.order_access_token(self.settings.cart_token_secrets[0], str(record.id))
         return token if codes.access_token_matches(token, record.access_token_hash) else None
 
 

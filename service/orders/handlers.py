@@ -8,16 +8,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
+from litestar.di import NamedDependency
 from litestar import Request, Response, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
+from service.auth import CartTokens, UserTokens
 from service.errors import CartEmpty, Unauthorized, ValidationFailed
 from service.http.identity import bearer_user, resolve_cart
 from service.http.openapi import problems
-from service.http.services import services
-from service.orders.checkout import checkout
+from service.orders.checkout import Checkouts
 from service.orders.dto import CheckoutRequest, OrderPage, OrderView
+from service.orders.service import OrderService
 
 MAX_IDEMPOTENCY_KEY = 200
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as OrderPage.next_cursor gives it
@@ -50,16 +52,16 @@ def _idempotency_key(key: str | None) -> str | None:
       responses={200: ResponseSpec(OrderView, description="A retried checkout: the order it made before",
                                    generate_examples=False),
                  **problems(401, 409)})
-async def create_order(request: Request, data: JSONBody[CheckoutRequest],
+async def create_order(request: Request, data: JSONBody[CheckoutRequest], checkouts: NamedDependency[Checkouts],
+                       cart_tokens: NamedDependency[CartTokens], user_tokens: NamedDependency[UserTokens],
                        idempotency_key: IdempotencyKey = None) -> Response[OrderView]:
-    s = services(request)
     email = _email(data.email)
     key = _idempotency_key(idempotency_key)
-    cart, _ = resolve_cart(request.scope, s.cart_tokens, s.user_tokens, create=False)
+    cart, _ = resolve_cart(request.scope, cart_tokens, user_tokens, create=False)
     if cart is None:
         raise CartEmpty("There is no cart to check out")
     name = data.name.strip() if data.name and data.name.strip() else None
-    result = await checkout(s, cart, email=email, name=name, idempotency_key=key)
+    result = await checkouts.checkout(cart, email=email, name=name, idempotency_key=key)
     return Response(result.order, status_code=201 if result.created else 200)
 
 
@@ -67,22 +69,23 @@ async def create_order(request: Request, data: JSONBody[CheckoutRequest],
      security=[{"bearer": []}], responses=problems(401))
 async def list_orders(
     request: Request,
+    orders: NamedDependency[OrderService],
+    user_tokens: NamedDependency[UserTokens],
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, QueryParameter(
         max_length=200, pattern=CURSOR_PATTERN, description="next_cursor of the previous page")] = None,
 ) -> OrderPage:
-    s = services(request)
-    user_id = bearer_user(request.scope, s.user_tokens)
+    user_id = bearer_user(request.scope, user_tokens)
     if user_id is None:
         raise Unauthorized("Sign in (Authorization: Bearer <token>) to list your orders")
-    return await s.orders.list_for_user(user_id, limit=limit, cursor=cursor)
+    return await orders.list_for_user(user_id, limit=limit, cursor=cursor)
 
 
 @get("/api/orders/{order_id:str}", summary="One order, for its owner or with its access token",
      tags=["orders"], responses=problems(401, 404))
-async def get_order(request: Request, order_id: FromPath[str], order_token: OrderToken = None) -> OrderView:
-    s = services(request)
-    return await s.orders.get(order_id, user_id=bearer_user(request.scope, s.user_tokens), access_token=order_token)
+async def get_order(request: Request, order_id: FromPath[str], orders: NamedDependency[OrderService], user_tokens: NamedDependency[UserTokens],
+                    order_token: OrderToken = None) -> OrderView:
+    return await orders.get(order_id, user_id=bearer_user(request.scope, user_tokens), access_token=order_token)
 
 
 ROUTES = [create_order, list_orders, get_order]

@@ -216,11 +216,6 @@ class OrderLifecycle:
         self.scripts = scripts
         self.promos = promos
 
-    @classmethod
-    def of(cls, services: Any) -> OrderLifecycle:
-        """From the process's services (the API's or the worker's); promos once they exist."""
-        return cls(services.pool, services.scripts, getattr(services, "promos", None))
-
     async def _locked(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> OrderState:
         record = await conn.fetchrow(LOCK_ORDER, order_id)
         if record is None:
@@ -308,9 +303,3 @@ class OrderLifecycle:
             if self.promos is not None and row["promo_code"] is not None:
                 await self.promos.release(conn, order_id)
         return changes
-
-
-async def expire_unpaid_orders(services: Any, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH,
-                               after: tuple[dt.datetime, uuid.UUID] | None = None) -> ExpiryBatch:
-    """The worker's entry point: expire one page of unpaid orders due by ``now``."""
-    return await OrderLifecycle.of(services).expire_unpaid(now=now, limit=limit, after=after)

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
 
 import msgspec
 
 from service.orders.outcome import Outcome
 from service.orders.settlement import Settlement
 from service.redis.replies import DueCheckout
-
-if TYPE_CHECKING:
-    from service.http.services import Services
+from service.redis.scripts import Scripts
 
 log = logging.getLogger("ticket_cart.orders")
 
@@ -39,51 +36,53 @@ class RecoveryStats(msgspec.Struct):
     unchanged: int = 0  # settled meanwhile by someone else, or already gone
 
 
-async def recover_stuck_checkouts(services: Services, *, now_ms: int, limit: int = 500) -> RecoveryStats:
-    """Settle up to ``limit`` parts whose checkout deadline is at or before ``now_ms``.
+class CheckoutRecovery:
+    """The worker's half of the checkout: parts nobody came back for, settled after their deadline."""
 
-    Call again while ``due`` comes back equal to ``limit``. Events are read from the
-    active-events index (every event with a loaded tier is there).
-    """
-    stats = RecoveryStats()
-    settlement = Settlement(services.settings, services.pool, services.scripts)
-    members = await services.redis.zrange(services.keys.active_events(), 0, -1)
-    for member in members:
-        if stats.due >= limit:
-            break
-        event_id = member.decode() if isinstance(member, bytes) else member
-        stats.events += 1
-        due = await services.scripts.due_checkouts(event_id=event_id, now_ms=now_ms, limit=limit - stats.due)
-        stats.due += len(due)
-        for item in due:
-            await _settle(services, settlement, event_id, item, now_ms, stats)
-    if stats.due:
-        log.info("checkout recovery: %s", msgspec.structs.asdict(stats))
-    return stats
+    def __init__(self, scripts: Scripts, settlement: Settlement) -> None:
+        self.scripts = scripts
+        self.settlement = settlement
 
+    async def recover(self, *, now_ms: int, limit: int = 500) -> RecoveryStats:
+        """Settle up to ``limit`` parts whose checkout deadline is at or before ``now_ms``.
 
-async def _settle(services: Services, settlement: Settlement, event_id: str, item: DueCheckout, now_ms: int,
-                  stats: RecoveryStats) -> None:
-    order_id = item.part.order_id if item.part is not None and item.part.state == "checkout" else ""
-    if not order_id:
-        # No part in checkout (the index entry outlived it): the abort only tidies the index.
-        await services.scripts.checkout_abort(cart_id=item.cart_id, order_id=order_id, event_ids=[event_id],
+        Call again while ``due`` comes back equal to ``limit``. Events are read from the
+        active-events index (every event with a loaded tier is there).
+        """
+        stats = RecoveryStats()
+        for event_id in await self.scripts.active_events():
+            if stats.due >= limit:
+                break
+            stats.events += 1
+            due = await self.scripts.due_checkouts(event_id=event_id, now_ms=now_ms, limit=limit - stats.due)
+            stats.due += len(due)
+            for item in due:
+                await self._settle(event_id, item, now_ms, stats)
+        if stats.due:
+            log.info("checkout recovery: %s", msgspec.structs.asdict(stats))
+        return stats
+
+    async def _settle(self, event_id: str, item: DueCheckout, now_ms: int, stats: RecoveryStats) -> None:
+        order_id = item.part.order_id if item.part is not None and item.part.state == "checkout" else ""
+        if not order_id:
+            # No part in checkout (the index entry outlived it): the abort only tidies the index.
+            await self.scripts.checkout_abort(cart_id=item.cart_id, order_id=order_id, event_ids=[event_id],
                                               now_ms=now_ms, grace_ms=0)
-        stats.unchanged += 1
-        return
-    token = uuid.uuid4().hex
-    if not await services.scripts.checkout_lock(item.cart_id, token, settlement.window_ms):
-        stats.busy += 1
-        return
-    try:
-        settled = await settlement.settle(item.cart_id, order_id, [event_id], now_ms)
-    finally:
-        await services.scripts.checkout_unlock(item.cart_id, token)
-    if settled.outcome is Outcome.UNKNOWN:
-        stats.unknown += 1
-    elif not settled.moved:
-        stats.unchanged += 1  # settled meanwhile by someone else
-    elif settled.outcome is Outcome.COMMITTED:
-        stats.applied += 1
-    else:
-        stats.aborted += 1
+            stats.unchanged += 1
+            return
+        token = uuid.uuid4().hex
+        if not await self.scripts.checkout_lock(item.cart_id, token, self.settlement.window_ms):
+            stats.busy += 1
+            return
+        try:
+            settled = await self.settlement.settle(item.cart_id, order_id, [event_id], now_ms)
+        finally:
+            await self.scripts.checkout_unlock(item.cart_id, token)
+        if settled.outcome is Outcome.UNKNOWN:
+            stats.unknown += 1
+        elif not settled.moved:
+            stats.unchanged += 1  # settled meanwhile by someone else
+        elif settled.outcome is Outcome.COMMITTED:
+            stats.applied += 1
+        else:
+            stats.aborted += 1

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+from litestar.di import NamedDependency
 from litestar import Request, Response, delete, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
-from service.auth import key_matches
+from service.auth import CartTokens, UserTokens, key_matches
 from service.cart.dto import CartView
 from service.cart.handlers import EMPTY_CART
+from service.cart.service import CartService
 from service.http.guards import ADMIN
 from service.http.identity import existing_cart, resolve_cart
 from service.http.openapi import problems
 from service.http.forwarded import client_addresses
 from service.http.ratelimit import client_subject
-from service.http.services import services
+from service.promo.service import PromoService
+from service.settings import Settings
 from service.promo.dto import ApplyPromo, PromoCode, PromoDefinition
 
 
-def client_address(request: Request) -> str | None:
+def client_address(request: Request, settings: Settings) -> str | None:
     """Whose attempts the per-address limit counts: the client's address as the general
     limit sees it (behind trusted proxies, the forwarded one; an IPv6 client by its /64);
     None for a trusted backend (X-Service-Key), which speaks for many buyers from one
     address."""
-    settings = services(request).settings
     if key_matches(settings.trusted_service_key, request.headers.get("x-service-key")):
         return None
     return client_subject(client_addresses(settings.trusted_proxies).client(request.scope)).name
@@ -32,34 +34,33 @@ def client_address(request: Request) -> str | None:
 @post("/api/admin/promo-codes", summary="Create a promo code, or replace its definition", **ADMIN,
       responses={200: ResponseSpec(PromoCode, description="The definition was replaced", generate_examples=False),
                  **problems(401, 409)})
-async def put_promo_code(request: Request, data: JSONBody[PromoDefinition]) -> Response[PromoCode]:
-    view, created = await services(request).promos.put(data)
+async def put_promo_code(data: JSONBody[PromoDefinition], promos: NamedDependency[PromoService]) -> Response[PromoCode]:
+    view, created = await promos.put(data)
     return Response(view, status_code=201 if created else 200)
 
 
 @get("/api/admin/promo-codes/{code:str}", summary="A promo code with its use count", **ADMIN,
      responses=problems(401, 404))
-async def get_promo_code(request: Request, code: FromPath[str]) -> PromoCode:
-    return await services(request).promos.get(code)
+async def get_promo_code(code: FromPath[str], promos: NamedDependency[PromoService]) -> PromoCode:
+    return await promos.get(code)
 
 
 @post("/api/cart/promo", summary="Apply a promo code to the cart", tags=["cart"], status_code=200,
       responses=problems(401, 409))
-async def apply_promo(request: Request, data: JSONBody[ApplyPromo]) -> Response[CartView]:
-    s = services(request)
-    cart, _ = resolve_cart(request.scope, s.cart_tokens, s.user_tokens, create=False)
-    view, limit = await s.promos.apply(s.carts, cart, data.code, client_address(request))
+async def apply_promo(request: Request, data: JSONBody[ApplyPromo], promos: NamedDependency[PromoService], carts: NamedDependency[CartService],
+                      cart_tokens: NamedDependency[CartTokens], user_tokens: NamedDependency[UserTokens], settings: NamedDependency[Settings]) -> Response[CartView]:
+    cart, _ = resolve_cart(request.scope, cart_tokens, user_tokens, create=False)
+    view, limit = await promos.apply(carts, cart, data.code, client_address(request, settings))
     return Response(view, headers=limit.headers())
 
 
 @delete("/api/cart/promo", summary="Remove the cart's promo code", tags=["cart"], status_code=200,
         responses=problems(401, 409))
-async def remove_promo(request: Request) -> CartView:
+async def remove_promo(request: Request, promos: NamedDependency[PromoService], carts: NamedDependency[CartService]) -> CartView:
     cart = existing_cart(request.scope)
     if cart is None:
         return EMPTY_CART
-    s = services(request)
-    return await s.promos.remove(s.carts, cart)
+    return await promos.remove(carts, cart)
 
 
 ROUTES = [put_promo_code, get_promo_code, apply_promo, remove_promo]

@@ -227,6 +227,13 @@ class Scripts(LuaGateway):
         await pipe.execute()
         return reply
 
+    async def active_events(self) -> list[str]:
+        """Every event in the worker's index of loaded events, read in bounded pages, sorted."""
+        found: set[str] = set()
+        async for member, _score in self.redis.zscan_iter(self.keys.active_events(), count=1000):
+            found.add(member.decode() if isinstance(member, bytes) else member)
+        return sorted(found)
+
     async def tier_place(self, tier_id: str) -> TierPlace | None:
         """Where a tier lives, as its last load wrote it (``tier_load``); None if unknown here."""
         raw = await self.redis.hget(self.keys.tier_places(), tier_id)

@@ -19,17 +19,16 @@ import httpx
 import pytest
 
 from service.db.migrate import apply_migrations
-from service.http.services import build_services
+from service.wiring import build_services
 from service.orders.checkout import checkout_window_ms
-from service.orders.recovery import recover_stuck_checkouts
 from service.redis.client import create_redis
 from tests.api import ADMIN_HEADERS
 from tests.live_server import live_server
 
+pytestmark = pytest.mark.usefixtures("clean_state")
 # The Redis faults are staged on a private standalone Redis, which the test stops, pauses or
 # restarts; a cluster's (a paused master, lost scripts) are in tests/cluster/.
 private_redis_faults = pytest.mark.standalone_only(reason="stops, pauses or restarts a private standalone Redis")
-pytestmark = pytest.mark.usefixtures("clean_state")
 
 PROBLEM = "application/problem+json"
 ANSWERS_WITHIN_SECONDS = 10.0  # "answers, does not hang": far above the 1 s store timeouts set here
@@ -81,8 +80,8 @@ async def until(probe, seconds: float = ANSWERS_WITHIN_SECONDS):
             return result
         await asyncio.sleep(0.2)
 
-@private_redis_faults
 
+@private_redis_faults
 async def test_a_stopped_redis_answers_503_quickly_and_the_service_recovers_by_itself(settings, private_redis):
     redis_server = private_redis("faults-stop")
     env = {**FAST_TIMEOUTS, "REDIS_URL": redis_server.url, "RATE_LIMIT_PER_MINUTE": "600"}
@@ -112,8 +111,8 @@ async def test_a_stopped_redis_answers_503_quickly_and_the_service_recovers_by_i
 async def _status_is(call, status: int) -> bool:
     return (await call).status_code == status
 
-@private_redis_faults
 
+@private_redis_faults
 async def test_a_hung_redis_hits_the_timeout_then_the_service_recovers_and_a_retried_add_counts_once(
         settings, private_redis):
     redis_server = private_redis("faults-pause")
@@ -144,8 +143,8 @@ async def test_a_hung_redis_hits_the_timeout_then_the_service_recovers_and_a_ret
             assert inventory["held"] == 2
         assert_no_unhandled_error(server)
 
-@private_redis_faults
 
+@private_redis_faults
 async def test_a_redis_restart_in_a_flash_sale_oversells_nothing(settings, private_redis, db_pool):
     redis_server = private_redis("faults-restart")
     total, buyers = 20, 60
@@ -279,7 +278,7 @@ async def test_the_api_killed_during_checkouts_loses_and_doubles_no_seat(setting
         await services.redis.delete(*(services.keys.cart_checkout_lock(c) for c in cart_ids))
         recovered = []
         while True:
-            recovered.append(await recover_stuck_checkouts(services, now_ms=later))
+            recovered.append(await services.recovery.recover(now_ms=later))
             if recovered[-1].due < 500:
                 break
         print("statuses", sorted(statuses), "recovery", recovered)

@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from service.db.monitor import PostgresMonitor
 from service.db.pool import create_pool
-from service.http.services import build_services
+from service.wiring import build_services
 from service.inventory.dto import TierDefinition
 from service.redis.client import create_redis
 from tests.hardening.test_faults import (

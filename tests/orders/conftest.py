@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 
 from service.cart.service import CartRef
-from service.http.services import Services, build_services
+from service.wiring import Services, build_services
 from service.inventory.dto import TierDefinition
 from service.redis.client import create_redis
 from tests.api import api_client

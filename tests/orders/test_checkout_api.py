@@ -11,7 +11,6 @@ import pytest
 
 from service.orders import checkout as checkout_module
 from service.orders.codes import payment_code_is_valid
-from service.orders.lifecycle import expire_unpaid_orders
 from tests.api import ADMIN_HEADERS, bearer, put_tier
 
 BUYER = {"email": "Buyer@Example.COM", "name": "Lan Nguyen"}
@@ -214,7 +213,7 @@ async def test_an_order_with_nothing_to_pay_is_paid_at_checkout_and_never_expire
     assert (order["status"], order["total"], order["payment"]) == ("paid", 0, None)
     row = await db_pool.fetchrow("SELECT payment_code, payment_due_at, paid_at FROM orders")
     assert row["payment_code"] is None and row["payment_due_at"] is None and row["paid_at"] is not None
-    far = await expire_unpaid_orders(services, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+    far = await services.lifecycle.expire_unpaid(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
     assert far.picked == 0
     again = await client.get(f"/api/orders/{order['id']}", headers={"X-Order-Token": order["access_token"]})
     assert again.json()["status"] == "paid" and again.json()["payment"] is None

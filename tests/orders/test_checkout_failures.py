@@ -87,15 +87,19 @@ def lose_the_commit_answer(monkeypatch, *, looked_up: Outcome | None = None) -> 
 
 @contextmanager
 def postgres_down(client) -> Iterator[None]:
-    """The app's pool points at a port where nothing listens: every connection is refused."""
+    """The checkout's pool points at a port where nothing listens: every connection is refused."""
     services = client.app.state.services
+    users = (services.checkouts, services.settlement)  # what a checkout reaches PostgreSQL through
     real_pool = services.pool
-    services.pool = in_app(client, unreachable_pool)
+    down = in_app(client, unreachable_pool)
+    for user in users:
+        user.pool = down
     try:
         yield
     finally:
-        in_app(client, services.pool.close)
-        services.pool = real_pool
+        in_app(client, down.close)
+        for user in users:
+            user.pool = real_pool
 
 
 def assert_unavailable(response) -> None:

@@ -24,9 +24,8 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from service.cart.service import now_ms
-from service.http.services import build_services
+from service.wiring import build_services
 from service.keys import Keys
-from service.orders.recovery import recover_stuck_checkouts
 from service.orders.settlement import checkout_window_ms
 from service.redis.client import create_redis
 from service.settings import Settings
@@ -35,10 +34,10 @@ from tests.live_server import live_server
 from tests.pg_fault_proxy import PgFaultProxy
 from workers.reconcile import reconcile_inventory
 from workers.sweep import sweep_expired_parts
+
 # One snapshot of a tier's counters and its event's cart parts (the same slot): a script
 # rather than MULTI, which redis-py's cluster client does not offer.
 SNAPSHOT = "return {redis.call('HMGET', KEYS[1], unpack(ARGV)), redis.call('HGETALL', KEYS[2])}"
-
 DB_TIMEOUT = 1.0  # DATABASE_TIMEOUT_SECONDS of the API under test: a COMMIT answer held 4 s times out
 BUYER = {"email": "buyer@example.com"}
 
@@ -240,7 +239,7 @@ async def test_pending_then_left_alone_is_applied_by_the_worker_never_released(s
         later = now_ms() + checkout_window_ms(DB_TIMEOUT) + 1
         await sweep_expired_parts(services, now_ms=later + 3_600_000)  # a sweep never frees it
         await shop.assert_invariants(tier, settled=False)
-        stats = await recover_stuck_checkouts(services, now_ms=later)
+        stats = await services.recovery.recover(now_ms=later)
     finally:
         await services.redis.aclose()
 
@@ -404,7 +403,7 @@ async def test_random_commit_faults_never_oversell_double_or_lose_a_line(shop, s
     services = build_services(shop.settings, create_redis(shop.settings), shop.db)
     try:
         later = now_ms() + checkout_window_ms(DB_TIMEOUT) + 1
-        figures["recovered"] = (await recover_stuck_checkouts(services, now_ms=later)).due
+        figures["recovered"] = (await services.recovery.recover(now_ms=later)).due
         await reconcile_inventory(services)
     finally:
         await services.redis.aclose()
@@ -461,7 +460,7 @@ async def test_the_api_killed_between_commit_and_apply_loses_and_doubles_nothing
         # test passes that time by hand, as it passes the deadline to the recovery.
         cart_id = cart["X-Cart-Token"].split(".")[1]
         await redis.delete(services.keys.cart_checkout_lock(cart_id))
-        stats = await recover_stuck_checkouts(services, now_ms=now_ms() + checkout_window_ms(
+        stats = await services.recovery.recover(now_ms=now_ms() + checkout_window_ms(
             settings.database_timeout_seconds) + 1)
     finally:
         await services.redis.aclose()

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from service.keys import Keys
 from service.orders import lifecycle as lifecycle_module
-from service.orders.lifecycle import OrderLifecycle, expire_unpaid_orders
+from service.orders.lifecycle import OrderLifecycle
 from service.redis.scripts import Scripts
 from tests.api import ADMIN_HEADERS, put_tier
 
@@ -173,7 +173,7 @@ async def test_a_cancelled_order_cannot_be_paid(client, db_pool):
 async def test_cancelling_an_expired_order_records_it_so_a_late_payment_is_refused(client, db_pool, services):
     tier = await put_tier(client, quantity_total=10)
     order = await buy(client, {tier["id"]: 2})
-    assert (await expire_unpaid_orders(services, now=LATER)).expired == 1
+    assert (await services.lifecycle.expire_unpaid(now=LATER)).expired == 1
 
     cancelled = await admin(client, order, "cancel")
     paid_late = await admin(client, order, "mark-paid")
@@ -202,7 +202,7 @@ async def test_an_unpaid_order_past_due_expires_and_a_later_buyer_can_reserve_it
     order = await buy(client, {tier["id"]: 3}, promo="SPRING")
     assert (await client.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 1})).status_code == 409
 
-    assert (await expire_unpaid_orders(services, now=LATER)).expired == 1
+    assert (await services.lifecycle.expire_unpaid(now=LATER)).expired == 1
 
     row = await order_row(db_pool, order)
     assert row["status"] == "expired" and row["expired_at"] is not None
@@ -222,7 +222,7 @@ async def test_only_unpaid_orders_due_by_now_expire(client, db_pool, services):
     await admin(client, paid, "mark-paid")
     due_at = await db_pool.fetchval("SELECT payment_due_at FROM orders WHERE id = $1", uuid.UUID(due["id"]))
 
-    assert (await expire_unpaid_orders(services, now=due_at)).expired == 1
+    assert (await services.lifecycle.expire_unpaid(now=due_at)).expired == 1
 
     assert [(await order_row(db_pool, o))["status"] for o in (paid, due, not_due)] == \
         ["paid", "expired", "pending_payment"]
@@ -234,8 +234,8 @@ async def test_two_concurrent_expiry_runs_release_each_order_once(client, db_poo
     for _ in range(12):
         await buy(client, {tier["id"]: 2})
 
-    batches = await asyncio.gather(*(expire_unpaid_orders(services, now=LATER, limit=5) for _ in range(4)))
-    while (await expire_unpaid_orders(services, now=LATER, limit=5)).picked:
+    batches = await asyncio.gather(*(services.lifecycle.expire_unpaid(now=LATER, limit=5) for _ in range(4)))
+    while (await services.lifecycle.expire_unpaid(now=LATER, limit=5)).picked:
         pass
 
     assert sum(batch.expired for batch in batches) <= 12
@@ -252,7 +252,7 @@ async def test_a_late_payment_revives_the_order_and_its_promo_use_when_the_seats
     two = await put_tier(client, quantity_total=5, event_id=one["event_id"])
     await define_promo(client, "SPRING", max_uses=1)
     order = await buy(client, {one["id"]: 2, two["id"]: 1}, promo="SPRING")
-    await expire_unpaid_orders(services, now=LATER)
+    await services.lifecycle.expire_unpaid(now=LATER)
     assert (await inventory(client, one["id"]))["sold"] == 0 and await promo_used(client, "SPRING") == 0
 
     response = await admin(client, order, "mark-paid")
@@ -272,7 +272,7 @@ async def test_a_late_payment_keeps_its_discount_when_the_promo_was_used_up_mean
     tier = await put_tier(client, quantity_total=5)
     await define_promo(client, "ONCE", max_uses=1)
     late = await buy(client, {tier["id"]: 1}, promo="ONCE")
-    await expire_unpaid_orders(services, now=LATER)
+    await services.lifecycle.expire_unpaid(now=LATER)
     await buy(client, {tier["id"]: 1}, promo="ONCE")
 
     response = await admin(client, late, "mark-paid")
@@ -286,7 +286,7 @@ async def test_a_late_payment_is_refused_seats_gone_when_others_bought_the_seats
     one = await put_tier(client, quantity_total=5)
     two = await put_tier(client, quantity_total=5, event_id=one["event_id"])
     order = await buy(client, {one["id"]: 2, two["id"]: 2})
-    await expire_unpaid_orders(services, now=LATER)
+    await services.lifecycle.expire_unpaid(now=LATER)
     await buy(client, {two["id"]: 4})
 
     response = await admin(client, order, "mark-paid")
@@ -306,7 +306,7 @@ async def expired_while_another_buyer_holds(client, services, held: int) -> tupl
     then held ``held`` of them: (tier, order, buyer's headers)."""
     tier = await put_tier(client, quantity_total=3)
     order = await buy(client, {tier["id"]: 3})
-    await expire_unpaid_orders(services, now=LATER)
+    await services.lifecycle.expire_unpaid(now=LATER)
     client.cookies.clear()
     added = await client.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": held})
     client.cookies.clear()
@@ -355,8 +355,8 @@ async def test_an_order_that_cannot_expire_is_skipped_and_never_holds_back_the_o
         return await real_release(conn, order_ids)
 
     monkeypatch.setattr(lifecycle_module, "release_seats", release_or_fail)
-    first = await expire_unpaid_orders(services, now=LATER, limit=2)
-    rest = await expire_unpaid_orders(services, now=LATER, limit=2, after=first.last)
+    first = await services.lifecycle.expire_unpaid(now=LATER, limit=2)
+    rest = await services.lifecycle.expire_unpaid(now=LATER, limit=2, after=first.last)
 
     assert (first.picked, first.expired, first.skipped) == (2, 1, [bad])
     assert (rest.picked, rest.expired, rest.skipped) == (2, 2, [])

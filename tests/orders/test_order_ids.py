@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 from service.cart.service import now_ms
-from service.orders.checkout import checkout
 from tests.orders.conftest import counters, guest_cart, hold, make_tier
 
 
@@ -33,7 +32,7 @@ async def test_when_neither_order_exists_every_part_goes_into_one_new_order(serv
     x, y = sorted(str(uuid.uuid4()) for _ in range(2))
     await name_orders(services, cart, {event_one: y, event_two: x})
 
-    result = await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
+    result = await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None)
 
     assert result.created and result.order.id not in (x, y)
     assert sorted(i.quantity for i in result.order.items) == [1, 2]
@@ -56,7 +55,7 @@ async def test_when_one_order_exists_it_is_answered_and_the_other_part_stays_in_
                                      " WHERE id = $1 RETURNING sold_version", uuid.UUID(one))
     await db_pool.execute("UPDATE order_items SET sold_version = $1 WHERE order_id = $2", version, uuid.UUID(x))
 
-    result = await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
+    result = await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None)
 
     assert not result.created and result.order.id == x
     assert await counters(services, one) == {"sold": 1, "held": 0, "available": 9, "sold_db": 1}

@@ -11,8 +11,7 @@ import pytest
 from service.cart.service import CartRef, now_ms
 from service.orders import checkout as checkout_module
 from service.errors import Unavailable
-from service.orders.checkout import checkout, checkout_window_ms, commit_fence_ms
-from service.orders.recovery import recover_stuck_checkouts
+from service.orders.checkout import checkout_window_ms, commit_fence_ms
 from tests.orders.conftest import counters, guest_cart, hold, make_tier
 
 
@@ -29,7 +28,7 @@ def crash_at(monkeypatch, step: str) -> None:
 
 async def crashed_checkout(services, cart: CartRef) -> None:
     with pytest.raises(Crash):
-        await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
+        await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None)
 
 
 def after_deadline(services) -> int:
@@ -55,15 +54,15 @@ async def test_a_checkout_killed_after_its_commit_is_applied_by_recovery(service
     assert len(await orders(db_pool)) == 1
     assert await counters(services, tier_id) == {"sold": 0, "held": 3, "available": 7, "sold_db": 3}
     assert (await part(services, event_id, cart)).state == "checkout"
-    early = await recover_stuck_checkouts(services, now_ms=now_ms())
+    early = await services.recovery.recover(now_ms=now_ms())
     assert early.due == 0  # before the deadline the checkout may still be running
 
-    stats = await recover_stuck_checkouts(services, now_ms=after_deadline(services))
+    stats = await services.recovery.recover(now_ms=after_deadline(services))
 
     assert (stats.due, stats.applied, stats.aborted) == (1, 1, 0)
     assert await counters(services, tier_id) == {"sold": 3, "held": 0, "available": 7, "sold_db": 3}
     assert (await part(services, event_id, cart)).state == ""
-    assert (await recover_stuck_checkouts(services, now_ms=after_deadline(services))).due == 0
+    assert (await services.recovery.recover(now_ms=after_deadline(services))).due == 0
 
 
 async def test_a_checkout_killed_before_its_commit_is_moved_back_and_the_retry_makes_the_order(
@@ -76,14 +75,14 @@ async def test_a_checkout_killed_before_its_commit_is_moved_back_and_the_retry_m
     named = (await part(services, event_id, cart)).order_id
     assert named
 
-    stats = await recover_stuck_checkouts(services, now_ms=after_deadline(services))
+    stats = await services.recovery.recover(now_ms=after_deadline(services))
 
     assert (stats.applied, stats.aborted) == (0, 1)
     view = await part(services, event_id, cart)
     assert (view.state, view.order_id) == ("open", "")  # no transaction of it can commit any more
     assert await counters(services, tier_id) == {"sold": 0, "held": 2, "available": 8, "sold_db": 0}
     monkeypatch.undo()
-    result = await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
+    result = await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None)
     assert result.created and len(await orders(db_pool)) == 1
 
 
@@ -100,8 +99,8 @@ async def test_two_recoveries_at_once_resolve_every_part_exactly_once(services, 
         await crashed_checkout(services, cart)
 
     later = after_deadline(services)
-    first, second = await asyncio.gather(recover_stuck_checkouts(services, now_ms=later),
-                                         recover_stuck_checkouts(services, now_ms=later))
+    first, second = await asyncio.gather(services.recovery.recover(now_ms=later),
+                                         services.recovery.recover(now_ms=later))
 
     assert first.applied + second.applied == 4
     assert first.aborted + second.aborted == 3
@@ -120,8 +119,8 @@ async def test_recovery_finishes_every_event_of_a_cart_and_respects_its_limit(se
     crash_at(monkeypatch, "apply")
     await crashed_checkout(services, cart)
 
-    partial = await recover_stuck_checkouts(services, now_ms=after_deadline(services), limit=1)
-    rest = await recover_stuck_checkouts(services, now_ms=after_deadline(services), limit=1)
+    partial = await services.recovery.recover(now_ms=after_deadline(services), limit=1)
+    rest = await services.recovery.recover(now_ms=after_deadline(services), limit=1)
 
     assert (partial.due, partial.applied, rest.applied) == (1, 1, 1)
     for tier_id in (one, two):
@@ -137,12 +136,12 @@ async def test_a_recovery_never_settles_a_cart_whose_checkout_is_still_running(s
     real_write = checkout_module._Checkout.write
 
     async def slow_write(self, *args, **kwargs):
-        stats = await recover_stuck_checkouts(services, now_ms=after_deadline(services))
+        stats = await services.recovery.recover(now_ms=after_deadline(services))
         assert (stats.due, stats.busy, stats.aborted) == (1, 1, 0)
         return await real_write(self, *args, **kwargs)
 
     monkeypatch.setattr(checkout_module._Checkout, "write", slow_write)
-    result = await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None)
+    result = await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None)
 
     assert result.created
     assert await counters(services, tier_id) == {"sold": 2, "held": 0, "available": 8, "sold_db": 2}
@@ -152,7 +151,7 @@ async def test_a_recovery_never_settles_a_cart_whose_checkout_is_still_running(s
 
 async def test_recovery_with_nothing_due_changes_nothing(services):
     await make_tier(services)
-    stats = await recover_stuck_checkouts(services, now_ms=now_ms())
+    stats = await services.recovery.recover(now_ms=now_ms())
     assert (stats.due, stats.applied, stats.aborted) == (0, 0, 0) and stats.events >= 1
 
 
@@ -170,7 +169,7 @@ async def test_a_checkout_that_reaches_postgres_too_late_gives_up_so_recovery_ne
 
     monkeypatch.setattr(checkout_module._Checkout, "quote", stalled_quote)
     with pytest.raises(Unavailable):
-        await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None,
+        await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None,
                        clock=lambda: clock[0])
 
     assert len(await orders(db_pool)) == 0
@@ -191,7 +190,7 @@ async def test_a_checkout_failing_just_before_the_hold_expires_leaves_the_buyer_
 
     monkeypatch.setattr(checkout_module._Checkout, "transaction", connection_lost)
     with pytest.raises(Unavailable):
-        await checkout(services, cart, email="a@example.com", name=None, idempotency_key=None, clock=lambda: at)
+        await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None, clock=lambda: at)
 
     reopened = await part(services, event_id, cart)
     assert (reopened.state, reopened.expiry_ms) == ("open", at + 60_000)

@@ -9,7 +9,7 @@ import uuid
 import pytest_asyncio
 import structlog
 
-from service.http.services import Services, build_services
+from service.wiring import Services, build_services
 from service.inventory.store import TierRow, fetch_tier
 
 TTL_MS = 15 * 60 * 1000

@@ -88,7 +88,7 @@ async def test_a_committed_order_whose_part_is_still_in_checkout_is_applied_not_
         pass
 
     monkeypatch.setattr(checkout_module._Checkout, "apply", crash_before_apply)
-    await checkout_module.checkout(services, CartRef(cart), email="a@example.com", name=None, idempotency_key=None)
+    await services.checkouts.checkout(CartRef(cart), email="a@example.com", name=None, idempotency_key=None)
     monkeypatch.undo()
     assert (await counters(services, row)).held == 2
 

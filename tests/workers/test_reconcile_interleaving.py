@@ -12,7 +12,7 @@ import uuid
 import msgspec
 import pytest
 
-from service.http.services import Services
+from service.wiring import Services
 from tests.workers.conftest import SELL, TTL_MS, make_tier, now_ms
 from workers.reconcile import reconcile_inventory
 

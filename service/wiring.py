@@ -1,6 +1,11 @@
-"""The process's long-lived objects, built once in the app's lifespan.
+"""The composition root: every long-lived object of a process, built once, wired here.
 
-Handlers reach them through ``services(request)``; nothing else holds global state.
+The API's lifespan and the worker's start-up both call ``open_services``; each domain
+object gets only what it uses (its pool, scripts, settings, the other services it calls),
+never the container. HTTP handlers receive their area's service by Litestar dependency
+injection (``DEPENDENCIES``, declared once in ``create_app``); code below the handlers
+(middleware, the fast lane) reads the container through ``services_of``. Nothing else
+holds global state.
 """
 
 from __future__ import annotations
@@ -8,15 +13,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from typing import Any
+
 import asyncpg
-from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
 
 from service.auth import CartTokens, UserTokens
+from service.cart.merge import CartMerge
 from service.cart.saved import SavedCarts
 from service.cart.service import CartService
 from service.inventory.catalog import TierCatalog
 from service.inventory.service import InventoryService
 from service.keys import Keys
+from service.orders.checkout import Checkouts
+from service.orders.lifecycle import OrderLifecycle
+from service.orders.recovery import CheckoutRecovery
 from service.orders.service import OrderService
 from service.orders.settlement import Settlement
 from service.promo.service import PromoService
@@ -46,6 +58,11 @@ class Services:
     user_tokens: UserTokens
     orders: OrderService
     postgres: PostgresMonitor
+    settlement: Settlement
+    checkouts: Checkouts
+    recovery: CheckoutRecovery
+    lifecycle: OrderLifecycle
+    merges: CartMerge
 
 
 def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
@@ -55,6 +72,8 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
     catalog = TierCatalog(pool, scripts, max_per_line=settings.max_quantity_per_line)
     promos = PromoService(settings, pool, scripts, keys)
     settlement = Settlement(settings, pool, scripts)
+    carts = CartService(settings, scripts, catalog, discount=promos.discount,
+                        settle_pending=settlement.settle_cart, saved=SavedCarts(pool, scripts))
     return Services(
         settings=settings,
         redis=redis,
@@ -62,14 +81,18 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         keys=keys,
         scripts=scripts,
         catalog=catalog,
-        carts=CartService(settings, scripts, catalog, discount=promos.discount,
-                          settle_pending=settlement.settle_cart, saved=SavedCarts(pool, scripts)),
+        carts=carts,
         inventory=InventoryService(pool, scripts, catalog),
         promos=promos,
         cart_tokens=CartTokens(settings.cart_token_secrets),
         user_tokens=UserTokens(settings.jwt_secret),
         orders=OrderService(pool),
         postgres=PostgresMonitor(settings, pool),
+        settlement=settlement,
+        checkouts=Checkouts(settings, pool, scripts, catalog, carts, settlement, promos),
+        recovery=CheckoutRecovery(scripts, settlement),
+        lifecycle=OrderLifecycle(pool, scripts, promos),
+        merges=CartMerge(settings, scripts, carts),
     )
 
 
@@ -99,5 +122,23 @@ async def close_services(built: Services) -> None:
     await built.redis.aclose()
 
 
-def services(request: Request) -> Services:
-    return request.app.state.services
+def services_of(holder: Any) -> Services:
+    """The container of a Litestar app, or of the app an ASGI scope belongs to."""
+    app = holder["app"] if isinstance(holder, dict) else holder
+    return app.state.services
+
+
+def _provider(name: str) -> Provide:
+    def provide(state: State) -> Any:
+        return getattr(state.services, name)
+
+    provide.__name__ = f"provide_{name}"
+    return Provide(provide, sync_to_thread=False)
+
+
+# What handlers may ask for by name: each area's service, and the few shared objects.
+DEPENDENCIES = {name: _provider(name) for name in (
+    "settings", "carts", "merges", "inventory", "promos", "orders", "checkouts", "lifecycle", "cart_tokens",
+    "user_tokens",
+    "catalog", "scripts", "pool", "redis", "postgres",
+)}
