@@ -22,7 +22,6 @@ from service.http.openapi import document_refusals
 from service.http.problems import EXCEPTION_HANDLERS
 from service.http.ratelimit import limit_requests
 from service.http.security import add_security_headers, refuse_large_headers
-from service.wiring import DEPENDENCIES, close_services, open_services
 from service.inventory import handlers as tier_handlers
 from service.logs import configure_logging
 from service.metrics import render_latest
@@ -30,6 +29,7 @@ from service.orders import admin_handlers as order_admin_handlers
 from service.orders import handlers as order_handlers
 from service.promo import handlers as promo_handlers
 from service.settings import Settings
+from service.wiring import DEPENDENCIES, close_services, open_services
 
 MAX_BODY_BYTES = fastlane.MAX_BODY_BYTES
 GC_YOUNG_THRESHOLD = 10_000  # tracked allocations between young collections (default 700)

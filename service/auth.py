@@ -13,12 +13,21 @@ import hmac
 import uuid
 
 import jwt
+import msgspec
 
 from service.errors import InvalidCartToken, InvalidUserToken, Unauthorized
 
 _USER_CART_NAMESPACE = uuid.UUID("6f0e5c1a-7c1b-4e57-9d7a-2b1f4a9c0e11")
 _TOKEN_VERSION = "v1"
 JWT_LEEWAY_SECONDS = 30
+
+
+class CartRef(msgspec.Struct, frozen=True):
+    """The cart a caller names: a guest's (its id from a verified token), or a signed-in
+    user's (``user_cart_id`` of the user, the same on every device)."""
+
+    cart_id: str
+    user_id: str | None = None
 
 
 def _b64(data: bytes) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
 from typing import Any
 
 import asyncpg
@@ -23,6 +22,8 @@ from service.auth import CartTokens, UserTokens
 from service.cart.merge import CartMerge
 from service.cart.saved import SavedCarts
 from service.cart.service import CartService
+from service.db.monitor import PostgresMonitor
+from service.db.pool import create_pool
 from service.inventory.catalog import TierCatalog
 from service.inventory.service import InventoryService
 from service.keys import Keys
@@ -32,13 +33,10 @@ from service.orders.recovery import CheckoutRecovery
 from service.orders.service import OrderService
 from service.orders.settlement import Settlement
 from service.promo.service import PromoService
-from service.db.monitor import PostgresMonitor
-from service.db.pool import create_pool
-from service.redis.client import RedisClient, create_redis
 from service.redis.autopipeline import AutoPipelined
+from service.redis.client import RedisClient, create_redis
 from service.redis.scripts import Scripts
 from service.settings import Settings
-
 
 log = logging.getLogger("ticket_cart")
 

@@ -62,9 +62,3 @@ class CartView(msgspec.Struct, omit_defaults=True, kw_only=True):
     # Only in the answer that restored a signed-in user's cart lost with Redis.
     restored: CartRestore | None = None
 
-
-class Availability(msgspec.Struct):
-    tier_id: str
-    event_id: str
-    available: int
-    status: str  # "on-sale", "sold-out", "not-open", "closed", "inactive"

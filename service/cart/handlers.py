@@ -2,21 +2,23 @@
 
 Each operation is written once (``_add``, ``_set``, ...) and reached two ways: through
 its Litestar handler (the documented contract, and every request the fast lane passes
-on) and through its fast function (``service.http.fastlane``), which parses the body
-strictly and hands anything it does not take as it is to the handler.
+on) and through the fast lane (``fastlane.fast`` of the operation, in the route's ``opt``),
+which parses the body strictly and hands anything it does not take as it is to the handler.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import ResponseHeader
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.types import Scope
 
-from service.cart.dto import AddItem, Availability, CartView, SetQuantity
-from service.http.fastlane import FAST_LANE, Answer
+from service.cart.dto import AddItem, CartView, SetQuantity
+from service.http.fastlane import FAST_LANE, Answer, fast
 from service.http.identity import cart_token_headers, existing_cart, resolve_cart
 from service.http.openapi import problems
 from service.http.params import request_id_for_retry, uuid_param
@@ -25,9 +27,8 @@ from service.wiring import services_of
 EMPTY_CART = CartView(items=[], item_count=0, currency=None, subtotal=0, discount=0, total=0,
                       promo_code=None, expires_at=None, status="empty")
 
-IdempotencyKey = Parameter(header="Idempotency-Key", required=False, default=None,
-                           description="Makes a retried add change nothing")
-_IDEMPOTENCY_KEY = b"idempotency-key"
+IdempotencyKey = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key", description="Makes a retried add change nothing (1 to 200 printable characters)")]
 
 NEW_CART_TOKEN = [ResponseHeader(name="X-Cart-Token", documentation_only=True,
                                  description="A new guest cart's token, sent once (also the cart_token cookie)")]
@@ -39,13 +40,6 @@ _SET_QUANTITY = msgspec.json.Decoder(SetQuantity)
 
 def _response(answer: Answer) -> Response:
     return Response(answer.body, status_code=answer.status, headers=answer.headers or None)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 # -- the operations -------------------------------------------------------------------------
@@ -84,48 +78,10 @@ async def _clear(scope: Scope) -> Answer:
     return Answer(200, EMPTY_CART if cart is None else await services_of(scope).carts.clear(cart))
 
 
-async def _availability(scope: Scope, tier_id: str) -> Answer:
-    return Answer(200, await services_of(scope).inventory.availability(uuid_param(tier_id, "tier_id")))
-
-
-# -- the fast lane: (scope, body) -> Answer, or None for the handler --------------------------
-
-async def fast_get_cart(scope: Scope, body: bytes) -> Answer:
-    return await _show(scope)
-
-
-async def fast_add_item(scope: Scope, body: bytes) -> Answer | None:
-    try:
-        data = _ADD_ITEM.decode(body)
-    except msgspec.MsgspecError:
-        return None
-    return await _add(scope, data, _header(scope, _IDEMPOTENCY_KEY))
-
-
-async def fast_set_item(scope: Scope, body: bytes) -> Answer | None:
-    try:
-        data = _SET_QUANTITY.decode(body)
-    except msgspec.MsgspecError:
-        return None
-    return await _set(scope, scope["path_params"]["tier_id"], data)
-
-
-async def fast_remove_item(scope: Scope, body: bytes) -> Answer:
-    return await _remove(scope, scope["path_params"]["tier_id"])
-
-
-async def fast_clear_cart(scope: Scope, body: bytes) -> Answer:
-    return await _clear(scope)
-
-
-async def fast_availability(scope: Scope, body: bytes) -> Answer:
-    return await _availability(scope, scope["path_params"]["tier_id"])
-
-
 # -- the handlers: the documented contract ----------------------------------------------------
 
 @get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401),
-     opt={FAST_LANE: fast_get_cart})
+     opt={FAST_LANE: fast(_show)})
 async def get_cart(request: Request) -> Response[CartView]:
     return _response(await _show(request.scope))
 
@@ -135,34 +91,27 @@ async def get_cart(request: Request) -> Response[CartView]:
       responses={201: ResponseSpec(CartView, description="A new guest cart holds the seats; its token is in "
                                                        "X-Cart-Token", generate_examples=False),
                  **problems(401, 404, 409)},
-      opt={FAST_LANE: fast_add_item})
-async def add_item(request: Request, data: JSONBody[AddItem],
-                   idempotency_key: str | None = IdempotencyKey) -> Response[CartView]:
+      opt={FAST_LANE: fast(_add, body=_ADD_ITEM, header=b"idempotency-key")})
+async def add_item(request: Request, data: JSONBody[AddItem], idempotency_key: IdempotencyKey = None) -> Response[CartView]:
     return _response(await _add(request.scope, data, idempotency_key))
 
 
 @put("/api/cart/items/{tier_id:str}", summary="Set a line's quantity (0 removes it)", tags=["cart"],
-     response_headers=NEW_CART_TOKEN, responses=problems(401, 404, 409), opt={FAST_LANE: fast_set_item})
+     response_headers=NEW_CART_TOKEN, responses=problems(401, 404, 409), opt={FAST_LANE: fast(_set, path="tier_id", body=_SET_QUANTITY)})
 async def set_item(request: Request, tier_id: FromPath[str], data: JSONBody[SetQuantity]) -> Response[CartView]:
     return _response(await _set(request.scope, tier_id, data))
 
 
 @delete("/api/cart/items/{tier_id:str}", summary="Remove a line", tags=["cart"], status_code=200,
-        responses=problems(401, 404, 409), opt={FAST_LANE: fast_remove_item})
+        responses=problems(401, 404, 409), opt={FAST_LANE: fast(_remove, path="tier_id")})
 async def remove_item(request: Request, tier_id: FromPath[str]) -> Response[CartView]:
     return _response(await _remove(request.scope, tier_id))
 
 
 @delete("/api/cart", summary="Empty the cart and release its holds", tags=["cart"], status_code=200,
-        responses=problems(401, 409), opt={FAST_LANE: fast_clear_cart})
+        responses=problems(401, 409), opt={FAST_LANE: fast(_clear)})
 async def clear_cart(request: Request) -> Response[CartView]:
     return _response(await _clear(request.scope))
 
 
-@get("/api/tiers/{tier_id:str}/availability", summary="Seats available and sale status", tags=["tiers"],
-     responses=problems(404), opt={FAST_LANE: fast_availability})
-async def availability(request: Request, tier_id: FromPath[str]) -> Response[Availability]:
-    return _response(await _availability(request.scope, tier_id))
-
-
-ROUTES = [get_cart, add_item, set_item, remove_item, clear_cart, availability]
+ROUTES = [get_cart, add_item, set_item, remove_item, clear_cart]

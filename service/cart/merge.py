@@ -12,9 +12,21 @@ from __future__ import annotations
 
 import msgspec
 
+from service.auth import CartRef
 from service.cart.dto import CartView
-from service.cart.service import UNANSWERED_FIELD, EVENT_FIELD, CartRef, CartService, events_of, now_ms
-from service.errors import CheckoutInProgress, CheckoutPending, CurrencyMismatch, LimitExceeded
+from service.cart.service import (
+    EVENT_FIELD,
+    UNANSWERED_FIELD,
+    CartService,
+    events_of,
+    now_ms,
+)
+from service.errors import (
+    CheckoutInProgress,
+    CheckoutPending,
+    CurrencyMismatch,
+    LimitExceeded,
+)
 from service.redis.replies import ViewReply
 from service.redis.scripts import Scripts
 from service.settings import Settings

@@ -3,12 +3,11 @@ the cart token. Parse, call the domain, map the result."""
 
 from __future__ import annotations
 
-from litestar.di import NamedDependency
 from litestar import Request, Response, post
+from litestar.di import NamedDependency
 
-from service.auth import CartTokens, UserTokens, user_cart_id
+from service.auth import CartRef, CartTokens, UserTokens, user_cart_id
 from service.cart.merge import CartMerge, MergedCartView
-from service.cart.service import CartRef
 from service.errors import Unauthorized, ValidationFailed
 from service.http.identity import CART_TOKEN_COOKIE, bearer_user, guest_token
 from service.http.openapi import problems

@@ -19,7 +19,8 @@ from service.cart.meta import SAVED_FIELD, now_ms
 from service.errors import DomainError, SoldOut
 
 if TYPE_CHECKING:
-    from service.cart.service import CartRef, CartService
+    from service.auth import CartRef
+    from service.cart.service import CartService
 
 log = logging.getLogger("ticket_cart.cart")
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from service.auth import CartRef
 from service.cart.dto import CartItem, CartView
 from service.cart.meta import (  # noqa: F401 (re-exported: the cart's public names)
     EVENT_FIELD,
@@ -25,12 +26,12 @@ from service.cart.meta import (  # noqa: F401 (re-exported: the cart's public na
     events_of,
     now_ms,
 )
+from service.cart.pricing import DiscountRule, no_discount, totals
 from service.cart.restore import restore_saved_cart
 from service.cart.saved import SavedCarts
-from service.cart.pricing import DiscountRule, no_discount, totals
 from service.errors import (
-    DomainError,
     CurrencyMismatch,
+    DomainError,
     LimitExceeded,
     SoldOut,
 )
@@ -44,9 +45,6 @@ from service.settings import Settings
 SWEEP_ON_RESERVE = 20  # expired parts each reserve releases first (bounded work)
 
 
-class CartRef(msgspec.Struct, frozen=True):
-    cart_id: str
-    user_id: str | None = None
 
 
 class EventHints:

@@ -12,9 +12,8 @@ from typing import NamedTuple
 
 from litestar.types import Scope
 
-from service.auth import CartTokens, UserTokens, user_cart_id
-from service.cart.service import CartRef
-from service.errors import InvalidUserToken
+from service.auth import CartRef, CartTokens, UserTokens, user_cart_id
+from service.errors import DomainError, InvalidUserToken
 
 CART_TOKEN_HEADER = "x-cart-token"
 CART_TOKEN_COOKIE = "cart_token"
@@ -70,14 +69,38 @@ def guest_token(scope: Scope) -> str | None:
     return credentials(scope).cart_token
 
 
-def resolve_cart(scope: Scope, tokens: CartTokens, users: UserTokens, create: bool) -> tuple[CartRef | None, str | None]:
-    """(the cart, a token to send back when a guest cart was just created)."""
-    sent = credentials(scope)
+_NAMED_CART = "ticket_cart.named_cart"  # the scope key of the verified answer (or its error)
+
+
+def named_cart(scope: Scope, tokens: CartTokens, users: UserTokens) -> CartRef | None:
+    """The cart the request's credentials name, verified once per request (the rate limiter
+    and the handler both ask); a bad credential raises its 401 each time it is asked."""
+    known = scope.get(_NAMED_CART)
+    if known is None:
+        try:
+            known = _verify(credentials(scope), tokens, users)
+        except DomainError as exc:
+            known = exc
+        scope[_NAMED_CART] = known  # type: ignore[literal-required]
+    if isinstance(known, DomainError):
+        raise known
+    return known or None
+
+
+def _verify(sent: Credentials, tokens: CartTokens, users: UserTokens) -> CartRef | bool:
     user_id = _bearer(sent.authorization, users)
     if user_id is not None:
-        return CartRef(cart_id=user_cart_id(user_id), user_id=user_id), None
+        return CartRef(cart_id=user_cart_id(user_id), user_id=user_id)
     if sent.cart_token:
-        return CartRef(cart_id=tokens.verify(sent.cart_token)), None
+        return CartRef(cart_id=tokens.verify(sent.cart_token))
+    return False  # no credentials (cached as such; None means "not asked yet")
+
+
+def resolve_cart(scope: Scope, tokens: CartTokens, users: UserTokens, create: bool) -> tuple[CartRef | None, str | None]:
+    """(the cart, a token to send back when a guest cart was just created)."""
+    cart = named_cart(scope, tokens, users)
+    if cart is not None:
+        return cart, None
     if not create:
         return None, None
     cart_id, new_token = tokens.new_cart()

@@ -16,15 +16,28 @@ def uuid_param(value: str, name: str) -> str:
         raise ValidationFailed(f"{name} must be a UUID", field=name) from None
 
 
-def request_id_for_retry(key: str | None) -> str:
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    """The one rule for every Idempotency-Key (a cart add, a checkout): absent is None; else
+    1 to 200 printable characters once trimmed, or 422."""
+    if raw is None:
+        return None
+    key = raw.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValidationFailed(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+                               field="Idempotency-Key")
+    return key
+
+
+def request_id_for_retry(raw_key: str | None) -> str:
     """A client's Idempotency-Key makes a retried add a no-op; without one, every call is new.
 
     Never "" for a call without a key, though reserve.lua would take it: the random id also
-    makes our own resend of a call harmless (Scripts.reserve sends its pipeline again after
-    a NOSCRIPT, and another process may have reloaded the scripts between its commands, so
-    the reserve may already have run once)."""
+    makes our own resend of a call harmless (a pipeline resent after a NOSCRIPT, where
+    another process may have reloaded the scripts between its commands)."""
+    key = idempotency_key(raw_key)
     if key:
-        if len(key) > 200:
-            raise ValidationFailed("Idempotency-Key is at most 200 characters", field="Idempotency-Key")
         return "k:" + key
     return os.urandom(16).hex()  # as random as a uuid4, without building one

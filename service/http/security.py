@@ -68,4 +68,4 @@ def refuse_large_headers(app: ASGIApp) -> ASGIApp:
 
 async def send_response(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
     """Answer from a middleware with a Litestar response (the problem documents)."""
-    await response.to_asgi_response(scope["app"], Request(scope, receive))(scope, receive, send)
+    await response.to_asgi_response(None, Request(scope, receive))(scope, receive, send)  # the app: request.app

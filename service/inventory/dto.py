@@ -24,6 +24,13 @@ class TierDefinition(RequestBody):
     active: bool = True
 
 
+class Availability(msgspec.Struct):
+    tier_id: str
+    event_id: str
+    available: int
+    status: str  # "on-sale", "sold-out", "not-open", "closed", "inactive"
+
+
 class Inventory(msgspec.Struct):
     total: int
     sold: int

@@ -7,10 +7,9 @@ import uuid
 
 import asyncpg
 
-from service.cart.dto import Availability
 from service.errors import Conflict, TierNotFound, ValidationFailed
 from service.inventory.catalog import TierCatalog
-from service.inventory.dto import Inventory, TierDefinition, TierView
+from service.inventory.dto import Availability, Inventory, TierDefinition, TierView
 from service.inventory.store import TierRow, fetch_tier, upsert_tier
 from service.redis.replies import TierCounters
 from service.redis.scripts import Scripts

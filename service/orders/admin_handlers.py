@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from litestar.di import NamedDependency
 from litestar import post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from service.http.guards import ADMIN

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import asyncpg
 from redis.exceptions import RedisError
 
+from service.auth import CartRef
 from service.cart.dto import CartItem
-from service.cart.service import LAST_ORDER_FIELD, UNANSWERED_FIELD, CartRef, events_of, now_ms
+from service.cart.service import LAST_ORDER_FIELD, UNANSWERED_FIELD, events_of, now_ms
 from service.errors import (
     CartEmpty,
     CheckoutInProgress,

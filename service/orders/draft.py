@@ -10,7 +10,14 @@ from typing import Any
 from service.cart.dto import CartItem
 from service.orders import codes
 from service.orders.dto import OrderItem, Ticket
-from service.orders.store import Inserted, NewItem, NewOrder, NewTicket, OrderFields, OrderRecord
+from service.orders.store import (
+    Inserted,
+    NewItem,
+    NewOrder,
+    NewTicket,
+    OrderFields,
+    OrderRecord,
+)
 from service.redis.replies import BeginReply
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from litestar.di import NamedDependency
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
@@ -17,11 +17,11 @@ from service.auth import CartTokens, UserTokens
 from service.errors import CartEmpty, Unauthorized, ValidationFailed
 from service.http.identity import bearer_user, resolve_cart
 from service.http.openapi import problems
+from service.http.params import idempotency_key as idempotency_key_of
 from service.orders.checkout import Checkouts
 from service.orders.dto import CheckoutRequest, OrderPage, OrderView
 from service.orders.service import OrderService
 
-MAX_IDEMPOTENCY_KEY = 200
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as OrderPage.next_cursor gives it
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(
@@ -37,16 +37,6 @@ def _email(raw: str) -> str:
         raise ValidationFailed(f"email is not valid: {exc}", field="email") from None
 
 
-def _idempotency_key(key: str | None) -> str | None:
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise ValidationFailed(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
-                               field="Idempotency-Key")
-    return key
-
-
 @post("/api/orders", summary="Check out the cart: the order, its payment code and tickets", tags=["orders"],
       status_code=201,
       responses={200: ResponseSpec(OrderView, description="A retried checkout: the order it made before",
@@ -56,7 +46,7 @@ async def create_order(request: Request, data: JSONBody[CheckoutRequest], checko
                        cart_tokens: NamedDependency[CartTokens], user_tokens: NamedDependency[UserTokens],
                        idempotency_key: IdempotencyKey = None) -> Response[OrderView]:
     email = _email(data.email)
-    key = _idempotency_key(idempotency_key)
+    key = idempotency_key_of(idempotency_key)
     cart, _ = resolve_cart(request.scope, cart_tokens, user_tokens, create=False)
     if cart is None:
         raise CartEmpty("There is no cart to check out")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from litestar.di import NamedDependency
 from litestar import Request, Response, delete, get, post
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
@@ -11,14 +11,14 @@ from service.auth import CartTokens, UserTokens, key_matches
 from service.cart.dto import CartView
 from service.cart.handlers import EMPTY_CART
 from service.cart.service import CartService
+from service.http.forwarded import client_addresses
 from service.http.guards import ADMIN
 from service.http.identity import existing_cart, resolve_cart
 from service.http.openapi import problems
-from service.http.forwarded import client_addresses
 from service.http.ratelimit import client_subject
+from service.promo.dto import ApplyPromo, PromoCode, PromoDefinition
 from service.promo.service import PromoService
 from service.settings import Settings
-from service.promo.dto import ApplyPromo, PromoCode, PromoDefinition
 
 
 def client_address(request: Request, settings: Settings) -> str | None:

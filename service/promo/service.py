@@ -18,9 +18,17 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from service.auth import CartRef
 from service.cart.dto import CartItem, CartView
-from service.cart.service import CartRef, CartService
-from service.errors import CheckoutInProgress, Conflict, InvalidPromo, NotFound, PromoExhausted, RateLimited
+from service.cart.service import CartService
+from service.errors import (
+    CheckoutInProgress,
+    Conflict,
+    InvalidPromo,
+    NotFound,
+    PromoExhausted,
+    RateLimited,
+)
 from service.keys import Keys
 from service.promo import store
 from service.promo.attempts import AttemptLimit, PromoAttempts

@@ -28,6 +28,7 @@ from collections import deque
 from typing import Any
 
 import hiredis
+
 from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection

@@ -10,12 +10,17 @@ import socket
 from typing import Any
 
 import hiredis
+
 from redis.asyncio import Connection, Redis, RedisCluster
 from redis.asyncio.cluster import ClusterPipeline
 from redis.backoff import NoBackoff
-from redis.exceptions import ClusterDownError, ConnectionError, RedisClusterException, SlotNotCoveredError
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    RedisClusterException,
+    SlotNotCoveredError,
+)
 from redis.retry import Retry
-
 from service.settings import Settings
 
 # What a cluster client may send again after reloading the cluster's layout: refusals that

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
+
 from redis.asyncio import RedisCluster
 from redis.exceptions import NoScriptError
-
 from service.redis.client import RedisClient
 
 LUA_DIR = Path(__file__).resolve().parent.parent.parent / "lua"

@@ -247,3 +247,29 @@ def test_every_uvicorn_this_project_starts_leaves_forwarded_headers_to_the_app()
     assert "--no-proxy-headers" in _api_command("service.app:app", Settings.from_env({**TEST_SECRETS}))
     assert "--no-proxy-headers" in ServerUnderTest("service.app:app", env={}).command()
     assert "--no-proxy-headers" in inspect.getsource(live_server)
+
+
+async def test_a_cart_token_is_verified_once_per_request_though_the_limiter_and_the_handler_both_ask(
+        api_with, monkeypatch):
+    from service.auth import CartTokens
+
+    verified = []
+    real_verify = CartTokens.verify
+
+    def counting_verify(self, token):
+        verified.append(token)
+        return real_verify(self, token)
+
+    async with api_with(rate_limit_per_minute=600, rate_limit_burst=100) as api:
+        tier = await put_tier(api, quantity_total=10)
+        added = await api.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 1})
+        token = added.headers["x-cart-token"]
+        api.cookies.clear()
+        monkeypatch.setattr(CartTokens, "verify", counting_verify)
+        for path in ("/api/cart", "/api/orders"):
+            verified.clear()
+            method = api.get if path == "/api/cart" else api.post
+            kwargs = {} if path == "/api/cart" else {"json": {"email": "a@example.com"}}
+            response = await method(path, headers={"X-Cart-Token": token}, **kwargs)
+            assert response.status_code in (200, 201), response.text
+            assert verified == [token], path  # the limiter's answer reused by the handler

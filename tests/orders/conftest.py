@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from service.cart.service import CartRef
-from service.wiring import Services, build_services
+from service.auth import CartRef
 from service.inventory.dto import TierDefinition
 from service.redis.client import create_redis
+from service.wiring import Services, build_services
 from tests.api import api_client
 
 

@@ -24,11 +24,11 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from service.cart.service import now_ms
-from service.wiring import build_services
 from service.keys import Keys
 from service.orders.settlement import checkout_window_ms
 from service.redis.client import create_redis
 from service.settings import Settings
+from service.wiring import build_services
 from tests.api import ADMIN_HEADERS, api_client, bearer, put_tier
 from tests.live_server import live_server
 from tests.pg_fault_proxy import PgFaultProxy

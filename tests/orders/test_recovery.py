@@ -8,9 +8,10 @@ import asyncio
 
 import pytest
 
-from service.cart.service import CartRef, now_ms
-from service.orders import checkout as checkout_module
+from service.auth import CartRef
+from service.cart.service import now_ms
 from service.errors import Unavailable
+from service.orders import checkout as checkout_module
 from service.orders.checkout import checkout_window_ms, commit_fence_ms
 from tests.orders.conftest import counters, guest_cart, hold, make_tier
 

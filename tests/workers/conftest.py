@@ -9,8 +9,8 @@ import uuid
 import pytest_asyncio
 import structlog
 
-from service.wiring import Services, build_services
 from service.inventory.store import TierRow, fetch_tier
+from service.wiring import Services, build_services
 
 TTL_MS = 15 * 60 * 1000
 

@@ -10,12 +10,12 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 
+from service.logs import configure_logging
 from service.metrics import ORDERS_EXPIRED
 from service.orders.lifecycle import ExpiryBatch
 from tests.api import api_client, put_tier
 from tests.workers.conftest import counters, hold, make_tier, now_ms
 from workers.expiry import expire_orders
-from service.logs import configure_logging
 from workers.recovery import recover_checkouts
 from workers.summary import run_job
 from workers.sweep import SweepStats

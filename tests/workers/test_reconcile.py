@@ -8,12 +8,25 @@ import uuid
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from service.cart.service import CartRef
+from service.auth import CartRef
 from service.inventory.store import fetch_tier
 from service.orders import checkout as checkout_module
 from tests.conftest import TEST_KEY_PREFIX, delete_keys
-from tests.workers.conftest import TTL_MS, counters, hold, make_tier, now_ms, pg_sold, sell
-from workers.reconcile import ReconcileStats, selling_events, reconcile_event, reconcile_inventory
+from tests.workers.conftest import (
+    TTL_MS,
+    counters,
+    hold,
+    make_tier,
+    now_ms,
+    pg_sold,
+    sell,
+)
+from workers.reconcile import (
+    ReconcileStats,
+    reconcile_event,
+    reconcile_inventory,
+    selling_events,
+)
 from workers.sweep import sweep_expired_parts
 
 

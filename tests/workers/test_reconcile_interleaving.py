@@ -16,7 +16,6 @@ from service.wiring import Services
 from tests.workers.conftest import SELL, TTL_MS, make_tier, now_ms
 from workers.reconcile import reconcile_inventory
 
-
 ROUNDS = 40
 TOTAL = 12
 

@@ -14,8 +14,8 @@ from arq.connections import create_pool
 from arq.worker import Worker, get_kwargs
 
 import workers.main
-from tests.conftest import TEST_SECRETS
 from service.metrics import MetricsPortTaken, start_worker_metrics_server
+from tests.conftest import TEST_SECRETS
 from tests.workers.conftest import counters, hold, make_tier, now_ms
 from workers.main import create_worker_settings
 
