@@ -29,8 +29,8 @@ from service.inventory.service import InventoryService
 from service.keys import Keys
 from service.orders.checkout import Checkouts
 from service.orders.lifecycle import OrderLifecycle
+from service.orders.reads import OrderReads
 from service.orders.recovery import CheckoutRecovery
-from service.orders.service import OrderService
 from service.orders.settlement import Settlement
 from service.promo.service import PromoService
 from service.redis.autopipeline import AutoPipelined
@@ -54,7 +54,7 @@ class Services:
     promos: PromoService
     cart_tokens: CartTokens
     user_tokens: UserTokens
-    orders: OrderService
+    orders: OrderReads
     postgres: PostgresMonitor
     settlement: Settlement
     checkouts: Checkouts
@@ -84,7 +84,7 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         promos=promos,
         cart_tokens=CartTokens(settings.cart_token_secrets),
         user_tokens=UserTokens(settings.jwt_secret),
-        orders=OrderService(pool),
+        orders=OrderReads(pool),
         postgres=PostgresMonitor(settings, pool),
         settlement=settlement,
         checkouts=Checkouts(settings, pool, scripts, catalog, carts, settlement, promos),

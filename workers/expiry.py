@@ -10,8 +10,9 @@ import time
 
 import msgspec
 
-from service.wiring import Services
+from service.clock import utcnow
 from service.metrics import ORDERS_EXPIRED
+from service.wiring import Services
 
 EXPIRY_BATCH = 500
 TIME_BUDGET_SECONDS = 40.0
@@ -30,7 +31,7 @@ async def expire_orders(
     limit: int = EXPIRY_BATCH,
     budget_seconds: float = TIME_BUDGET_SECONDS,
 ) -> ExpiryStats:
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or utcnow()
     deadline = time.monotonic() + budget_seconds
     stats = ExpiryStats()
     after = None

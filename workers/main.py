@@ -15,10 +15,10 @@ from typing import Any
 from arq import cron
 from arq.connections import RedisSettings
 
-from service.wiring import close_services, open_services
 from service.logs import configure_logging
 from service.metrics import start_worker_metrics_server
 from service.settings import Settings, SettingsError
+from service.wiring import close_services, open_services
 from workers.expiry import expire_orders
 from workers.logs import worker_log
 from workers.reconcile import reconcile_inventory

@@ -34,11 +34,16 @@ from collections import defaultdict
 import asyncpg
 import msgspec
 
-from service.wiring import Services
+from service.clock import utcnow
 from service.inventory.store import TierRow
-from service.metrics import RECONCILE_DRIFT, RECONCILE_DRIFT_SEATS, RECONCILE_NOT_RECOUNTED
+from service.metrics import (
+    RECONCILE_DRIFT,
+    RECONCILE_DRIFT_SEATS,
+    RECONCILE_NOT_RECOUNTED,
+)
 from service.orders.store import order_changes
 from service.redis.replies import CommittedPart, ReconciledTier, RecountedTier
+from service.wiring import Services
 from workers.active_events import indexed_events
 from workers.logs import worker_log
 
@@ -157,7 +162,7 @@ async def recount_held(services: Services, event_id: str, *, chunk: int = RECOUN
 def event_finished(rows: list[TierRow], now: dt.datetime | None = None) -> bool:
     """Whether every tier of the event is inactive or past its sale end (as
     retire_event.lua decides); False for an event PostgreSQL has no tier of."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or utcnow()
     return bool(rows) and all(not row.active or (row.sales_end is not None and row.sales_end <= now)
                               for row in rows)
 

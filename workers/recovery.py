@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from service import clock
 from service.wiring import Services
 from workers.summary import counts_of
 
@@ -22,7 +23,7 @@ async def recover_checkouts(
     limit: int = RECOVERY_BATCH,
     budget_seconds: float = TIME_BUDGET_SECONDS,
 ) -> dict[str, Any]:
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = clock.now_ms() if now_ms is None else now_ms
     deadline = time.monotonic() + budget_seconds
     totals: dict[str, Any] = {"batches": 0}
     while True:

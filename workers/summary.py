@@ -14,7 +14,11 @@ from typing import Any
 
 import msgspec
 
-from service.metrics import WORKER_JOB_DURATION, WORKER_JOB_FAILURES, WORKER_JOB_LAST_SUCCESS
+from service.metrics import (
+    WORKER_JOB_DURATION,
+    WORKER_JOB_FAILURES,
+    WORKER_JOB_LAST_SUCCESS,
+)
 from workers.logs import worker_log
 
 

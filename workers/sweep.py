@@ -19,8 +19,14 @@ import time
 
 import msgspec
 
+from service import clock
+from service.metrics import (
+    EVENTS_RETIRED,
+    SWEEP_RELEASED,
+    SWEEP_UNFINISHED_EVENTS,
+    SWEEP_UNFINISHED_RUNS,
+)
 from service.wiring import Services
-from service.metrics import EVENTS_RETIRED, SWEEP_RELEASED, SWEEP_UNFINISHED_EVENTS, SWEEP_UNFINISHED_RUNS
 from workers.active_events import indexed_events, retire_if_finished
 
 SWEEP_BATCH = 200  # parts one sweep.lua call releases at most (about 30 us each: ~6 ms)
@@ -45,7 +51,7 @@ async def sweep_expired_parts(
     budget_seconds: float = TIME_BUDGET_SECONDS,
 ) -> SweepStats:
     """Release every part that expired at or before ``now_ms`` (default: now)."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = clock.now_ms() if now_ms is None else now_ms
     deadline = time.monotonic() + budget_seconds
     pending = await _in_turn_order(services)
     stats = SweepStats(events=len(pending))

@@ -14,13 +14,17 @@ import msgspec
 
 from service.auth import CartRef
 from service.cart.dto import CartView
-from service.cart.service import (
+from service.cart.meta import (
+    CURRENCY_FIELD,
     EVENT_FIELD,
+    OWNER_FIELD,
+    PROMO_FIELD,
     UNANSWERED_FIELD,
-    CartService,
     events_of,
-    now_ms,
+    meta_text,
 )
+from service.cart.service import CartService
+from service.clock import now_ms
 from service.errors import (
     CheckoutInProgress,
     CheckoutPending,
@@ -80,12 +84,12 @@ class CartMerge:
         guest_currency = _currencies(guest_parts)
         fields = {f"{EVENT_FIELD}{e}": "1" for e in guest_events}
         if user.user_id:
-            fields["owner"] = user.user_id
+            fields[OWNER_FIELD] = user.user_id
         if guest_currency and not _currencies(user_parts):
-            fields["cur"] = next(iter(guest_currency))
-        promo = guest_meta.get(b"promo")
-        if promo and not user_meta.get(b"promo"):
-            fields["promo"] = promo.decode()  # checked again at checkout, for this user
+            fields[CURRENCY_FIELD] = next(iter(guest_currency))
+        promo = meta_text(guest_meta, PROMO_FIELD)
+        if promo and not meta_text(user_meta, PROMO_FIELD):
+            fields[PROMO_FIELD] = promo  # checked again at checkout, for this user
         unanswered = guest_meta.get(UNANSWERED_FIELD.encode())
         if unanswered and not user_meta.get(UNANSWERED_FIELD.encode()):
             fields[UNANSWERED_FIELD] = unanswered.decode()

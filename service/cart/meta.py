@@ -8,9 +8,10 @@ always a superset of the parts.
 
 from __future__ import annotations
 
-import time
-
-EVENT_FIELD = "ev:"
+EVENT_FIELD = "ev:"  # ev:<event>: the cart may have a part in that event
+CURRENCY_FIELD = "cur"  # the cart's one currency (cart_touch.lua keeps the first: HSETNX)
+PROMO_FIELD = "promo"  # the promo code applied to the cart
+OWNER_FIELD = "owner"  # a signed-in user's id
 # Notes the checkout keeps (service/orders): history of the cart, not its contents, so
 # emptying the cart keeps them.
 LAST_ORDER_FIELD = "last_order"  # "<order id> <ms>" of the last order a checkout answered
@@ -21,8 +22,10 @@ SAVED_FIELD = "pg"
 HISTORY_FIELDS = frozenset({LAST_ORDER_FIELD.encode(), UNANSWERED_FIELD.encode(), SAVED_FIELD.encode()})
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+def meta_text(meta: dict[bytes, bytes], field: str) -> str | None:
+    """A text field of the meta as HGETALL answered it; None when absent or empty."""
+    value = meta.get(field.encode())
+    return value.decode() if value else None
 
 
 def events_of(meta: dict[bytes, bytes]) -> list[str]:

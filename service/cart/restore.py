@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from service.cart.dto import CartRestore, RestoredLine
-from service.cart.meta import SAVED_FIELD, now_ms
+from service.cart.meta import PROMO_FIELD, SAVED_FIELD, meta_text
+from service.clock import now_ms
 from service.errors import DomainError, SoldOut
 
 if TYPE_CHECKING:
@@ -52,8 +53,8 @@ async def restore_saved_cart(carts: CartService, cart: CartRef) -> CartRestore |
         if tier_id in present:
             continue
         lines.append(await _hold_again(carts, cart, tier_id, quantity))
-    if saved is not None and saved.promo_code and not (await carts.scripts.cart_meta(cart.cart_id)).get(b"promo"):
-        await carts.scripts.set_cart_meta(cart.cart_id, {"promo": saved.promo_code}, carts.meta_ttl_ms)
+    if saved is not None and saved.promo_code and not meta_text(await carts.scripts.cart_meta(cart.cart_id), PROMO_FIELD):
+        await carts.scripts.set_cart_meta(cart.cart_id, {PROMO_FIELD: saved.promo_code}, carts.meta_ttl_ms)
     log.info("restored the cart of user %s: %s", cart.user_id, [(line.tier_id, line.wanted, line.held) for line in lines])
     return CartRestore(lines=lines)
 

@@ -25,7 +25,8 @@ import asyncpg
 import msgspec
 from redis.exceptions import RedisError
 
-from service.cart.meta import events_of, now_ms
+from service.cart.meta import PROMO_FIELD, events_of, meta_text
+from service.clock import now_ms
 from service.redis.replies import ViewReply
 from service.redis.scripts import Scripts
 
@@ -113,10 +114,10 @@ class SavedCarts:
             read_at = now_ms()
             meta = await self.scripts.cart_meta(cart_id)
             views = await self.scripts.views(cart_id=cart_id, event_ids=events_of(meta), now_ms=read_at)
-            promo = meta.get(b"promo")
+            promo = meta_text(meta, PROMO_FIELD)
             users.append(user_id)
             parts.append(msgspec.json.encode(saved_parts(views, read_at)).decode())
-            promos.append(promo.decode() if promo else None)
+            promos.append(promo)
             stamps.append(read_at)
         await self.pool.execute(SAVE, users, parts, promos, stamps)
 

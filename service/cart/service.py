@@ -6,9 +6,7 @@ tier Redis does not have yet.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -16,19 +14,23 @@ from typing import Any, TypeVar
 import msgspec
 
 from service.auth import CartRef
-from service.cart.dto import CartItem, CartView
-from service.cart.meta import (  # noqa: F401 (re-exported: the cart's public names)
+from service.cart.dto import CartView
+from service.cart.hints import EventHints
+from service.cart.meta import (
+    CURRENCY_FIELD,
     EVENT_FIELD,
     HISTORY_FIELDS,
-    LAST_ORDER_FIELD,
+    OWNER_FIELD,
+    PROMO_FIELD,
     SAVED_FIELD,
-    UNANSWERED_FIELD,
     events_of,
-    now_ms,
+    meta_text,
 )
-from service.cart.pricing import DiscountRule, no_discount, totals
+from service.cart.pricing import DiscountRule, no_discount
 from service.cart.restore import restore_saved_cart
 from service.cart.saved import SavedCarts
+from service.cart.view import cart_view
+from service.clock import now_ms
 from service.errors import (
     CurrencyMismatch,
     DomainError,
@@ -38,7 +40,7 @@ from service.errors import (
 from service.inventory.catalog import TierCatalog
 from service.metrics import CART_OPERATIONS, RESERVATIONS, SOLD_OUT_REFUSALS
 from service.redis.refusals import checkout_in_progress, refusal
-from service.redis.replies import PartLine, ReserveReply, ViewReply
+from service.redis.replies import ReserveReply, ViewReply
 from service.redis.scripts import Scripts
 from service.settings import Settings
 
@@ -47,34 +49,8 @@ SWEEP_ON_RESERVE = 20  # expired parts each reserve releases first (bounded work
 
 
 
-class EventHints:
-    """The events each cart's meta named when this process last saw it.
-
-    Only a guess, used to read the cart's other parts in the same round trip as a change
-    or a view (docs/design.md: one round trip per cart change). A wrong guess is never wrong
-    data: events the meta no longer names are ignored, and ones it names that were not
-    guessed are read in a second trip. Bounded: past ``size`` carts the oldest tenth is
-    forgotten.
-    """
-
-    def __init__(self, size: int = 50_000) -> None:
-        self._events: dict[str, tuple[str, ...]] = {}
-        self._size = size
-
-    def get(self, cart_id: str) -> tuple[str, ...]:
-        return self._events.get(cart_id, ())
-
-    def remember(self, cart_id: str, events: list[str]) -> None:
-        known = self._events
-        if len(known) >= self._size and cart_id not in known:
-            for old in list(itertools.islice(known, self._size // 10 or 1)):
-                del known[old]
-        known[cart_id] = tuple(events)
 
 
-def _text(meta: dict[bytes, bytes], field: str) -> str | None:
-    value = meta.get(field.encode())
-    return value.decode() if value else None
 
 
 T = TypeVar("T")
@@ -148,7 +124,7 @@ class CartService:
         place = await self.catalog.place(tier_id)
         meta_fields = {f"{EVENT_FIELD}{place.event_id}": "1"}
         if cart.user_id:
-            meta_fields["owner"] = cart.user_id
+            meta_fields[OWNER_FIELD] = cart.user_id
         others = [e for e in self.hints.get(cart.cart_id) if e != place.event_id]
         loaded = settled = False
         while True:
@@ -164,7 +140,7 @@ class CartService:
                 sweep_limit=SWEEP_ON_RESERVE,
                 request_id=request_id,
                 meta_fields=meta_fields,
-                meta_defaults={"cur": place.currency},
+                currency=place.currency,
                 meta_ttl_ms=self.meta_ttl_ms,
                 view_events=others,
             )
@@ -184,7 +160,7 @@ class CartService:
         grew = reply.quantity > reply.previous
         if grew:
             RESERVATIONS.inc(reply.quantity - reply.previous)
-        if grew and _text(meta, "cur") != place.currency:
+        if grew and meta_text(meta, CURRENCY_FIELD) != place.currency:
             meta = await self._settle_currency(cart, tier_id, place.currency, place.event_id, reply)
         events = events_of(meta)
         if grew and reply.previous == 0 and len(events) > self.settings.max_events_per_cart:
@@ -232,9 +208,9 @@ class CartService:
     async def set_promo(self, cart: CartRef, code: str | None) -> CartView:
         """Name the cart's promo code (None drops it); the promo area has checked the code."""
         if code:
-            await self.scripts.set_cart_meta(cart.cart_id, {"promo": code}, self.meta_ttl_ms)
+            await self.scripts.set_cart_meta(cart.cart_id, {PROMO_FIELD: code}, self.meta_ttl_ms)
         else:
-            await self.scripts.drop_cart_meta(cart.cart_id, ["promo"])
+            await self.scripts.drop_cart_meta(cart.cart_id, [PROMO_FIELD])
         self.note_change(cart)
         return await self.view(cart)
 
@@ -300,31 +276,7 @@ class CartService:
         return parts
 
     async def _view_from(self, parts: dict[str, ViewReply], meta: dict[bytes, bytes]) -> CartView:
-        items: list[CartItem] = []
-        expiries: list[int] = []
-        status = "empty"
-        for event_id in sorted(parts):
-            part = parts[event_id]
-            if not part.lines:
-                continue
-            expiries.append(part.expiry_ms)
-            status = "checkout" if part.state == "checkout" or status == "checkout" else "open"
-            for tier_id in sorted(part.lines):
-                items.append(_item(event_id, tier_id, part.lines[tier_id]))
-        promo_code = _text(meta, "promo")
-        subtotal, discount, total = await totals(items, promo_code, self.discount)
-        currencies = {item.currency for item in items}
-        return CartView(
-            items=items,
-            item_count=sum(item.quantity for item in items),
-            currency=currencies.pop() if len(currencies) == 1 else (_text(meta, "cur") if items else None),
-            subtotal=subtotal,
-            discount=discount,
-            total=total,
-            promo_code=promo_code,
-            expires_at=dt.datetime.fromtimestamp(min(expiries) / 1000, dt.UTC) if expiries else None,
-            status=status,
-        )
+        return await cart_view(parts, meta, self.discount)
 
     # -- rare slow paths, found after the fact so the hot path stays one round trip --------
 
@@ -332,8 +284,7 @@ class CartService:
         await self.scripts.reserve(
             event_id=event_id, cart_id=cart.cart_id, tier_id=tier_id, quantity=reply.previous, mode="set",
             now_ms=now_ms(), ttl_ms=self.ttl_ms, max_lines=self.settings.max_lines_per_cart,
-            sweep_limit=0, request_id=str(uuid.uuid4()), meta_fields={}, meta_defaults={},
-            meta_ttl_ms=self.meta_ttl_ms,
+            sweep_limit=0, request_id=str(uuid.uuid4()), meta_fields={}, meta_ttl_ms=self.meta_ttl_ms,
         )
 
     async def _settle_currency(
@@ -350,8 +301,8 @@ class CartService:
                 cart_currency=sorted(others)[0],
                 tier_currency=currency,
             )
-        await self.scripts.set_cart_meta(cart.cart_id, {"cur": currency}, self.meta_ttl_ms)
-        meta[b"cur"] = currency.encode()
+        await self.scripts.set_cart_meta(cart.cart_id, {CURRENCY_FIELD: currency}, self.meta_ttl_ms)
+        meta[CURRENCY_FIELD.encode()] = currency.encode()
         return meta
 
     async def _settle_event_count(
@@ -367,16 +318,3 @@ class CartService:
             await self._undo(cart, tier_id, event_id, reply)
             raise LimitExceeded(f"A cart holds tickets of at most {limit} events", limit=limit, what="events")
         return live
-
-
-def _item(event_id: str, tier_id: str, line: PartLine) -> CartItem:
-    return CartItem(
-        tier_id=tier_id,
-        event_id=event_id,
-        name=line.name,
-        quantity=line.quantity,
-        unit_price=line.price,
-        line_total=line.price * line.quantity,
-        currency=line.currency,
-        max_per_order=line.max_per_order,
-    )

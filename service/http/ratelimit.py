@@ -26,6 +26,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import RedisError
 
 from service.auth import key_matches
+from service.clock import now_ms
 from service.errors import DomainError, RateLimited
 from service.http.forwarded import client_addresses
 from service.http.identity import resolve_cart
@@ -109,7 +110,7 @@ class RequestLimiter:
         key = self.s.keys.rate_limit(subject.scope, subject.name)
         per_minute, burst = self.limits[subject.scope]
         try:
-            return await self.s.scripts.rate_limit(key, per_minute, burst, int(time.time() * 1000))
+            return await self.s.scripts.rate_limit(key, per_minute, burst, now_ms())
         except (RedisError, OSError, TimeoutError) as exc:
             self.fail_open_until = time.monotonic() + FAIL_OPEN_SECONDS
             log.warning("rate limiter unavailable, not limiting for %.0f s: %r", FAIL_OPEN_SECONDS, exc)

@@ -15,6 +15,7 @@ import uuid
 
 import asyncpg
 
+from service.clock import now_ms
 from service.errors import TierNotFound
 from service.inventory.store import TierRow, fetch_tier
 from service.redis.scripts import Scripts, TierFields, TierPlace
@@ -109,5 +110,5 @@ class TierCatalog:
 
     async def install(self, row: TierRow):
         return await self._scripts.tier_load(
-            event_id=str(row.event_id), tier=tier_fields(row, self._max_per_line), now_ms=int(time.time() * 1000)
+            event_id=str(row.event_id), tier=tier_fields(row, self._max_per_line), now_ms=now_ms()
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import asyncpg
 
+from service.clock import now_ms
 from service.errors import Conflict, TierNotFound, ValidationFailed
 from service.inventory.catalog import TierCatalog
 from service.inventory.dto import Availability, Inventory, TierDefinition, TierView
@@ -55,7 +55,7 @@ class InventoryService:
             tier_id=tier_id,
             event_id=event_id,
             available=counters.available,
-            status=sale_status(counters, int(time.time() * 1000)),
+            status=sale_status(counters, now_ms()),
         )
 
     async def put_tier(self, tier_id: str, body: TierDefinition) -> tuple[TierView, bool]:

@@ -36,7 +36,14 @@ from redis.exceptions import RedisError
 
 from service.auth import CartRef
 from service.cart.dto import CartItem
-from service.cart.service import LAST_ORDER_FIELD, UNANSWERED_FIELD, events_of, now_ms
+from service.cart.meta import (
+    LAST_ORDER_FIELD,
+    PROMO_FIELD,
+    UNANSWERED_FIELD,
+    events_of,
+    meta_text,
+)
+from service.clock import now_ms
 from service.errors import (
     CartEmpty,
     CheckoutInProgress,
@@ -47,14 +54,14 @@ from service.errors import (
     Unavailable,
     ValidationFailed,
 )
+from service.inventory.sold import SoldChange
 from service.inventory.store import fetch_tiers
 from service.metrics import CHECKOUT_DURATION, CHECKOUTS
 from service.orders import codes, store
 from service.orders.draft import as_record, cart_items, draft_order
 from service.orders.dto import OrderView
-from service.orders.lifecycle import SoldChange
 from service.orders.outcome import Outcome
-from service.orders.service import order_view
+from service.orders.reads import order_view
 from service.orders.settlement import (
     ABORT_GRACE_MS,
     Settlement,
@@ -176,7 +183,7 @@ class _Checkout:
         finally:
             self.carts.note_change(self.cart)  # a signed-in buyer's cart is saved again, behind
             remember = {LAST_ORDER_FIELD: f"{self.answered} {self.clock()}"} if self.answered else None
-            forget = ["promo"] if self.answered else []
+            forget = [PROMO_FIELD] if self.answered else []
             if self.answered or self.drop_unanswered:
                 forget.append(UNANSWERED_FIELD)
             try:
@@ -306,11 +313,11 @@ class _Checkout:
         return CheckoutResult(order_view(as_record(order, inserted), self.guest_token(order_id)), created=True)
 
     async def quote(self, items: list[CartItem]) -> tuple[Any, str | None]:
-        code = self.meta.get(b"promo")
+        code = meta_text(self.meta, PROMO_FIELD)
         if self.promos is None or not code:
             return None, None
         customer_key = self.promos.customer_key(self.cart.user_id, self.email)
-        return await self.promos.quote(code.decode(), items, customer_key), customer_key
+        return await self.promos.quote(code, items, customer_key), customer_key
 
     async def write(self, order_id: str, items: list[CartItem], quote: Any, customer_key: str | None,
                     begun_at: int) -> tuple[NewOrder, Inserted]:

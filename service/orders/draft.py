@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from service.cart.dto import CartItem
+from service.cart.view import cart_item
 from service.orders import codes
 from service.orders.dto import OrderItem, Ticket
 from service.orders.store import (
@@ -23,12 +24,9 @@ from service.redis.replies import BeginReply
 
 def cart_items(begun: dict[str, BeginReply]) -> list[CartItem]:
     """The lines of the parts in checkout, by event and tier, priced as Redis has them."""
-    return [
-        CartItem(tier_id=tier_id, event_id=event_id, name=line.name, quantity=line.quantity, unit_price=line.price,
-                 line_total=line.price * line.quantity, currency=line.currency, max_per_order=line.max_per_order)
-        for event_id, reply in sorted(begun.items())
-        for tier_id, line in sorted(reply.lines.items())
-    ]
+    return [cart_item(event_id, tier_id, line)
+            for event_id, reply in sorted(begun.items())
+            for tier_id, line in sorted(reply.lines.items())]
 
 
 def draft_order(

@@ -20,7 +20,7 @@ from service.http.openapi import problems
 from service.http.params import idempotency_key as idempotency_key_of
 from service.orders.checkout import Checkouts
 from service.orders.dto import CheckoutRequest, OrderPage, OrderView
-from service.orders.service import OrderService
+from service.orders.reads import OrderReads
 
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as OrderPage.next_cursor gives it
 
@@ -59,7 +59,7 @@ async def create_order(request: Request, data: JSONBody[CheckoutRequest], checko
      security=[{"bearer": []}], responses=problems(401))
 async def list_orders(
     request: Request,
-    orders: NamedDependency[OrderService],
+    orders: NamedDependency[OrderReads],
     user_tokens: NamedDependency[UserTokens],
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, QueryParameter(
@@ -73,7 +73,7 @@ async def list_orders(
 
 @get("/api/orders/{order_id:str}", summary="One order, for its owner or with its access token",
      tags=["orders"], responses=problems(401, 404))
-async def get_order(request: Request, order_id: FromPath[str], orders: NamedDependency[OrderService], user_tokens: NamedDependency[UserTokens],
+async def get_order(request: Request, order_id: FromPath[str], orders: NamedDependency[OrderReads], user_tokens: NamedDependency[UserTokens],
                     order_token: OrderToken = None) -> OrderView:
     return await orders.get(order_id, user_id=bearer_user(request.scope, user_tokens), access_token=order_token)
 

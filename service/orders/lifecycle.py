@@ -11,14 +11,25 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 import msgspec
-from redis.exceptions import RedisError
 
 from service.errors import Conflict, NotFound, SeatsGone
+from service.inventory.sold import SoldChange, count_sold_changes
+from service.orders.sql import (
+    DUE_PAGE,
+    LOCK_DUE,
+    LOCK_ORDER,
+    MARK_CANCELLED,
+    MARK_EXPIRED,
+    MARK_PAID,
+    REVIVE_TICKETS,
+    SHIFT_SOLD,
+    VOID_TICKETS,
+)
 from service.redis.scripts import Scripts
 
 log = logging.getLogger("ticket_cart.orders")
@@ -26,16 +37,6 @@ log = logging.getLogger("ticket_cart.orders")
 DEFAULT_EXPIRY_BATCH = 500
 
 
-class SoldChange(NamedTuple):
-    """A tier's quantity_sold after a committed change, with the version that orders it,
-    and the change itself: ``delta`` seats (negative: given back). Each change bumps the
-    version by one, so Redis counts each once (lua/include/sold.lua)."""
-
-    event_id: str
-    tier_id: str
-    sold: int
-    version: int
-    delta: int = 0
 
 
 class OrderState(msgspec.Struct, frozen=True):
@@ -59,68 +60,6 @@ class PromoUses(Protocol):
 
     async def retake(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> bool:
         """Count a released use again while the code has one left; False, changing nothing, if not."""
-
-
-_STATE = "id, number, status, currency, total, promo_code, payment_due_at, paid_at, cancelled_at, expired_at"
-
-LOCK_ORDER = f"SELECT {_STATE} FROM orders WHERE id = $1 FOR UPDATE"
-
-MARK_PAID = f"UPDATE orders SET status = 'paid', paid_at = now(), updated_at = now() WHERE id = $1 RETURNING {_STATE}"
-MARK_CANCELLED = (
-    f"UPDATE orders SET status = 'cancelled', cancelled_at = now(), updated_at = now() WHERE id = $1 RETURNING {_STATE}"
-)
-
-# Due orders in (payment_due_at, id) order after a key, so one run of the expiry visits
-# each due order once, even those it has to skip.
-DUE_PAGE = """
-SELECT id, payment_due_at FROM orders
-WHERE status = 'pending_payment' AND payment_due_at <= $1
-  AND ($2::timestamptz IS NULL OR (payment_due_at, id) > ($2, $3::uuid))
-ORDER BY payment_due_at, id
-LIMIT $4
-"""
-# One due order, if no other worker holds it; the row lock re-checks the status, so an
-# order paid or cancelled meanwhile is not picked.
-LOCK_DUE = """
-SELECT id, promo_code FROM orders
-WHERE id = $1 AND status = 'pending_payment' AND payment_due_at <= $2
-FOR UPDATE SKIP LOCKED
-"""
-MARK_EXPIRED = "UPDATE orders SET status = 'expired', expired_at = now(), updated_at = now() WHERE id = $1"
-
-VOID_TICKETS = """
-UPDATE tickets SET status = 'void', voided_at = now()
-WHERE order_id = ANY($1::uuid[]) AND status = 'valid'
-RETURNING tier_id
-"""
-REVIVE_TICKETS = """
-UPDATE tickets SET status = 'valid', voided_at = NULL
-WHERE order_id = $1 AND status = 'void'
-RETURNING tier_id
-"""
-
-# One guarded statement for every tier: quantity_sold moves by `delta` only where it stays
-# within 0..quantity_total, bumping sold_version. Tier rows are locked in id order, so two
-# of these (or a checkout that does the same) can never deadlock. A tier whose guard fails
-# comes back with a NULL event_id and `unsold` (total - sold) as it was.
-SHIFT_SOLD = """
-WITH shift AS (
-    SELECT * FROM unnest($1::uuid[], $2::int[]) AS s (tier_id, delta)
-), locked AS (
-    SELECT id FROM ticket_tiers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
-), changed AS (
-    UPDATE ticket_tiers t
-    SET quantity_sold = t.quantity_sold + s.delta, sold_version = t.sold_version + 1, updated_at = now()
-    FROM shift s JOIN locked l ON l.id = s.tier_id
-    WHERE t.id = s.tier_id AND t.quantity_sold + s.delta BETWEEN 0 AND t.quantity_total
-    RETURNING t.id, t.event_id, t.quantity_sold, t.sold_version
-)
-SELECT s.tier_id, s.delta, c.event_id, c.quantity_sold, c.sold_version,
-       t.quantity_total - t.quantity_sold AS unsold
-FROM shift s
-LEFT JOIN changed c ON c.id = s.tier_id
-LEFT JOIN ticket_tiers t ON t.id = s.tier_id
-"""
 
 
 class _Refused(NamedTuple):
@@ -181,18 +120,6 @@ async def take_seats_again(conn: asyncpg.Connection, order_id: uuid.UUID) -> lis
     return changes
 
 
-async def count_sold_changes(scripts: Scripts, changes: Iterable[SoldChange]) -> None:
-    """Tell Redis of committed changes of quantity_sold, each counted once (late or
-    repeated calls are harmless). If Redis is down, the reconciler installs PostgreSQL's
-    counts within a minute."""
-    by_event: dict[str, list[tuple[str, int, int]]] = {}
-    for change in changes:
-        by_event.setdefault(change.event_id, []).append((change.tier_id, change.version, change.delta))
-    for event_id, triples in sorted(by_event.items()):
-        try:
-            await scripts.count_sold(event_id=event_id, changes=triples)
-        except (RedisError, OSError) as exc:
-            log.warning("sold counts of event %s not counted in Redis (the reconciler will): %r", event_id, exc)
 
 
 class ExpiryBatch(msgspec.Struct):

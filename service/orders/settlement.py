@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import asyncpg
 
-from service.cart.service import LAST_ORDER_FIELD, UNANSWERED_FIELD
+from service.cart.meta import LAST_ORDER_FIELD, UNANSWERED_FIELD
 from service.errors import CheckoutInProgress, CheckoutPending
 from service.orders import store
 from service.orders.outcome import Outcome, order_outcome

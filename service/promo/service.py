@@ -21,6 +21,7 @@ import asyncpg
 from service.auth import CartRef
 from service.cart.dto import CartItem, CartView
 from service.cart.service import CartService
+from service.clock import now_ms, utcnow
 from service.errors import (
     CheckoutInProgress,
     Conflict,
@@ -56,10 +57,6 @@ def customer_key(user_id: str | None, email: str) -> str:
     if user_id:
         return f"user:{user_id}"
     return "email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class PromoService:
@@ -155,7 +152,7 @@ class PromoService:
         cart_id = cart.cart_id if cart else None
         code = normalize_code(raw_code)
         try:
-            limit = await self.attempts.spend(cart_id, client, int(time.time() * 1000))
+            limit = await self.attempts.spend(cart_id, client, now_ms())
         except RateLimited:
             _log_attempt(code, "rate-limited", cart_id, client)
             raise

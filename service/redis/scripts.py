@@ -94,8 +94,8 @@ class Scripts(LuaGateway):
         sweep_limit: int,
         request_id: str,
         meta_fields: dict[str, str],
-        meta_defaults: dict[str, str],
         meta_ttl_ms: int,
+        currency: str = "",
         view_events: Sequence[str] = (),
     ) -> tuple[ReserveReply, dict[bytes, bytes], dict[str, ViewReply]]:
         """Run reserve.lua, with cart_touch.lua writing the cart's meta just before it, in
@@ -103,11 +103,12 @@ class Scripts(LuaGateway):
 
         The meta is written first, so its list of events is always a superset of the
         cart's parts; cart_touch answers it, so the caller sees the cart-wide facts
-        (currency, promo, other events) without another round trip. ``view_events``: the
-        cart's parts of these other events are read (view.lua) in the same pipeline.
+        (currency, promo, other events) without another round trip. ``currency`` is kept
+        only if the meta names none yet. ``view_events``: the cart's parts of these other
+        events are read (view.lua) in the same pipeline.
         """
         ev = self.keys.event(event_id)
-        touch_args: list[Any] = [meta_ttl_ms, meta_defaults.get("cur", "")]
+        touch_args: list[Any] = [meta_ttl_ms, currency]
         for field, value in meta_fields.items():
             touch_args += [field, value]
         touch = Script("cart_touch", [self.keys.cart_meta(cart_id)], touch_args)

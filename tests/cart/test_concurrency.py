@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from tests.api import ADMIN_HEADERS
-from tests.conftest import TEST_KEY_PREFIX
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.usefixtures("clean_state")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from service.cart.service import EventHints
+from service.cart.hints import EventHints
 from service.redis.scripts import Scripts
 from tests.api import put_tier
 from tests.cart.test_cart_api import add, token_of

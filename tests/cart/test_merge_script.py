@@ -33,7 +33,7 @@ async def scripts(request, servers) -> AsyncIterator[Scripts]:
 async def hold(s: Scripts, cart: str, qty: int, tier_id: str = "t1", now: int = NOW) -> None:
     reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id=tier_id, quantity=qty, mode="add", now_ms=now,
                                ttl_ms=TTL, max_lines=20, sweep_limit=0, request_id="", meta_fields={},
-                               meta_defaults={}, meta_ttl_ms=TTL)
+                               meta_ttl_ms=TTL)
     assert reply.result == "ok", reply
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
-from service.cart.meta import now_ms
 from service.cart.saved import SAVE
+from service.clock import now_ms
 from tests.api import ADMIN_HEADERS, bearer, put_tier
 from tests.conftest import TEST_KEY_PREFIX, delete_keys
 

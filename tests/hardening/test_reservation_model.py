@@ -224,7 +224,7 @@ class ReservationModel(RuleBasedStateMachine):
             reply, *_ = self.run(self.scripts.reserve(
                 event_id=EVENT, cart_id=cart, tier_id=tier, quantity=quantity, mode=mode, now_ms=self.now,
                 ttl_ms=TTL_MS, max_lines=MAX_LINES, sweep_limit=SWEEP_LIMIT, request_id=request_id,
-                meta_fields={}, meta_defaults={}, meta_ttl_ms=TTL_MS))
+                meta_fields={}, meta_ttl_ms=TTL_MS))
             return reply
 
         if tier not in self.loaded:  # after a flush: "not-loaded", then load and retry, as CartService does

@@ -16,7 +16,7 @@ async def reserve(s: Scripts, cart: str, qty: int, *, tier_id: str = "t1", mode:
                   now: int = NOW, request_id: str = "", max_lines: int = 20):
     reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id=tier_id, quantity=qty, mode=mode, now_ms=now,
                                ttl_ms=TTL, max_lines=max_lines, sweep_limit=50, request_id=request_id,
-                               meta_fields={f"ev:{E}": "1"}, meta_defaults={}, meta_ttl_ms=TTL * 2)
+                               meta_fields={f"ev:{E}": "1"}, meta_ttl_ms=TTL * 2)
     return reply
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import asyncpg
 import pytest
 
-from service.cart.service import now_ms
+from service.clock import now_ms
 from service.errors import PromoExhausted
 from service.orders import checkout as checkout_module
 from service.orders import settlement as settlement_module

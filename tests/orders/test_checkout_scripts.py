@@ -23,7 +23,7 @@ async def load(s: Scripts) -> None:
 async def hold(s: Scripts, qty: int, tier_id: str = "t1", cart: str = CART, now: int = NOW) -> None:
     reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id=tier_id, quantity=qty, mode="add", now_ms=now,
                                ttl_ms=TTL, max_lines=20, sweep_limit=10, request_id="", meta_fields={"ev:" + E: "1"},
-                               meta_defaults={}, meta_ttl_ms=TTL * 2)
+                               meta_ttl_ms=TTL * 2)
     assert reply.result == "ok"
 
 
@@ -138,7 +138,7 @@ async def test_reserve_and_clear_refuse_a_part_in_checkout(scripts):
 
     reply, *_ = await scripts.reserve(event_id=E, cart_id=CART, tier_id="t1", quantity=1, mode="add", now_ms=NOW,
                                  ttl_ms=TTL, max_lines=20, sweep_limit=10, request_id="", meta_fields={},
-                                 meta_defaults={}, meta_ttl_ms=TTL)
+                                 meta_ttl_ms=TTL)
     assert reply.result == "checkout-in-progress"
     assert (await scripts.clear_part(event_id=E, cart_id=CART)).result == "checkout-in-progress"
     assert (await counters(scripts)).held == 1

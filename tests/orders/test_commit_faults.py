@@ -23,7 +23,7 @@ import pytest_asyncio
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from service.cart.service import now_ms
+from service.clock import now_ms
 from service.keys import Keys
 from service.orders.settlement import checkout_window_ms
 from service.redis.client import create_redis

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from service.cart.service import now_ms
+from service.clock import now_ms
 from tests.orders.conftest import counters, guest_cart, hold, make_tier
 
 

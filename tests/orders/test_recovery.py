@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from service.auth import CartRef
-from service.cart.service import now_ms
+from service.clock import now_ms
 from service.errors import Unavailable
 from service.orders import checkout as checkout_module
 from service.orders.checkout import checkout_window_ms, commit_fence_ms

@@ -65,7 +65,7 @@ async def hold(services: Services, row: TierRow, quantity: int, *, cart_id: str 
     reply, *_ = await services.scripts.reserve(
         event_id=str(row.event_id), cart_id=cart_id, tier_id=str(row.id), quantity=quantity, mode="add",
         now_ms=at_ms or now_ms(), ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="",
-        meta_fields={f"ev:{row.event_id}": "1"}, meta_defaults={}, meta_ttl_ms=2 * TTL_MS,
+        meta_fields={f"ev:{row.event_id}": "1"}, meta_ttl_ms=2 * TTL_MS,
     )
     assert reply.result == "ok", reply
     return cart_id

@@ -77,12 +77,12 @@ async def test_a_late_read_reloads_a_retired_event_cleanly_and_the_sweep_retires
 
     refused, *_ = await services.scripts.reserve(
         event_id=event_id, cart_id="late", tier_id=str(row.id), quantity=1, mode="add", now_ms=now_ms(),
-        ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="", meta_fields={}, meta_defaults={}, meta_ttl_ms=1)
+        ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="", meta_fields={}, meta_ttl_ms=1)
     assert refused.result == "not-loaded"
     await services.catalog.load(str(row.id))  # what the API does then
     again, *_ = await services.scripts.reserve(
         event_id=event_id, cart_id="late", tier_id=str(row.id), quantity=1, mode="add", now_ms=now_ms(),
-        ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="", meta_fields={}, meta_defaults={}, meta_ttl_ms=1)
+        ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="", meta_fields={}, meta_ttl_ms=1)
 
     assert again.result == "sale-closed"
     tier = await counters(services, row)
@@ -208,7 +208,7 @@ async def test_a_chunked_recount_racing_buyers_and_checkouts_corrects_exactly_th
                     await scripts.reserve(
                         event_id=event_id, cart_id=cart, tier_id=str(row.id), quantity=rng.randint(0, 3),
                         mode=rng.choice(["add", "set"]), now_ms=now, ttl_ms=TTL_MS, max_lines=20, sweep_limit=0,
-                        request_id="", meta_fields={}, meta_defaults={}, meta_ttl_ms=TTL_MS)
+                        request_id="", meta_fields={}, meta_ttl_ms=TTL_MS)
                 case 2:
                     await scripts.remove_line(event_id=event_id, cart_id=cart, tier_id=str(row.id), now_ms=now)
                 case 3:

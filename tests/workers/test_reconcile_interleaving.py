@@ -41,7 +41,7 @@ class Market:
         await self.services.scripts.reserve(
             event_id=self.event_id, cart_id=cart, tier_id=str(row.id), quantity=quantity, mode=mode,
             now_ms=now_ms(), ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="",
-            meta_fields={f"ev:{self.event_id}": "1"}, meta_defaults={}, meta_ttl_ms=2 * TTL_MS)
+            meta_fields={f"ev:{self.event_id}": "1"}, meta_ttl_ms=2 * TTL_MS)
 
     async def release(self) -> None:
         await self.services.scripts.clear_part(event_id=self.event_id, cart_id=self.rng.choice(self.carts))

@@ -1,4 +1,4 @@
-"""Reading orders: one order for its owner (the signed-in user, or a guest holding the
+"""The read side of orders: one order for its owner (the signed-in user, or a guest holding the
 order's access token), and a user's orders page by page.
 
 Anyone else learns nothing, not even that the order exists: every refusal is NotFound.
@@ -63,7 +63,7 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         raise ValidationFailed("cursor is not one this API gave out", field="cursor") from None
 
 
-class OrderService:
+class OrderReads:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
