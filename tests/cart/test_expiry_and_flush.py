@@ -7,7 +7,6 @@ import uuid
 
 import msgspec
 import pytest
-
 from redis.asyncio import Redis
 
 from service.keys import Keys

@@ -18,8 +18,8 @@ from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 
 from devtools.embedded import ResolvedServers
-from devtools.embedded_cluster import EmbeddedCluster, stop_abandoned
-from service.http.services import Services, build_services
+from devtools.embedded_cluster import EmbeddedCluster
+from service.wiring import Services, build_services
 from service.keys import Keys
 from service.redis.client import create_redis
 from service.settings import Settings

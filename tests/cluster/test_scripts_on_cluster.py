@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import TimeoutError
 
-from service.cart.service import CartRef
+from service.auth import CartRef
 from service.redis.client import ClusterClient, create_redis
 from tests.cluster.conftest import event_on, slot_of
 from tests.conftest import TEST_KEY_PREFIX, delete_keys
@@ -54,7 +54,7 @@ async def test_masters_that_lost_their_scripts_are_reloaded_and_every_call_repea
     begun = await services.scripts.checkout_begin(  # _eval_each: three masters, one batch
         cart_id=cart.cart_id, event_ids=[event for _, event in tiers], order_id=str(uuid.uuid4()),
         replace="", now_ms=int(time.time() * 1000), deadline_ms=int(time.time() * 1000) + 60_000)
-    assert {reply.r for reply in begun.values()} == {"ok"}
+    assert {reply.result for reply in begun.values()} == {"ok"}
 
     for master in masters.values():
         await master.script_flush()
