@@ -2,7 +2,7 @@
 
 1. begin: every part of the cart moves to `checkout` under one order id O (checkout_begin.lua);
 2. one PostgreSQL transaction writes O, its items and tickets, takes the seats (guarded) and
-   counts the promo use;
+   counts the promo use (writer.py);
 3. apply: every part's hold goes and O's changes of `sold` are counted, in one script per
    event (checkout_apply.lua).
 
@@ -68,7 +68,8 @@ from service.orders.settlement import (
     checkout_window_ms,
     commit_fence_ms,
 )
-from service.orders.store import Inserted, NewOrder, OrderRecord, TierGuardFailed
+from service.orders.store import NewOrder, OrderRecord, TierGuardFailed
+from service.orders.writer import CommitUnanswered, ExistingOrder, OrderWriter
 from service.redis.refusals import refusal
 from service.redis.replies import BeginReply
 
@@ -85,9 +86,6 @@ __all__ = ["ABORT_GRACE_MS", "CheckoutResult", "Checkouts", "checkout_window_ms"
 
 LOCK_WAIT_SECONDS = 3.0  # how long a second checkout of one cart waits for the first
 LOCK_POLL_SECONDS = 0.02
-CODE_DRAWS = 5  # fresh codes after a clash on a unique code
-DEADLOCK_RETRIES = 2
-_CODE_CONSTRAINTS = {"orders_number_key", "orders_payment_code_key", "tickets_code_key", "tickets_pkey"}
 # Errors of a transaction that did not reach its COMMIT: PostgreSQL unreachable or refusing.
 _STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
@@ -109,6 +107,7 @@ class Checkouts:
         self.carts = carts
         self.settlement = settlement
         self.promos = promos
+        self.writer = OrderWriter(pool, promos, timeout_seconds=settings.database_timeout_seconds)
 
     async def checkout(self, cart: CartRef, *, email: str, name: str | None, idempotency_key: str | None,
                        clock: Callable[[], int] | None = None) -> CheckoutResult:
@@ -133,17 +132,6 @@ async def _checkout(deps: Checkouts, cart: CartRef, email: str, name: str | None
         CHECKOUT_DURATION.observe(time.perf_counter() - started)
 
 
-class _Existing(Exception):
-    """The transaction met an order that already exists (by the idempotency key)."""
-
-    def __init__(self, order_id: uuid.UUID) -> None:
-        self.order_id = order_id
-
-
-class _Ambiguous(Exception):
-    """The COMMIT was sent and no answer said how it ended."""
-
-
 class _Checkout:
     def __init__(self, deps: Checkouts, cart: CartRef, email: str, name: str | None,
                  idempotency_key: str | None, clock: Callable[[], int]) -> None:
@@ -154,6 +142,7 @@ class _Checkout:
         self.carts = deps.carts
         self.settlement = deps.settlement
         self.promos = deps.promos
+        self.writer = deps.writer
         self.cart = cart
         self.email = email
         self.name = name
@@ -300,13 +289,24 @@ class _Checkout:
             raise CurrencyMismatch("The cart holds tickets in more than one currency; remove some",
                                    currencies=sorted(currencies))
         quote, customer_key = await self.quote(items)
+
+        def draft() -> NewOrder:
+            return draft_order(
+                order_id=order_id, cart_id=self.cart.cart_id, user_id=self.cart.user_id, email=self.email,
+                name=self.name, items=items, quote=quote, idempotency_key=self.key,
+                payment_ttl_seconds=self.settings.payment_ttl_seconds, guest_token=self.guest_token(order_id),
+            )
+
         try:
-            order, inserted = await self.write(order_id, items, quote, customer_key, begun_at)
-        except _Existing as existing:
+            order, inserted = await self.writer.write(
+                draft, quote=quote, customer_key=customer_key, clock=self.clock,
+                start_by_ms=begun_at + commit_fence_ms(self.db_timeout), committing=self.uncommitted.discard,
+            )
+        except ExistingOrder as existing:
             return await self.answer_existing(existing.order_id, begun)
         except TierGuardFailed as refused:
             raise await self.sold_out_in_postgres(refused) from None
-        except _Ambiguous as exc:
+        except CommitUnanswered as exc:
             return await self.resolve_ambiguous(order_id, begun, exc)
         await self.apply(order_id, begun, inserted.sold)
         self.answered = order_id
@@ -319,64 +319,9 @@ class _Checkout:
         customer_key = self.promos.customer_key(self.cart.user_id, self.email)
         return await self.promos.quote(code, items, customer_key), customer_key
 
-    async def write(self, order_id: str, items: list[CartItem], quote: Any, customer_key: str | None,
-                    begun_at: int) -> tuple[NewOrder, Inserted]:
-        """The transaction, with fresh codes after a clash on one and again after a deadlock.
-        _Existing when the idempotency key's order is already there; _Ambiguous when the
-        COMMIT was sent and its outcome is unknown."""
-        clashes = deadlocks = 0
-        while True:
-            if self.clock() - begun_at > commit_fence_ms(self.db_timeout):
-                raise TimeoutError("the checkout took too long to reach PostgreSQL")
-            order = draft_order(
-                order_id=order_id, cart_id=self.cart.cart_id, user_id=self.cart.user_id, email=self.email,
-                name=self.name, items=items, quote=quote, idempotency_key=self.key,
-                payment_ttl_seconds=self.settings.payment_ttl_seconds,
-                guest_token=self.guest_token(order_id),
-            )
-            try:
-                return order, await self.transaction(order, quote, customer_key)
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name == "orders_cart_idempotency" and self.key:
-                    found = await store.order_id_by_idempotency_key(self.pool, self.cart.cart_id, self.key)
-                    if found is not None:
-                        raise _Existing(found) from None
-                clashes += 1
-                if exc.constraint_name not in _CODE_CONSTRAINTS or clashes >= CODE_DRAWS:
-                    raise
-            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
-                deadlocks += 1
-                if deadlocks > DEADLOCK_RETRIES:
-                    raise
-
-    async def transaction(self, order: NewOrder, quote: Any, customer_key: str | None) -> Inserted:
-        """One try of the order's transaction. An error before the COMMIT is sent is raised
-        as it is (nothing committed); one while or after it is _Ambiguous, and the
-        connection is closed, so a commit still in flight on it ends (outcome.py)."""
-        committing = False
-        try:
-            async with asyncio.timeout(self.db_timeout):
-                async with self.pool.acquire(timeout=self.db_timeout) as conn:
-                    try:
-                        async with conn.transaction():
-                            inserted = await store.insert_order(conn, order, now_ms=self.clock())
-                            if quote is not None:
-                                await self.promos.redeem(conn, quote, order.id, customer_key)
-                            self.uncommitted.discard(str(order.id))
-                            committing = True  # leaving the block sends the COMMIT
-                    except BaseException:
-                        if committing and not conn.is_closed():
-                            conn.terminate()
-                        raise
-            return inserted
-        except Exception as exc:
-            if committing:
-                raise _Ambiguous(repr(exc)) from exc
-            raise
-
     # -- answers other than a new order --------------------------------------------------------
 
-    async def resolve_ambiguous(self, order_id: str, begun: dict[str, BeginReply], exc: _Ambiguous) -> CheckoutResult:
+    async def resolve_ambiguous(self, order_id: str, begun: dict[str, BeginReply], exc: CommitUnanswered) -> CheckoutResult:
         """The COMMIT's answer was lost: find out from PostgreSQL how it ended."""
         outcome = await self.settlement.outcome(order_id)
         log.warning("checkout of cart %s: the commit of order %s had no answer (%s); it %s",

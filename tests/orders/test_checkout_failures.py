@@ -16,9 +16,9 @@ import pytest
 
 from service.clock import now_ms
 from service.errors import PromoExhausted
-from service.orders import checkout as checkout_module
 from service.orders import settlement as settlement_module
 from service.orders import store
+from service.orders import writer as writer_module
 from service.orders.outcome import Outcome
 from service.promo.dto import PromoQuote
 from tests.api import ADMIN_HEADERS, put_tier
@@ -68,13 +68,13 @@ def lose_the_commit_answer(monkeypatch, *, looked_up: Outcome | None = None) -> 
     """The next checkout commits, then its PostgreSQL answer is lost (a timeout after the
     COMMIT was sent). ``looked_up``: what the look-up that follows answers once, instead of
     asking PostgreSQL (UNKNOWN: PostgreSQL unreachable by then)."""
-    real_transaction = checkout_module._Checkout.transaction
+    real_transaction = writer_module.OrderWriter.transaction
 
     async def commit_then_time_out(self, *args, **kwargs):
         await real_transaction(self, *args, **kwargs)
-        raise checkout_module._Ambiguous("the COMMIT's answer never came")
+        raise writer_module.CommitUnanswered("the COMMIT's answer never came")
 
-    monkeypatch.setattr(checkout_module._Checkout, "transaction", commit_then_time_out)
+    monkeypatch.setattr(writer_module.OrderWriter, "transaction", commit_then_time_out)
     if looked_up is not None:
         real_outcome = settlement_module.order_outcome
         answers = [looked_up]
@@ -89,7 +89,7 @@ def lose_the_commit_answer(monkeypatch, *, looked_up: Outcome | None = None) -> 
 def postgres_down(client) -> Iterator[None]:
     """The checkout's pool points at a port where nothing listens: every connection is refused."""
     services = client.app.state.services
-    users = (services.checkouts, services.settlement)  # what a checkout reaches PostgreSQL through
+    users = (services.checkouts, services.checkouts.writer, services.settlement)  # a checkout's ways to PostgreSQL
     real_pool = services.pool
     down = in_app(client, unreachable_pool)
     for user in users:

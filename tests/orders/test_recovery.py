@@ -12,6 +12,7 @@ from service.auth import CartRef
 from service.clock import now_ms
 from service.errors import Unavailable
 from service.orders import checkout as checkout_module
+from service.orders import writer as writer_module
 from service.orders.checkout import checkout_window_ms, commit_fence_ms
 from tests.orders.conftest import counters, guest_cart, hold, make_tier
 
@@ -21,10 +22,13 @@ class Crash(BaseException):
 
 
 def crash_at(monkeypatch, step: str) -> None:
+    """``write``: before the order's transaction; ``apply``: after its commit, before the
+    parts are applied."""
     async def crash(*args, **kwargs):
         raise Crash(step)
 
-    monkeypatch.setattr(checkout_module._Checkout, step, crash)
+    owner = writer_module.OrderWriter if step == "write" else checkout_module._Checkout
+    monkeypatch.setattr(owner, step, crash)
 
 
 async def crashed_checkout(services, cart: CartRef) -> None:
@@ -134,14 +138,14 @@ async def test_a_recovery_never_settles_a_cart_whose_checkout_is_still_running(s
     tier_id, event_id = await make_tier(services, total=10)
     cart = guest_cart()
     await hold(services, cart, tier_id, 2)
-    real_write = checkout_module._Checkout.write
+    real_write = writer_module.OrderWriter.write
 
     async def slow_write(self, *args, **kwargs):
         stats = await services.recovery.recover(now_ms=after_deadline(services))
         assert (stats.due, stats.busy, stats.aborted) == (1, 1, 0)
         return await real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(checkout_module._Checkout, "write", slow_write)
+    monkeypatch.setattr(writer_module.OrderWriter, "write", slow_write)
     result = await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None)
 
     assert result.created
@@ -189,7 +193,7 @@ async def test_a_checkout_failing_just_before_the_hold_expires_leaves_the_buyer_
     async def connection_lost(self, *args, **kwargs):  # before the COMMIT: certainly not committed
         raise ConnectionResetError("PostgreSQL went away mid-transaction")
 
-    monkeypatch.setattr(checkout_module._Checkout, "transaction", connection_lost)
+    monkeypatch.setattr(writer_module.OrderWriter, "transaction", connection_lost)
     with pytest.raises(Unavailable):
         await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None, clock=lambda: at)
 
