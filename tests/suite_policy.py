@@ -6,9 +6,9 @@ CI allows. A pytest plugin, loaded by tests/conftest.py.
 local 3-master Redis Cluster instead. ``make test`` runs both passes. The cluster pass
 keeps only the tests whose Redis follows the switch: those that ask for the root
 ``settings`` or ``redis`` fixture, directly or through another fixture (``api``,
-``services``, ``clean_state``, ...), which is to say for ``on_cluster``. Every other test would repeat the standalone pass
-unchanged (no Redis, a Redis of its own, or a folder that pins the cluster, as
-tests/cluster/ does), so it is deselected, and counted in the summary. A test that cannot
+``services``, ``clean_state``, ...), which is to say for ``on_cluster``. Every other test
+would repeat the standalone pass unchanged (no Redis, a Redis of its own, or a folder that
+pins the cluster, as tests/cluster/ does), so it is deselected, and counted in the summary. A test that cannot
 run on a cluster is marked ``@pytest.mark.standalone_only(reason=...)``: the cluster pass
 leaves it out and lists it with its reason.
 
@@ -111,8 +111,15 @@ class _Policy:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.skipped and not hasattr(report, "wasxfail"):
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            self.skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
+            self._skipped(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.skipped:  # a whole module: pytest.importorskip, pytest.skip(allow_module_level=True)
+            self._skipped(report)
+
+    def _skipped(self, report: pytest.TestReport | pytest.CollectReport) -> None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        self.skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -77,7 +77,8 @@ def test_under_ci_a_skip_not_allowed_fails_the_run_and_every_skip_is_listed(suit
     allowed_path, _, allowed_name = next(iter(ALLOWED_SKIPS)).partition("::")
     suite.path.joinpath(allowed_path).parent.mkdir(parents=True)
     suite.path.joinpath(allowed_path).write_text(f"import pytest\n\ndef {allowed_name}():\n    pytest.skip('no tool')\n")
-    suite.makepyfile(test_other="import pytest\n\ndef test_missing():\n    pytest.skip('not built yet')\n")
+    suite.makepyfile(test_other="import pytest\n\ndef test_missing():\n    pytest.skip('not built yet')\n",
+                     test_module="import pytest\n\npytest.importorskip('no_such_module_here')\n")
 
     assert suite.runpytest("-p", "no:cacheprovider").ret == pytest.ExitCode.OK  # not under CI
 
@@ -85,9 +86,10 @@ def test_under_ci_a_skip_not_allowed_fails_the_run_and_every_skip_is_listed(suit
     result = suite.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
+        "NOT ALLOWED: test_module.py: could not import 'no_such_module_here'*",
         "NOT ALLOWED: test_other.py::test_missing: not built yet",
         f"allowed: {allowed_path}::{allowed_name}: no tool",
-        "1 skip(s) not named in ALLOWED_SKIPS*",
+        "2 skip(s) not named in ALLOWED_SKIPS*",
     ])
 
     only_allowed = suite.runpytest("-p", "no:cacheprovider", allowed_path)
