@@ -7,6 +7,9 @@ run time and under TYPE_CHECKING alike.
   its ``*handlers.py``, the HTTP edge) never imports ``service.http``, Litestar, nor the
   composition root ``service.wiring``: it is given what it uses.
 - The worker never imports ``service.http``.
+- The domain areas build on each other in one order, inventory < cart < promo < orders: an
+  area imports only areas before it (a cart holds tiers; a promo prices a cart; an order
+  is a cart checked out with a promo), so none of them can form a cycle.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from devtools import PROJECT_ROOT
 
 DOMAIN_AREAS = ("service/cart", "service/orders", "service/promo", "service/inventory")
 DEVELOPMENT_ONLY = ("devtools", "tests", "loadtest")
+AREA_ORDER = ("service.inventory", "service.cart", "service.promo", "service.orders")
 
 def _modules(folder: str) -> list[Path]:
     return sorted((PROJECT_ROOT / folder).rglob("*.py"))
@@ -66,3 +70,12 @@ def test_domain_logic_never_imports_the_http_layer_nor_the_container():
 
 def test_the_worker_never_imports_the_http_layer():
     assert _violations(("workers",), ("service.http",)) == set()
+
+
+def test_each_domain_area_imports_only_the_areas_before_it():
+    backwards = {
+        (file, name)
+        for i, area in enumerate(AREA_ORDER)
+        for file, name in _violations((area.replace(".", "/"),), AREA_ORDER[i + 1:])
+    }
+    assert backwards == set()
