@@ -1,6 +1,7 @@
 """The checkout saga: a cart's parts in Redis become one order in PostgreSQL, exactly once.
 
-1. begin: every part of the cart moves to `checkout` under one order id O (checkout_begin.lua);
+1. begin: every part of the cart moves to `checkout` under one order id O (checkout_begin.lua;
+   the parts' moves are in parts.py);
 2. one PostgreSQL transaction writes O, its items and tickets, takes the seats (guarded) and
    counts the promo use (writer.py);
 3. apply: every part's hold goes and O's changes of `sold` are counted, in one script per
@@ -28,7 +29,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
@@ -54,13 +55,13 @@ from service.errors import (
     Unavailable,
     ValidationFailed,
 )
-from service.inventory.sold import SoldChange
 from service.inventory.store import fetch_tiers
 from service.metrics import CHECKOUT_DURATION, CHECKOUTS
 from service.orders import codes, store
 from service.orders.draft import as_record, cart_items, draft_order
 from service.orders.dto import OrderView
 from service.orders.outcome import Outcome
+from service.orders.parts import CheckoutParts
 from service.orders.reads import order_view
 from service.orders.settlement import (
     ABORT_GRACE_MS,
@@ -138,7 +139,6 @@ class _Checkout:
         self.settings = deps.settings
         self.scripts = deps.scripts
         self.pool = deps.pool
-        self.catalog = deps.catalog
         self.carts = deps.carts
         self.settlement = deps.settlement
         self.promos = deps.promos
@@ -151,8 +151,7 @@ class _Checkout:
         self.db_timeout = deps.settings.database_timeout_seconds
         self.window_ms = checkout_window_ms(self.db_timeout)
         self.meta: dict[bytes, bytes] = {}
-        self.fresh_id = ""  # the order id this checkout drew
-        self.uncommitted: set[str] = set()  # order ids known never to commit: their parts may reopen
+        self.parts = CheckoutParts(deps.scripts, deps.catalog, cart.cart_id, clock=clock, window_ms=self.window_ms)
         self.answered: str | None = None  # the order this checkout answers
         self.drop_unanswered = False  # the cart's unanswered order was answered now, or no longer lives
 
@@ -196,7 +195,7 @@ class _Checkout:
                 return replay
         events = events_of(self.meta)
         begun_at = self.clock()
-        replies = await self.begin(events, begun_at) if events else {}
+        replies = await self.parts.begin(events, begun_at) if events else {}
         begun = {e: r for e, r in replies.items() if r.result == "ok"}
         try:
             known = await self.known_order(begun)
@@ -209,45 +208,21 @@ class _Checkout:
                 raise RuntimeError(f"tiers of events {sorted(replies)} did not load into Redis")
             if not begun:
                 return await self.replay_or_empty()
-            order_id = await self.one_order_id(begun, begun_at)
+            order_id = await self.parts.under_fresh_id(begun, begun_at)
             return await self.write_and_apply(order_id, begun, begun_at)
         except asyncpg.DataError as exc:
-            await self.abort(begun, ABORT_GRACE_MS)
+            await self.parts.abort(begun, ABORT_GRACE_MS)
             log.warning("checkout of cart %s refused by PostgreSQL as bad data: %r", self.cart.cart_id, exc)
             raise ValidationFailed("A value of the checkout is not one the data store accepts") from exc
         except _STORE_ERRORS as exc:
-            await self.abort(begun, ABORT_GRACE_MS)
+            await self.parts.abort(begun, ABORT_GRACE_MS)
             log.warning("checkout of cart %s failed in PostgreSQL; parts of orders that certainly did not commit "
                         "back to open: %r", self.cart.cart_id, exc)
             raise Unavailable("The order could not be written; your seats are still held, try again",
                               headers={"Retry-After": "1"}) from exc
         except Exception:
-            await self.abort(begun, ABORT_GRACE_MS)
+            await self.parts.abort(begun, ABORT_GRACE_MS)
             raise
-
-    async def begin(self, events: list[str], now: int) -> dict[str, BeginReply]:
-        """Every part into checkout under a fresh id (a part naming an earlier order keeps
-        it); a tier missing from Redis is loaded and its part begun again."""
-        deadline = now + self.window_ms
-        self.fresh_id = str(uuid.uuid4())
-        self.uncommitted.add(self.fresh_id)
-        replies = await self.scripts.checkout_begin(
-            cart_id=self.cart.cart_id, event_ids=events, order_id=self.fresh_id, replace="", now_ms=now,
-            deadline_ms=deadline,
-        )
-        unloaded = [e for e, r in replies.items() if r.result == "not-loaded"]
-        if unloaded:  # a tier evicted from Redis: load it from PostgreSQL, begin again
-            try:
-                for tier_id in sorted({t for e in unloaded for t in replies[e].tiers}):
-                    await self.catalog.load(tier_id)
-                replies.update(await self.scripts.checkout_begin(
-                    cart_id=self.cart.cart_id, event_ids=unloaded, order_id=self.fresh_id, replace="", now_ms=now,
-                    deadline_ms=deadline,
-                ))
-            except Exception:
-                await self.abort({e: r for e, r in replies.items() if r.result == "ok"}, 0)
-                raise
-        return replies
 
     async def known_order(self, begun: dict[str, BeginReply]) -> CheckoutResult | None:
         """An order this checkout must answer rather than write: the Idempotency-Key's, or
@@ -257,9 +232,9 @@ class _Checkout:
             found = await store.order_id_by_idempotency_key(self.pool, self.cart.cart_id, self.key)
             if found is not None:
                 return await self.answer_existing(found, begun)
-        earlier = sorted({r.order_id for r in begun.values()} - {self.fresh_id})
+        earlier = sorted({r.order_id for r in begun.values()} - {self.parts.fresh_id})
         outcomes = {o: await self.settlement.outcome(o) for o in earlier}
-        self.uncommitted.update(o for o, outcome in outcomes.items() if outcome is Outcome.ABSENT)
+        self.parts.absent(o for o, outcome in outcomes.items() if outcome is Outcome.ABSENT)
         committed = [o for o, outcome in outcomes.items() if outcome is Outcome.COMMITTED]
         if committed:
             return await self.answer_existing(uuid.UUID(committed[0]), begun)
@@ -268,19 +243,6 @@ class _Checkout:
                 "An earlier try of this checkout may have gone through; its seats stay held while "
                 "that is found out. Retry the same checkout in a moment", headers={"Retry-After": "2"})
         return None
-
-    async def one_order_id(self, begun: dict[str, BeginReply], now: int) -> str:
-        """Every part under this checkout's fresh id (earlier ids are certainly absent now)."""
-        for event_id, reply in list(begun.items()):
-            if reply.order_id != self.fresh_id:
-                again = await self.scripts.checkout_begin(
-                    cart_id=self.cart.cart_id, event_ids=[event_id], order_id=self.fresh_id, replace=reply.order_id,
-                    now_ms=now, deadline_ms=now + self.window_ms,
-                )
-                begun[event_id] = again[event_id]
-        if any(r.result != "ok" or r.order_id != self.fresh_id for r in begun.values()):
-            raise CheckoutInProgress("The cart changed during checkout; try again", headers={"Retry-After": "1"})
-        return self.fresh_id
 
     async def write_and_apply(self, order_id: str, begun: dict[str, BeginReply], begun_at: int) -> CheckoutResult:
         items = cart_items(begun)
@@ -300,7 +262,7 @@ class _Checkout:
         try:
             order, inserted = await self.writer.write(
                 draft, quote=quote, customer_key=customer_key, clock=self.clock,
-                start_by_ms=begun_at + commit_fence_ms(self.db_timeout), committing=self.uncommitted.discard,
+                start_by_ms=begun_at + commit_fence_ms(self.db_timeout), committing=self.parts.committing,
             )
         except ExistingOrder as existing:
             return await self.answer_existing(existing.order_id, begun)
@@ -308,7 +270,7 @@ class _Checkout:
             raise await self.sold_out_in_postgres(refused) from None
         except CommitUnanswered as exc:
             return await self.resolve_ambiguous(order_id, begun, exc)
-        await self.apply(order_id, begun, inserted.sold)
+        await self.parts.apply(order_id, begun, inserted.sold)
         self.answered = order_id
         return CheckoutResult(order_view(as_record(order, inserted), self.guest_token(order_id)), created=True)
 
@@ -330,8 +292,8 @@ class _Checkout:
             result = await self.answer_existing(uuid.UUID(order_id), begun)
             return result._replace(created=True)
         if outcome is Outcome.ABSENT:
-            self.uncommitted.add(order_id)
-            await self.abort(begun, ABORT_GRACE_MS)
+            self.parts.absent([order_id])
+            await self.parts.abort(begun, ABORT_GRACE_MS)
             raise Unavailable("The order could not be written; your seats are still held, try again",
                               headers={"Retry-After": "1"})
         raise CheckoutPending(
@@ -348,7 +310,7 @@ class _Checkout:
         ours = [e for e, r in begun.items() if r.order_id == oid]
         if ours:
             await self.settlement.apply_committed(self.cart.cart_id, oid, ours)
-        await self.abort({e: r for e, r in begun.items() if r.order_id != oid}, ABORT_GRACE_MS)
+        await self.parts.abort({e: r for e, r in begun.items() if r.order_id != oid}, ABORT_GRACE_MS)
         self.answered = oid
         return CheckoutResult(order_view(record, self.replayed_token(record)), created=False)
 
@@ -384,29 +346,6 @@ class _Checkout:
         available = min((r.quantity_total - r.quantity_sold for r in rows), default=0)
         return SoldOut(f"Only {available} seats are left", available=available, tiers=refused.tier_ids)
 
-    # -- the parts ---------------------------------------------------------------------------
-
-    async def apply(self, order_id: str, parts: dict[str, BeginReply], sold: Iterable[SoldChange]) -> None:
-        by_event: dict[str, list[tuple[str, int, int]]] = {e: [] for e in parts}
-        for change in sold:
-            if change.event_id in by_event:
-                by_event[change.event_id].append((change.tier_id, change.version, change.delta))
-        try:
-            await self.scripts.checkout_apply(cart_id=self.cart.cart_id, order_id=order_id, changes=by_event)
-        except (RedisError, OSError) as exc:  # committed: the worker's recovery applies it
-            log.warning("order %s committed but its parts are not applied yet (recovery will): %r", order_id, exc)
-
-    async def abort(self, parts: dict[str, BeginReply], grace_ms: int) -> None:
-        """Parts of orders certainly never committed back to open, holds kept; parts of any
-        other order stay in checkout. On a Redis failure they wait for recovery."""
-        try:
-            for order_id, group in _by_order(parts).items():
-                if order_id in self.uncommitted:
-                    await self.scripts.checkout_abort(cart_id=self.cart.cart_id, order_id=order_id,
-                                                      event_ids=group, now_ms=self.clock(), grace_ms=grace_ms)
-        except (RedisError, OSError) as exc:
-            log.warning("parts of cart %s left in checkout (recovery will resolve them): %r", self.cart.cart_id, exc)
-
     # -- the guest's access token ----------------------------------------------------------------
 
     def guest_token(self, order_id: str) -> str | None:
@@ -422,9 +361,3 @@ class _Checkout:
         token = codes.order_access_token(self.settings.cart_token_secrets[0], str(record.id))
         return token if codes.access_token_matches(token, record.access_token_hash) else None
 
-
-def _by_order(parts: dict[str, BeginReply]) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
-    for event_id, reply in sorted(parts.items()):
-        groups.setdefault(reply.order_id, []).append(event_id)
-    return groups

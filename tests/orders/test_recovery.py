@@ -14,6 +14,7 @@ from service.errors import Unavailable
 from service.orders import checkout as checkout_module
 from service.orders import writer as writer_module
 from service.orders.checkout import checkout_window_ms, commit_fence_ms
+from service.orders.parts import CheckoutParts
 from tests.orders.conftest import counters, guest_cart, hold, make_tier
 
 
@@ -27,7 +28,7 @@ def crash_at(monkeypatch, step: str) -> None:
     async def crash(*args, **kwargs):
         raise Crash(step)
 
-    owner = writer_module.OrderWriter if step == "write" else checkout_module._Checkout
+    owner = writer_module.OrderWriter if step == "write" else CheckoutParts
     monkeypatch.setattr(owner, step, crash)
 
 

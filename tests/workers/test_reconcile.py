@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 
 from service.auth import CartRef
 from service.inventory.store import fetch_tier
-from service.orders import checkout as checkout_module
+from service.orders.parts import CheckoutParts
 from tests.conftest import TEST_KEY_PREFIX, delete_keys
 from tests.workers.conftest import (
     TTL_MS,
@@ -100,7 +100,7 @@ async def test_a_committed_order_whose_part_is_still_in_checkout_is_applied_not_
     async def crash_before_apply(self, *args, **kwargs):  # the API died between commit and apply
         pass
 
-    monkeypatch.setattr(checkout_module._Checkout, "apply", crash_before_apply)
+    monkeypatch.setattr(CheckoutParts, "apply", crash_before_apply)
     await services.checkouts.checkout(CartRef(cart), email="a@example.com", name=None, idempotency_key=None)
     monkeypatch.undo()
     assert (await counters(services, row)).held == 2
