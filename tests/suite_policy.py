@@ -73,8 +73,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "standalone_only(reason): cannot run on a Redis Cluster; left out of --redis=cluster, with its reason")
+    config.addinivalue_line("markers", "standalone_only(reason): cannot run on a Redis Cluster; "
+                                       "left out of --redis=cluster, with its reason")
     config.pluginmanager.register(_Policy(config), "suite-policy")
 
 
@@ -138,8 +138,8 @@ class _Policy:
         summary = self.cluster_pass
         if summary is not None:
             terminalreporter.section("--redis=cluster")
-            write(f"{summary.kept} tests selected for the Redis Cluster; {summary.same_on_standalone} left out as they run "
-                  "the same in the standalone pass (no root settings/redis fixture)")
+            write(f"{summary.kept} tests selected for the Redis Cluster; {summary.same_on_standalone} left out "
+                  "as they run the same in the standalone pass (no root settings/redis fixture)")
             for reason, nodeids in summary.standalone_only.items():
                 write(f"standalone_only, {len(nodeids)}: {reason}")
                 for nodeid in nodeids:

@@ -21,6 +21,7 @@ from tests.api import put_tier
 from tests.hardening.conftest import is_problem
 
 SECRET = "jwt-secret-of-the-hardening-tests-" + "0123456789" * 3  # 64 bytes: HS512's own minimum (RFC 7518)
+OTHER_SECRET = "another-secret-of-the-same-length-" + "0" * 30
 
 
 def _b64(data: dict | bytes) -> str:
@@ -82,7 +83,7 @@ def test_a_valid_hs256_token_names_its_subject():
     pytest.param(lambda: jwt.encode(claims(), SECRET, "HS384"), id="hs384-same-secret"),
     # RS/HS confusion: an RS256 header over an HMAC made with the secret as if it were a public key.
     pytest.param(lambda: _resign(jwt.encode(claims(), SECRET, "HS256"), "RS256"), id="rs256-header-hmac-body"),
-    pytest.param(lambda: jwt.encode(claims(), "another-secret-of-the-same-length-" + "0" * 30, "HS256"), id="wrong-key"),
+    pytest.param(lambda: jwt.encode(claims(), OTHER_SECRET, "HS256"), id="wrong-key"),
     pytest.param(lambda: jwt.encode(claims(exp=None), SECRET, "HS256"), id="no-exp"),
     pytest.param(lambda: jwt.encode(claims(sub=None), SECRET, "HS256"), id="no-sub"),
     pytest.param(lambda: jwt.encode(claims(sub=""), SECRET, "HS256"), id="empty-sub"),

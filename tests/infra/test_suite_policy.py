@@ -76,7 +76,8 @@ def test_standalone_only_needs_a_reason(suite):
 def test_under_ci_a_skip_not_allowed_fails_the_run_and_every_skip_is_listed(suite, monkeypatch):
     allowed_path, _, allowed_name = next(iter(ALLOWED_SKIPS)).partition("::")
     suite.path.joinpath(allowed_path).parent.mkdir(parents=True)
-    suite.path.joinpath(allowed_path).write_text(f"import pytest\n\ndef {allowed_name}():\n    pytest.skip('no tool')\n")
+    allowed_source = f"import pytest\n\ndef {allowed_name}():\n    pytest.skip('no tool')\n"
+    suite.path.joinpath(allowed_path).write_text(allowed_source)
     suite.makepyfile(test_other="import pytest\n\ndef test_missing():\n    pytest.skip('not built yet')\n",
                      test_module="import pytest\n\npytest.importorskip('no_such_module_here')\n")
 
