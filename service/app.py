@@ -13,8 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from service.cart import handlers as cart_handlers
-from service.cart import merge_handlers
+from service.cart import handlers as cart_handlers, merge_handlers
 from service.health import live, ready
 from service.http import fastlane
 from service.http.observability import observe_requests
@@ -25,8 +24,7 @@ from service.http.security import add_security_headers, refuse_large_headers
 from service.inventory import handlers as tier_handlers
 from service.logs import configure_logging
 from service.metrics import render_latest
-from service.orders import admin_handlers as order_admin_handlers
-from service.orders import handlers as order_handlers
+from service.orders import admin_handlers as order_admin_handlers, handlers as order_handlers
 from service.promo import handlers as promo_handlers
 from service.settings import Settings
 from service.wiring import DEPENDENCIES, close_services, open_services

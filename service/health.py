@@ -14,6 +14,7 @@ and checkouts answer 503 while PostgreSQL is down. Nothing here takes a pool con
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from litestar import Request, Response, get
 
@@ -29,7 +30,7 @@ def live() -> dict[str, str]:
 
 @get("/health/ready", summary="Can serve carts: Redis answers, scripts loaded; PostgreSQL's state reported",
      tags=["ops"])
-async def ready(request: Request) -> Response[dict[str, str]]:
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     s = services_of(request.app)
     try:
         await asyncio.wait_for(s.redis.ping(), _CHECK_TIMEOUT_SECONDS)

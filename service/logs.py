@@ -19,7 +19,7 @@ import logging
 import sys
 from collections.abc import MutableMapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -46,19 +46,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-class _StdoutHandler(logging.StreamHandler):
+class _StdoutHandler(logging.StreamHandler[TextIO]):
     """Writes to the ``sys.stdout`` of the moment (tests capture it after start-up)."""
 
     @property
-    def stream(self):  # noqa: ANN201 (StreamHandler's attribute)
+    def stream(self) -> TextIO:  # StreamHandler's attribute, read at each write
         return sys.stdout
 
     @stream.setter
-    def stream(self, value) -> None:  # noqa: ANN001
+    def stream(self, value: TextIO) -> None:  # StreamHandler.__init__ sets it: ignored
         pass
 
 
-def _to_standard_library(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> tuple[tuple, dict]:
+def _to_standard_library(_logger: Any, _method: str,
+                         event: MutableMapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """structlog's last step: its event as a standard-library call, the fields kept apart."""
     message = event.pop("event", "")
     exc_info = event.pop("exc_info", None)

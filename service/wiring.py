@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from litestar.datastructures import State
 from litestar.di import Provide
+from redis.asyncio import Redis
 
 from service.auth import CartTokens, UserTokens
 from service.cart.merge import CartMerge
@@ -66,7 +67,10 @@ class Services:
 def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
     keys = Keys(settings.key_prefix)
     # Script calls of one event-loop tick leave as one pipeline (standalone Redis only).
-    scripts = Scripts(redis if settings.redis_cluster else AutoPipelined(redis), keys)
+    # (create_redis makes a standalone client unless settings.redis_cluster; abstract: redis-py's
+    # CommandsProtocol declares a connection_pool, which AutoPipelined has no use for.)
+    scripts = Scripts(redis if settings.redis_cluster
+                      else AutoPipelined(cast(Redis, redis)), keys)  # type: ignore[abstract]
     catalog = TierCatalog(pool, scripts, max_per_line=settings.max_quantity_per_line)
     promos = PromoService(settings, pool, scripts, keys)
     settlement = Settlement(settings, pool, scripts)
@@ -123,7 +127,8 @@ async def close_services(built: Services) -> None:
 def services_of(holder: Any) -> Services:
     """The container of a Litestar app, or of the app an ASGI scope belongs to."""
     app = holder["app"] if isinstance(holder, dict) else holder
-    return app.state.services
+    services: Services = app.state.services
+    return services
 
 
 def _provider(name: str) -> Provide:

@@ -11,4 +11,5 @@ import structlog
 
 
 def worker_log() -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger("ticket_cart.worker")
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger("ticket_cart.worker")
+    return logger

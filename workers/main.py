@@ -10,10 +10,12 @@ takes it first (cron ``unique``), and is idempotent, so several worker processes
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from arq import cron
 from arq.connections import RedisSettings
+from arq.cron import CronJob
 
 from service.logs import configure_logging
 from service.metrics import start_worker_metrics_server
@@ -73,14 +75,17 @@ async def expiry_job(ctx: Ctx) -> dict[str, Any]:
     return await run_job("expire_orders", lambda: expire_orders(ctx["services"]))
 
 
-def minute_jobs(settings: Settings) -> list:
+def minute_jobs(settings: Settings) -> list[CronJob]:
     """The jobs, each once a minute, spread over the minute so they rarely overlap; the sweep
     goes first so the reconciler reads fewer parts, and reconcile also runs at start-up (a
     cold Redis is refilled). arq names a tick's job ``<name>:<time>`` in keys shared by every
     queue on the server, so the names carry the key prefix: two deployments on one Redis
     must not take each other's ticks."""
-    def every_minute(job, name: str, second: int, **options: Any):
-        return cron(job, name=f"{settings.key_prefix}{name}", second=second, unique=True,
+    def every_minute(job: Callable[[Ctx], Awaitable[dict[str, Any]]], name: str, second: int,
+                     **options: Any) -> CronJob:
+        # arg-type: arq's WorkerCoroutine protocol asks for *args and **kwargs, which arq never
+        # passes a cron job (it calls it with ctx alone).
+        return cron(job, name=f"{settings.key_prefix}{name}", second=second, unique=True,  # type: ignore[arg-type]
                     timeout=JOB_TIMEOUT_SECONDS, keep_result=KEEP_RESULT_SECONDS, max_tries=1, **options)
 
     return [
@@ -112,7 +117,7 @@ def create_worker_settings(settings: Settings) -> type:
         cron_jobs = minute_jobs(settings)
         on_startup = startup
         on_shutdown = shutdown
-        ctx = {"settings": settings}
+        ctx: ClassVar[Ctx] = {"settings": settings}
         job_timeout = JOB_TIMEOUT_SECONDS
         keep_result = KEEP_RESULT_SECONDS
         max_jobs = 4  # one of each job at a time

@@ -59,7 +59,7 @@ async def sweep_expired_parts(
         left: list[str] = []
         for i, event_id in enumerate(pending):
             if time.monotonic() >= deadline:
-                await _stop_unfinished(services, pending[i], len(left) + len(pending) - i, stats)
+                await _stop_unfinished(services, event_id, len(left) + len(pending) - i, stats)
                 return stats
             done, parts = await _sweep_turn(services, event_id, now_ms, batch, batches_per_turn, stats)
             if not done:

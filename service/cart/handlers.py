@@ -8,7 +8,7 @@ which parses the body strictly and hands anything it does not take as it is to t
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
@@ -38,7 +38,7 @@ _ADD_ITEM = msgspec.json.Decoder(AddItem)
 _SET_QUANTITY = msgspec.json.Decoder(SetQuantity)
 
 
-def _response(answer: Answer) -> Response:
+def _response(answer: Answer) -> Response[Any]:
     return Response(answer.body, status_code=answer.status, headers=answer.headers or None)
 
 
@@ -82,7 +82,7 @@ async def _clear(scope: Scope) -> Answer:
 
 @get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401),
      opt={FAST_LANE: fast(_show)})
-async def get_cart(request: Request) -> Response[CartView]:
+async def get_cart(request: Request[Any, Any, Any]) -> Response[CartView]:
     return _response(await _show(request.scope))
 
 
@@ -92,25 +92,28 @@ async def get_cart(request: Request) -> Response[CartView]:
                                                        "X-Cart-Token", generate_examples=False),
                  **problems(401, 404, 409)},
       opt={FAST_LANE: fast(_add, body=_ADD_ITEM, header=b"idempotency-key")})
-async def add_item(request: Request, data: JSONBody[AddItem], idempotency_key: IdempotencyKey = None) -> Response[CartView]:
+async def add_item(request: Request[Any, Any, Any], data: JSONBody[AddItem],
+                   idempotency_key: IdempotencyKey = None) -> Response[CartView]:
     return _response(await _add(request.scope, data, idempotency_key))
 
 
 @put("/api/cart/items/{tier_id:str}", summary="Set a line's quantity (0 removes it)", tags=["cart"],
-     response_headers=NEW_CART_TOKEN, responses=problems(401, 404, 409), opt={FAST_LANE: fast(_set, path="tier_id", body=_SET_QUANTITY)})
-async def set_item(request: Request, tier_id: FromPath[str], data: JSONBody[SetQuantity]) -> Response[CartView]:
+     response_headers=NEW_CART_TOKEN, responses=problems(401, 404, 409),
+     opt={FAST_LANE: fast(_set, path="tier_id", body=_SET_QUANTITY)})
+async def set_item(request: Request[Any, Any, Any], tier_id: FromPath[str],
+                   data: JSONBody[SetQuantity]) -> Response[CartView]:
     return _response(await _set(request.scope, tier_id, data))
 
 
 @delete("/api/cart/items/{tier_id:str}", summary="Remove a line", tags=["cart"], status_code=200,
         responses=problems(401, 404, 409), opt={FAST_LANE: fast(_remove, path="tier_id")})
-async def remove_item(request: Request, tier_id: FromPath[str]) -> Response[CartView]:
+async def remove_item(request: Request[Any, Any, Any], tier_id: FromPath[str]) -> Response[CartView]:
     return _response(await _remove(request.scope, tier_id))
 
 
 @delete("/api/cart", summary="Empty the cart and release its holds", tags=["cart"], status_code=200,
         responses=problems(401, 409), opt={FAST_LANE: fast(_clear)})
-async def clear_cart(request: Request) -> Response[CartView]:
+async def clear_cart(request: Request[Any, Any, Any]) -> Response[CartView]:
     return _response(await _clear(request.scope))
 
 

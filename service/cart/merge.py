@@ -72,7 +72,8 @@ class CartMerge:
         now = now_ms()
         guest_meta, guest_parts = await self._read(guest_cart_id, now)
         user_meta, user_parts = await self._read(user.cart_id, now)
-        settled = [await self._settle(guest_cart_id, guest_parts, now), await self._settle(user.cart_id, user_parts, now)]
+        settled = [await self._settle(guest_cart_id, guest_parts, now),
+                   await self._settle(user.cart_id, user_parts, now)]
         if any(settled):
             guest_meta, guest_parts = await self._read(guest_cart_id, now)
             user_meta, user_parts = await self._read(user.cart_id, now)
@@ -110,7 +111,8 @@ class CartMerge:
 
         if not_merged:
             kept = {p.event_id for p in not_merged}
-            await self.scripts.drop_cart_meta(guest_cart_id, [f"{EVENT_FIELD}{e}" for e in guest_events if e not in kept])
+            await self.scripts.drop_cart_meta(guest_cart_id,
+                                              [f"{EVENT_FIELD}{e}" for e in guest_events if e not in kept])
         elif guest_meta:
             await self.scripts.delete_cart_meta(guest_cart_id)
 

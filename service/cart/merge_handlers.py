@@ -3,6 +3,8 @@ the cart token. Parse, call the domain, map the result."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 
@@ -15,7 +17,8 @@ from service.http.openapi import problems
 
 @post("/api/cart/merge", summary="Merge the guest cart named by the cart token into the signed-in user's cart",
       tags=["cart"], status_code=200, security=[{"bearer": []}], responses=problems(401, 409, 422))
-async def merge_cart(request: Request, merges: NamedDependency[CartMerge], cart_tokens: NamedDependency[CartTokens],
+async def merge_cart(request: Request[Any, Any, Any], merges: NamedDependency[CartMerge],
+                     cart_tokens: NamedDependency[CartTokens],
                      user_tokens: NamedDependency[UserTokens]) -> Response[MergedCartView]:
     user_id = bearer_user(request.scope, user_tokens)
     if user_id is None:

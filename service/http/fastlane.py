@@ -31,7 +31,8 @@ from typing import Any
 
 import msgspec
 from litestar import Request
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from service.http.problems import render_exception
 from service.http.security import send_response
@@ -55,7 +56,7 @@ FastFunction = Callable[[Scope, bytes], Awaitable[Answer | None]]
 
 
 def fast(operation: Callable[..., Awaitable[Answer]], *, path: str | None = None,
-         body: msgspec.json.Decoder | None = None, header: bytes | None = None) -> FastFunction:
+         body: msgspec.json.Decoder[Any] | None = None, header: bytes | None = None) -> FastFunction:
     """The fast lane's function of an operation ``operation(scope, [path value], [body],
     [header value])``: the path parameter ``path``, the body decoded strictly by ``body``,
     the raw header ``header`` (lower case), each only when named. A body the decoder does not
@@ -77,10 +78,11 @@ def fast(operation: Callable[..., Awaitable[Answer]], *, path: str | None = None
     return run
 
 
-async def _read_body(scope: Scope, receive: Receive) -> tuple[bytes | None, list[Message]]:
+async def _read_body(scope: Scope, receive: Receive) -> tuple[bytes | None, list[ReceiveMessage]]:
     """The request body (None when it is too large or the client left) and the messages
     read, to give back to the Litestar handler if the fast lane passes."""
-    messages: list[Message] = []
+    messages: list[ReceiveMessage] = []
+    chunks: list[bytes] = []
     for name, value in scope["headers"]:
         if name == b"content-length":
             if not value.isdigit() or int(value) > MAX_BODY_BYTES:
@@ -92,21 +94,21 @@ async def _read_body(scope: Scope, receive: Receive) -> tuple[bytes | None, list
         messages.append(message)
         if message["type"] != "http.request":
             return None, messages
-        size += len(message.get("body", b""))
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
         if size > MAX_BODY_BYTES:
             return None, messages
         if not message.get("more_body", False):
             break
-    if len(messages) == 1:
-        return messages[0].get("body", b""), messages
-    return b"".join(m.get("body", b"") for m in messages), messages
+    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), messages
 
 
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
+def _replaying(messages: list[ReceiveMessage], receive: Receive) -> Receive:
     """A receive that first gives back what the fast lane already read."""
     pending = list(messages)
 
-    async def replay() -> Message:
+    async def replay() -> ReceiveMessage:
         return pending.pop(0) if pending else await receive()
 
     return replay
@@ -120,16 +122,17 @@ def fast_lane(app: ASGIApp, *, enabled: bool = True) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         handler = scope.get("route_handler")
         fast: FastFunction | None = handler.opt.get(FAST_LANE) if handler is not None else None
-        if fast is None or scope["type"] != "http":
+        if fast is None or scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        body: bytes | None = b""
-        read: list[Message] = []
+        body = b""
+        read: list[ReceiveMessage] = []
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            body, read = await _read_body(scope, receive)
-            if body is None:
+            received, read = await _read_body(scope, receive)
+            if received is None:
                 await app(scope, _replaying(read, receive), send)
                 return
+            body = received
         try:
             answer = await fast(scope, body)
         except Exception as exc:  # answered as the handler's would be, inside the middlewares
@@ -142,6 +145,6 @@ def fast_lane(app: ASGIApp, *, enabled: bool = True) -> ASGIApp:
         headers = [_JSON, (b"content-length", str(len(payload)).encode())]
         headers += [(name.encode(), value.encode("latin-1")) for name, value in answer.headers.items()]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
 
     return middleware

@@ -11,7 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 from service.auth import check_admin_key
 
 
-def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     check_admin_key(connection.app.state.services.settings.admin_api_key, connection.headers.get("x-admin-key"))
 
 

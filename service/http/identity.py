@@ -8,7 +8,7 @@ nothing.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, cast
 
 from litestar.types import Scope
 
@@ -75,7 +75,8 @@ _NAMED_CART = "ticket_cart.named_cart"  # the scope key of the verified answer (
 def named_cart(scope: Scope, tokens: CartTokens, users: UserTokens) -> CartRef | None:
     """The cart the request's credentials name, verified once per request (the rate limiter
     and the handler both ask); a bad credential raises its 401 each time it is asked."""
-    known = scope.get(_NAMED_CART)
+    # What this function stored there: _verify's answer or its error (None: not asked yet).
+    known = cast("CartRef | Literal[False] | DomainError | None", scope.get(_NAMED_CART))
     if known is None:
         try:
             known = _verify(credentials(scope), tokens, users)
@@ -87,7 +88,7 @@ def named_cart(scope: Scope, tokens: CartTokens, users: UserTokens) -> CartRef |
     return known or None
 
 
-def _verify(sent: Credentials, tokens: CartTokens, users: UserTokens) -> CartRef | bool:
+def _verify(sent: Credentials, tokens: CartTokens, users: UserTokens) -> CartRef | Literal[False]:
     user_id = _bearer(sent.authorization, users)
     if user_id is not None:
         return CartRef(cart_id=user_cart_id(user_id), user_id=user_id)
@@ -96,7 +97,8 @@ def _verify(sent: Credentials, tokens: CartTokens, users: UserTokens) -> CartRef
     return False  # no credentials (cached as such; None means "not asked yet")
 
 
-def resolve_cart(scope: Scope, tokens: CartTokens, users: UserTokens, create: bool) -> tuple[CartRef | None, str | None]:
+def resolve_cart(scope: Scope, tokens: CartTokens, users: UserTokens,
+                 create: bool) -> tuple[CartRef | None, str | None]:
     """(the cart, a token to send back when a guest cart was just created)."""
     cart = named_cart(scope, tokens, users)
     if cart is not None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logs import REQUEST_ID
@@ -23,7 +25,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 def _route(scope: Scope) -> str:
     handler = scope.get("route_handler")
     if handler is not None:
-        paths = getattr(handler, "paths", None)
+        paths: Iterable[str] | None = getattr(handler, "paths", None)
         if paths:
             return next(iter(paths)).replace(":str}", "}")
     return "unmatched"
@@ -31,7 +33,7 @@ def _route(scope: Scope) -> str:
 
 def observe_requests(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()

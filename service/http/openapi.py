@@ -74,7 +74,7 @@ _RETRY_AFTER = OpenAPIHeader(schema=_INTEGER, description="Seconds to wait befor
 _RETRY_AFTER_REQUIRED = OpenAPIHeader(schema=_INTEGER, description=_RETRY_AFTER.description, required=True)
 
 
-def _problem_response(status: int, headers: dict[str, OpenAPIHeader] | None = None) -> OpenAPIResponse:
+def _problem_response(status: int, headers: dict[str, OpenAPIHeader | Reference] | None = None) -> OpenAPIResponse:
     return OpenAPIResponse(description=REFUSALS[status], headers=headers or None,
                            content={PROBLEM_JSON: OpenAPIMediaType(schema=_PROBLEM)})
 
@@ -106,13 +106,15 @@ def document_refusals(openapi: OpenAPI) -> OpenAPI:
         responses.pop("400", None)  # Litestar's own 400 (ValidationException) never reaches a caller
         for status in shared:
             responses.setdefault(str(status), _problem_response(status))
-        responses["429"].headers = {**RATE_LIMIT_HEADERS, "Retry-After": _RETRY_AFTER_REQUIRED}
-        responses["503"].headers = {"Retry-After": _RETRY_AFTER}
-        success = [response for status, response in responses.items() if status.startswith("2")]
+        # Litestar writes every response inline (no Reference): the ones amended below.
+        inline = {status: r for status, r in responses.items() if isinstance(r, OpenAPIResponse)}
+        inline["429"].headers = {**RATE_LIMIT_HEADERS, "Retry-After": _RETRY_AFTER_REQUIRED}
+        inline["503"].headers = {"Retry-After": _RETRY_AFTER}
+        success = [response for status, response in inline.items() if status.startswith("2")]
         declared = {name: header for response in success for name, header in (response.headers or {}).items()}
         for response in success:
             response.headers = {**declared, **RATE_LIMIT_HEADERS}
-        for status, response in responses.items():
+        for response in inline.values():
             for media_type, content in (response.content or {}).items():
                 if media_type == PROBLEM_JSON:
                     content.schema = _PROBLEM

@@ -14,8 +14,8 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from litestar.types import ExceptionHandlersMap
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
 from service.errors import DomainError
 from service.validation import NO_NUL_MESSAGE, NO_NUL_PATTERN
@@ -36,8 +36,8 @@ _HTTP_CODES = {
 }
 
 
-def problem(status: int, code: str, title: str, detail: str, request: Request | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def problem(status: int, code: str, title: str, detail: str, request: Request[Any, Any, Any] | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response[Any]:
     body: dict[str, Any] = {
         "type": f"https://ticket-cart.dev/problems/{code}",
         "title": title,
@@ -51,11 +51,11 @@ def problem(status: int, code: str, title: str, detail: str, request: Request | 
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def domain_error(request: Request, exc: DomainError) -> Response:
+def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     return problem(exc.status, exc.code, exc.title, exc.detail, request, exc.headers, **exc.extra)
 
 
-def validation_error(request: Request, exc: ValidationException) -> Response:
+def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     """Litestar's (msgspec's) refusal of a body or parameter: the detail says what is wrong
     with which field, and ``field`` names it when there is one, as ValidationFailed does."""
     errors = [_readable(e) for e in exc.extra] if isinstance(exc.extra, list) else []
@@ -77,7 +77,7 @@ def _readable(error: Any) -> Any:
     return error
 
 
-def data_error(request: Request, exc: asyncpg.DataError) -> Response:
+def data_error(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Any]:
     """A value PostgreSQL (or asyncpg's encoder) refused: bad data, never an outage or a 500.
     The edge (``service.validation``) should have refused it first: log it, to close the gap."""
     log.warning("data refused by PostgreSQL on %s %s: %r", request.method, request.url.path, exc)
@@ -85,7 +85,7 @@ def data_error(request: Request, exc: asyncpg.DataError) -> Response:
                    "A value in the request is not one the data store accepts", request)
 
 
-def http_error(request: Request, exc: HTTPException) -> Response:
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if status >= 500:
         return internal_error(request, exc)
@@ -93,7 +93,7 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     return problem(status, code, code.replace("-", " ").capitalize(), _detail(exc.detail), request, exc.headers)
 
 
-def unavailable(request: Request, exc: Exception) -> Response:
+def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("backing service unavailable on %s: %r", request.url.path, exc)
     return problem(
         503, "unavailable", "A backing service is unavailable; try again",
@@ -114,7 +114,7 @@ UNAVAILABLE_ERRORS = (
 )
 
 
-def internal_error(request: Request, exc: Exception) -> Response:
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, UNAVAILABLE_ERRORS):
         return unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -127,7 +127,7 @@ def _detail(detail: Any) -> str:
     return msgspec.json.encode(detail).decode()
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error,
     ValidationException: validation_error,
     asyncpg.DataError: data_error,
@@ -136,10 +136,10 @@ EXCEPTION_HANDLERS = {
 }
 
 
-def render_exception(request: Request, exc: Exception) -> Response:
+def render_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The answer the app's exception handlers give ``exc`` (for code outside a handler)."""
     for cls in type(exc).__mro__:
         handler = EXCEPTION_HANDLERS.get(cls)
         if handler is not None:
-            return handler(request, exc)  # type: ignore[operator]
+            return handler(request, exc)
     return internal_error(request, exc)

@@ -14,6 +14,7 @@ metrics or schema routes.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import math
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 from litestar import Request
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import RedisError
 
@@ -53,10 +55,8 @@ class Subject(msgspec.Struct, frozen=True):
 def client_subject(host: str) -> Subject:
     """The client address as one bucket: an IPv6 address counts by its /64."""
     if ":" in host:
-        try:
+        with contextlib.suppress(ValueError):
             host = str(ipaddress.IPv6Network(f"{host}/{IPV6_PREFIX}", strict=False).network_address) + "/64"
-        except ValueError:
-            pass
     return Subject("client", host)
 
 
@@ -91,9 +91,9 @@ class RequestLimiter:
     def subject(self, scope: Scope) -> Subject | None:
         """The bucket this request spends from; None for an exempt caller."""
         for name, value in scope["headers"]:
-            if name == b"x-service-key" or name == b"x-admin-key":
-                if key_matches(self.service_key if name == b"x-service-key" else self.admin_key, value):
-                    return None
+            if name in (b"x-service-key", b"x-admin-key") and key_matches(
+                    self.service_key if name == b"x-service-key" else self.admin_key, value):
+                return None
         # As identity.resolve_cart decides; an unverifiable credential counts against the address.
         try:
             cart, _ = resolve_cart(scope, self.s.cart_tokens, self.s.user_tokens, create=False)
@@ -122,14 +122,14 @@ def limit_requests(app: ASGIApp) -> ASGIApp:
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         nonlocal limiter
-        if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIX):
+        if scope["type"] != ScopeType.HTTP or not scope["path"].startswith(LIMITED_PREFIX):
             await app(scope, receive, send)
             return
         if limiter is None:
             limiter = RequestLimiter(scope["app"].state.services)
         subject = limiter.subject(scope) if limiter.per_minute else None
         reply = await limiter.spend(subject) if subject is not None else None
-        if reply is None:
+        if subject is None or reply is None:
             await app(scope, receive, send)
             return
         headers = limit_headers(limiter.limits[subject.scope][1], reply)

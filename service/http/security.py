@@ -8,7 +8,10 @@ header lists are built once; a response that already names a header keeps its ow
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http.problems import problem
@@ -55,8 +58,8 @@ def refuse_large_headers(app: ASGIApp) -> ASGIApp:
     own: a proxy in front must bound what the server buffers (docs/security.md)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and sum(len(n) + len(v) for n, v in scope["headers"]) > MAX_HEADER_BYTES:
-            request: Request = Request(scope, receive)
+        if scope["type"] == ScopeType.HTTP and sum(len(n) + len(v) for n, v in scope["headers"]) > MAX_HEADER_BYTES:
+            request: Request[Any, Any, Any] = Request(scope, receive)
             response = problem(431, "request-header-fields-too-large", "Request headers too large",
                                f"The request's headers pass {MAX_HEADER_BYTES} bytes", request)
             await send_response(scope, receive, send, response)
@@ -66,6 +69,6 @@ def refuse_large_headers(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-async def send_response(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
+async def send_response(scope: Scope, receive: Receive, send: Send, response: Response[Any]) -> None:
     """Answer from a middleware with a Litestar response (the problem documents)."""
     await response.to_asgi_response(None, Request(scope, receive))(scope, receive, send)  # the app: request.app

@@ -10,6 +10,7 @@ remembered briefly too, so a flood of made-up ids cannot turn into a flood of qu
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 
@@ -18,6 +19,7 @@ import asyncpg
 from service.clock import now_ms
 from service.errors import TierNotFound
 from service.inventory.store import TierRow, fetch_tier
+from service.redis.replies import TierLoadReply
 from service.redis.scripts import Scripts, TierFields, TierPlace
 
 _UNKNOWN_TTL_SECONDS = 5.0
@@ -28,7 +30,7 @@ def _place_of(row: TierRow) -> TierPlace:
     return TierPlace(event_id=str(row.event_id), currency=row.currency)
 
 
-def _ms(value) -> int:
+def _ms(value: dt.datetime | None) -> int:
     return int(value.timestamp() * 1000) if value is not None else 0
 
 
@@ -108,7 +110,7 @@ class TierCatalog:
         self.remember(row)
         return row
 
-    async def install(self, row: TierRow):
+    async def install(self, row: TierRow) -> TierLoadReply:
         return await self._scripts.tier_load(
             event_id=str(row.event_id), tier=tier_fields(row, self._max_per_line), now_ms=now_ms()
         )

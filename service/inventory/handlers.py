@@ -3,6 +3,8 @@ catalogue sync and inventory (X-Admin-Key)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, get, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -38,7 +40,7 @@ async def _availability(scope: Scope, tier_id: str) -> Answer:
 
 @get("/api/tiers/{tier_id:str}/availability", summary="Seats available and sale status", tags=["tiers"],
      responses=problems(404), opt={FAST_LANE: fast(_availability, path="tier_id")})
-async def availability(request: Request, tier_id: FromPath[str]) -> Response[Availability]:
+async def availability(request: Request[Any, Any, Any], tier_id: FromPath[str]) -> Response[Availability]:
     answer = await _availability(request.scope, tier_id)
     return Response(answer.body, status_code=answer.status)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -67,7 +68,7 @@ async def fetch_tiers(conn: asyncpg.Pool | asyncpg.Connection, tier_ids: list[uu
     return [_row(r) for r in records]
 
 
-async def upsert_tier(conn: asyncpg.Connection, values: tuple) -> tuple[TierRow | None, bool]:
+async def upsert_tier(conn: asyncpg.Connection, values: tuple[Any, ...]) -> tuple[TierRow | None, bool]:
     """(row, created); row is None when nothing changed (the same definition again)."""
     record = await conn.fetchrow(UPSERT_TIER, *values)
     if record is None:

@@ -283,7 +283,8 @@ class _Checkout:
 
     # -- answers other than a new order --------------------------------------------------------
 
-    async def resolve_ambiguous(self, order_id: str, begun: dict[str, BeginReply], exc: CommitUnanswered) -> CheckoutResult:
+    async def resolve_ambiguous(self, order_id: str, begun: dict[str, BeginReply],
+                                exc: CommitUnanswered) -> CheckoutResult:
         """The COMMIT's answer was lost: find out from PostgreSQL how it ended."""
         outcome = await self.settlement.outcome(order_id)
         log.warning("checkout of cart %s: the commit of order %s had no answer (%s); it %s",

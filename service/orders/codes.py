@@ -30,7 +30,8 @@ def _random_symbols(n: int) -> str:
 
 
 def _check_symbol(body: str) -> str:
-    total = sum(w * _VALUE[c] for w, c in zip(_WEIGHTS, body))
+    # One weight more than the body has symbols: the last is the check symbol's.
+    total = sum(w * _VALUE[c] for w, c in zip(_WEIGHTS, body, strict=False))
     return ALPHABET[(-total * _INVERSE_OF_CHECK_WEIGHT) % len(ALPHABET)]
 
 

@@ -5,7 +5,7 @@ Parse (msgspec, e-mail validation), call the domain, map the result. Nothing els
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
 from litestar import Request, Response, get, post
@@ -42,8 +42,9 @@ def _email(raw: str) -> str:
       responses={200: ResponseSpec(OrderView, description="A retried checkout: the order it made before",
                                    generate_examples=False),
                  **problems(401, 409)})
-async def create_order(request: Request, data: JSONBody[CheckoutRequest], checkouts: NamedDependency[Checkouts],
-                       cart_tokens: NamedDependency[CartTokens], user_tokens: NamedDependency[UserTokens],
+async def create_order(request: Request[Any, Any, Any], data: JSONBody[CheckoutRequest],
+                       checkouts: NamedDependency[Checkouts], cart_tokens: NamedDependency[CartTokens],
+                       user_tokens: NamedDependency[UserTokens],
                        idempotency_key: IdempotencyKey = None) -> Response[OrderView]:
     email = _email(data.email)
     key = idempotency_key_of(idempotency_key)
@@ -58,7 +59,7 @@ async def create_order(request: Request, data: JSONBody[CheckoutRequest], checko
 @get("/api/orders", summary="The signed-in user's orders, newest first", tags=["orders"],
      security=[{"bearer": []}], responses=problems(401))
 async def list_orders(
-    request: Request,
+    request: Request[Any, Any, Any],
     orders: NamedDependency[OrderReads],
     user_tokens: NamedDependency[UserTokens],
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -73,8 +74,8 @@ async def list_orders(
 
 @get("/api/orders/{order_id:str}", summary="One order, for its owner or with its access token",
      tags=["orders"], responses=problems(401, 404))
-async def get_order(request: Request, order_id: FromPath[str], orders: NamedDependency[OrderReads], user_tokens: NamedDependency[UserTokens],
-                    order_token: OrderToken = None) -> OrderView:
+async def get_order(request: Request[Any, Any, Any], order_id: FromPath[str], orders: NamedDependency[OrderReads],
+                    user_tokens: NamedDependency[UserTokens], order_token: OrderToken = None) -> OrderView:
     return await orders.get(order_id, user_id=bearer_user(request.scope, user_tokens), access_token=order_token)
 
 

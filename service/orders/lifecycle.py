@@ -68,7 +68,7 @@ class _Refused(NamedTuple):
     unsold: int
 
 
-async def _shift_sold(conn: asyncpg.Connection, deltas: Counter) -> tuple[list[SoldChange], list[_Refused]]:
+async def _shift_sold(conn: asyncpg.Connection, deltas: Counter[uuid.UUID]) -> tuple[list[SoldChange], list[_Refused]]:
     if not deltas:
         return [], []
     tiers = sorted(deltas)
@@ -184,10 +184,10 @@ class OrderLifecycle:
                 raise Conflict("A cancelled order cannot be paid; refund the payment", order_status="cancelled")
             if order.status == "expired":
                 changes = await take_seats_again(conn, order_id)
-                if order.promo_code is not None and self.promos is not None:
-                    if not await self.promos.retake(conn, order_id):
-                        log.warning("order %s paid late keeps its discount; promo %s had no use left to count",
-                                    order_id, order.promo_code)
+                if (order.promo_code is not None and self.promos is not None
+                        and not await self.promos.retake(conn, order_id)):
+                    log.warning("order %s paid late keeps its discount; promo %s had no use left to count",
+                                order_id, order.promo_code)
             order = _state(await conn.fetchrow(MARK_PAID, order_id))
         await count_sold_changes(self.scripts, changes)
         return order

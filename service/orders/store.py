@@ -151,7 +151,8 @@ async def fetch_order(conn: asyncpg.Pool | asyncpg.Connection, order_id: uuid.UU
 async def order_id_by_idempotency_key(
     conn: asyncpg.Pool | asyncpg.Connection, cart_id: str, key: str
 ) -> uuid.UUID | None:
-    return await conn.fetchval(ORDER_BY_IDEMPOTENCY_KEY, cart_id, key)
+    order_id: uuid.UUID | None = await conn.fetchval(ORDER_BY_IDEMPOTENCY_KEY, cart_id, key)
+    return order_id
 
 
 async def existing_orders(conn: asyncpg.Pool | asyncpg.Connection, order_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -186,7 +187,8 @@ async def order_changes(
 
 async def last_live_order(conn: asyncpg.Pool | asyncpg.Connection, cart_id: str) -> uuid.UUID | None:
     """The cart's newest order that is neither expired nor cancelled."""
-    return await conn.fetchval(LAST_LIVE_ORDER, cart_id)
+    order_id: uuid.UUID | None = await conn.fetchval(LAST_LIVE_ORDER, cart_id)
+    return order_id
 
 
 async def user_orders(

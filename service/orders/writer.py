@@ -98,6 +98,7 @@ class OrderWriter:
                         async with conn.transaction():
                             inserted = await store.insert_order(conn, order, now_ms=clock())
                             if quote is not None and self.promos is not None:
+                                assert customer_key is not None  # a quote comes with its customer's key
                                 await self.promos.redeem(conn, quote, order.id, customer_key)
                             committing(str(order.id))
                             sent = True  # leaving the block sends the COMMIT

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -21,7 +23,7 @@ from service.promo.service import PromoService
 from service.settings import Settings
 
 
-def client_address(request: Request, settings: Settings) -> str | None:
+def client_address(request: Request[Any, Any, Any], settings: Settings) -> str | None:
     """Whose attempts the per-address limit counts: the client's address as the general
     limit sees it (behind trusted proxies, the forwarded one; an IPv6 client by its /64);
     None for a trusted backend (X-Service-Key), which speaks for many buyers from one
@@ -47,8 +49,10 @@ async def get_promo_code(code: FromPath[str], promos: NamedDependency[PromoServi
 
 @post("/api/cart/promo", summary="Apply a promo code to the cart", tags=["cart"], status_code=200,
       responses=problems(401, 409))
-async def apply_promo(request: Request, data: JSONBody[ApplyPromo], promos: NamedDependency[PromoService], carts: NamedDependency[CartService],
-                      cart_tokens: NamedDependency[CartTokens], user_tokens: NamedDependency[UserTokens], settings: NamedDependency[Settings]) -> Response[CartView]:
+async def apply_promo(request: Request[Any, Any, Any], data: JSONBody[ApplyPromo],
+                      promos: NamedDependency[PromoService], carts: NamedDependency[CartService],
+                      cart_tokens: NamedDependency[CartTokens], user_tokens: NamedDependency[UserTokens],
+                      settings: NamedDependency[Settings]) -> Response[CartView]:
     cart, _ = resolve_cart(request.scope, cart_tokens, user_tokens, create=False)
     view, limit = await promos.apply(carts, cart, data.code, client_address(request, settings))
     return Response(view, headers=limit.headers())
@@ -56,7 +60,8 @@ async def apply_promo(request: Request, data: JSONBody[ApplyPromo], promos: Name
 
 @delete("/api/cart/promo", summary="Remove the cart's promo code", tags=["cart"], status_code=200,
         responses=problems(401, 409))
-async def remove_promo(request: Request, promos: NamedDependency[PromoService], carts: NamedDependency[CartService]) -> CartView:
+async def remove_promo(request: Request[Any, Any, Any], promos: NamedDependency[PromoService],
+                       carts: NamedDependency[CartService]) -> CartView:
     cart = existing_cart(request.scope)
     if cart is None:
         return EMPTY_CART

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from service.cart.dto import CartItem
 from service.errors import InvalidPromo, ValidationFailed
@@ -38,7 +39,7 @@ def normalize_code(raw: str) -> str | None:
     return code if CODE_PATTERN.fullmatch(code) else None
 
 
-def invalid(reason: str, **extra: object) -> InvalidPromo:
+def invalid(reason: str, **extra: Any) -> InvalidPromo:  # extra: as DomainError takes it
     return InvalidPromo(REASONS[reason], reason=reason, **extra)
 
 
@@ -134,10 +135,8 @@ def line_discounts(promo: PromoCode, items: Sequence[CartItem]) -> dict[str, int
     subtotal = sum(weights.values())
     if subtotal == 0:
         return {}
-    if promo.kind == "percent":
-        amount = -(-subtotal * promo.value // 100)  # ceiling: rounded in the buyer's favour
-    else:
-        amount = promo.value
+    # A percentage's ceiling: rounded in the buyer's favour.
+    amount = -(-subtotal * promo.value // 100) if promo.kind == "percent" else promo.value
     return spread(min(amount, subtotal), weights)
 
 

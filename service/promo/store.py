@@ -119,7 +119,8 @@ async def fetch_promo_for_customer(
 
 async def used_for_update(conn: asyncpg.Connection, code: str) -> int | None:
     """The code's use count, locking its row until the transaction ends (None: no such code)."""
-    return await conn.fetchval(LOCK_PROMO_USED, code)
+    used: int | None = await conn.fetchval(LOCK_PROMO_USED, code)
+    return used
 
 
 async def upsert_promo(conn: asyncpg.Connection, promo: PromoCode) -> tuple[PromoCode, bool]:
@@ -148,7 +149,8 @@ async def uncount_use(conn: asyncpg.Connection, code: str) -> None:
 
 async def count_customer_use(conn: asyncpg.Connection, code: str, customer_key: str, limit: int | None) -> int | None:
     """The customer's uses now, or None when they had reached ``limit`` already."""
-    return await conn.fetchval(COUNT_CUSTOMER_USE, code, customer_key, limit)
+    uses: int | None = await conn.fetchval(COUNT_CUSTOMER_USE, code, customer_key, limit)
+    return uses
 
 
 async def uncount_customer_use(conn: asyncpg.Connection, code: str, customer_key: str) -> None:

@@ -16,8 +16,9 @@ SELECT) and decodes replies with its own response callbacks.
 
 Timeouts: every batch must be answered within the client's socket timeout (one timer at a
 time checks the oldest batch). A batch not fully answered in time fails every call still
-waiting on the connection with TimeoutError, and the connection is dropped, so a late reply can never be taken for another call's. A lost
-connection fails its waiting calls with ConnectionError; the next call opens a new one.
+waiting on the connection with TimeoutError, and the connection is dropped, so a late
+reply can never be taken for another call's. A lost connection fails its waiting calls
+with ConnectionError; the next call opens a new one.
 A call that failed that way may or may not have run, as with any client.
 """
 
@@ -28,7 +29,6 @@ from collections import deque
 from typing import Any
 
 import hiredis
-
 from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
@@ -40,13 +40,14 @@ _NEVER_DECODE = "NEVER_DECODE"
 _EMPTY_RESPONSE = "EMPTY_RESPONSE"
 
 # (command name, options for its response callback, the caller's future)
-_Call = tuple[str, dict[str, Any], asyncio.Future]
+_Call = tuple[str, dict[str, Any], asyncio.Future[Any]]
 
 
 def _packed(args: tuple[Any, ...]) -> bytes:
     if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD" is two words
         args = (*args[0].split(), *args[1:])
-    return hiredis.pack_command(args)
+    packed: bytes = hiredis.pack_command(args)
+    return packed
 
 
 class AutoPipelined(AsyncCoreCommands):
@@ -60,7 +61,8 @@ class AutoPipelined(AsyncCoreCommands):
         self._commands: list[bytes] = []
         self._scheduled = False
         self._link: _Link | None = None
-        self._opening: asyncio.Future | None = None
+        self._opening: asyncio.Future[_Link] | None = None
+        self._sending: set[asyncio.Task[None]] = set()  # batches waiting for a connection
 
     async def aclose(self) -> None:
         """Drop the connection (the given client is its owner's to close)."""
@@ -74,13 +76,14 @@ class AutoPipelined(AsyncCoreCommands):
     def pipeline(self, transaction: bool = False) -> _Batch:
         if transaction:
             raise ValueError("auto-pipelined calls are never transactional")
-        return _Batch(self)
+        # abstract: redis-py's CommandsProtocol declares a connection_pool, which a batch has no use for.
+        return _Batch(self)  # type: ignore[abstract]
 
-    def _enqueue(self, commands: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[asyncio.Future]:
+    def _enqueue(self, commands: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[asyncio.Future[Any]]:
         loop = asyncio.get_running_loop()
         packed = [_packed(args) for args, _ in commands]  # a command that cannot be sent queues none
-        futures = []
-        for (args, options), command in zip(commands, packed):
+        futures: list[asyncio.Future[Any]] = []
+        for (args, options), command in zip(commands, packed, strict=True):
             future = loop.create_future()
             self._commands.append(command)
             self._calls.append((str_if_bytes(args[0]), options, future))
@@ -97,7 +100,10 @@ class AutoPipelined(AsyncCoreCommands):
         if link is not None and link.alive:
             link.send(calls, commands)
         else:
-            asyncio.ensure_future(self._send_when_open(calls, commands))
+            # Kept until done: the event loop holds only a weak reference to a task.
+            task = asyncio.ensure_future(self._send_when_open(calls, commands))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _send_when_open(self, calls: list[_Call], commands: list[bytes]) -> None:
         try:
@@ -221,7 +227,7 @@ class _Batch(AsyncCoreCommands):
         self._owner = owner
         self._commands: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
-    def execute_command(self, *args: Any, **options: Any) -> _Batch:  # type: ignore[override]
+    def execute_command(self, *args: Any, **options: Any) -> _Batch:
         self._commands.append((args, options))
         return self
 

@@ -10,7 +10,6 @@ import socket
 from typing import Any
 
 import hiredis
-
 from redis.asyncio import Connection, Redis, RedisCluster
 from redis.asyncio.cluster import ClusterPipeline
 from redis.backoff import NoBackoff
@@ -21,6 +20,7 @@ from redis.exceptions import (
     SlotNotCoveredError,
 )
 from redis.retry import Retry
+
 from service.settings import Settings
 
 # What a cluster client may send again after reloading the cluster's layout: refusals that
@@ -31,25 +31,28 @@ CLUSTER_RETRY_ON = (ConnectionError, ClusterDownError, SlotNotCoveredError)
 
 
 class _ClusterPipeline(ClusterPipeline):
-    ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ON
+    # redis-py types the attribute as the exact tuple of its own default.
+    ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ON  # type: ignore[assignment]
 
 
 class ClusterClient(RedisCluster):
     """redis-py's RedisCluster, without its retries after a timeout, whose PING (the
     readiness probe) asks the masters only."""
 
-    ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ON
+    ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ON  # type: ignore[assignment]  # (as above)
 
     async def ping(self, **kwargs: Any) -> bool:
         # redis-py pings every node, replicas too; the service uses masters only, so a
         # replica that is down must not make every API process unready at once.
         kwargs.setdefault("target_nodes", RedisCluster.PRIMARIES)
-        return await super().ping(**kwargs)
+        pong: bool = await super().ping(**kwargs)
+        return pong
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         if transaction or shard_hint:
             raise RedisClusterException("a cluster pipeline is never transactional")
-        return _ClusterPipeline(self)
+        # abstract: redis-py's CommandsProtocol declares a connection_pool, which no cluster class has.
+        return _ClusterPipeline(self)  # type: ignore[abstract]
 
 
 RedisClient = Redis | RedisCluster
@@ -80,7 +83,7 @@ class HiredisPackingConnection(Connection):
 
 def create_redis(settings: Settings) -> RedisClient:
     timeout = settings.redis_timeout_seconds
-    common = dict(
+    common: dict[str, Any] = dict(
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
@@ -91,9 +94,11 @@ def create_redis(settings: Settings) -> RedisClient:
         # REDIS_URL names any one master; the client learns the others from it. Its
         # max_connections is per node. (RedisCluster takes no retry_on_timeout: its own
         # retries are set by ClusterClient.)
-        return ClusterClient.from_url(
+        cluster: ClusterClient = ClusterClient.from_url(
             settings.redis_url, max_connections=settings.redis_max_connections, **common
         )
-    return Redis.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
-                          retry_on_timeout=False, connection_class=HiredisPackingConnection,
-                          socket_keepalive=True, socket_keepalive_options=KEEPALIVE, **common)
+        return cluster
+    standalone: Redis = Redis.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
+                                       retry_on_timeout=False, connection_class=HiredisPackingConnection,
+                                       socket_keepalive=True, socket_keepalive_options=KEEPALIVE, **common)
+    return standalone

@@ -18,13 +18,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import msgspec
-
 from redis.asyncio import RedisCluster
 from redis.exceptions import NoScriptError
+
 from service.redis.client import RedisClient
+
+if TYPE_CHECKING:
+    from service.redis.autopipeline import AutoPipelined
 
 LUA_DIR = Path(__file__).resolve().parent.parent.parent / "lua"
 _INCLUDE = re.compile(r"^--!include\s+(\S+)\s*$", re.MULTILINE)
@@ -55,8 +58,13 @@ class Command(NamedTuple):
 Call = Script | Command
 
 
+# redis-py's asyncio command methods are typed as returning ``Awaitable[T] | T`` (one mixin
+# serves the sync and the asyncio client), which mypy refuses to await: the awaits below
+# that say `type: ignore[misc]` are those.
+
+
 class LuaGateway:
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient | AutoPipelined) -> None:
         self.redis = redis
         self.cluster = isinstance(redis, RedisCluster)
         self._source = {path.stem: read_script(path.stem) for path in sorted(LUA_DIR.glob("*.lua"))}
@@ -89,7 +97,7 @@ class LuaGateway:
             pipe = self.redis.pipeline(transaction=False)
             for i in pending:
                 self._queue(pipe, calls[i])
-            for i, result in zip(pending, await pipe.execute(raise_on_error=False)):
+            for i, result in zip(pending, await pipe.execute(raise_on_error=False), strict=True):
                 results[i] = result
             pending = [i for i in pending if isinstance(results[i], NoScriptError)]
             if not pending or attempt == 2:
@@ -106,10 +114,10 @@ class LuaGateway:
 
     async def _one(self, call: Script) -> Any:
         try:
-            return await self.redis.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)
+            return await self.redis.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)  # type: ignore[misc]
         except NoScriptError:
             await self.load()
-            return await self.redis.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)
+            return await self.redis.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)  # type: ignore[misc]
 
     def _queue(self, pipe: Any, call: Call) -> None:
         if isinstance(call, Command):

@@ -8,12 +8,18 @@ in the code calls EVALSHA or builds a key name.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from service.keys import Keys
 from service.redis.client import RedisClient
+
+if TYPE_CHECKING:
+    from service.redis.autopipeline import AutoPipelined
+
+# The `type: ignore[misc]` on awaited commands: redis-py types its asyncio command methods
+# as returning ``Awaitable[T] | T`` (one mixin for both clients), which mypy will not await.
 from service.redis.gateway import Command, LuaGateway, Script
 from service.redis.replies import (
     AbortReply,
@@ -46,7 +52,7 @@ def _flat(triples: Sequence[tuple[str, int, int]]) -> list[Any]:
 
 
 def _decode_each(event_ids: Sequence[str], raws: Sequence[Any], reply: type[Any]) -> dict[str, Any]:
-    return {e: msgspec.json.decode(raw, type=reply) for e, raw in zip(event_ids, raws)}
+    return {e: msgspec.json.decode(raw, type=reply) for e, raw in zip(event_ids, raws, strict=True)}
 
 
 class TierPlace(msgspec.Struct, frozen=True):
@@ -74,7 +80,7 @@ class TierFields(msgspec.Struct, frozen=True):
 
 
 class Scripts(LuaGateway):
-    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient | AutoPipelined, keys: Keys) -> None:
         super().__init__(redis)
         self.keys = keys
 
@@ -124,7 +130,7 @@ class Scripts(LuaGateway):
         else:
             results = await self.run([touch, reserve, *views])
         meta_pairs, raw = results[0], results[1]
-        meta = dict(zip(meta_pairs[::2], meta_pairs[1::2]))
+        meta = dict(zip(meta_pairs[::2], meta_pairs[1::2], strict=True))
         return msgspec.json.decode(raw, type=ReserveReply), meta, _decode_each(view_events, results[2:], ViewReply)
 
     async def remove_line(self, *, event_id: str, cart_id: str, tier_id: str, now_ms: int) -> RemoveReply:
@@ -163,7 +169,7 @@ class Scripts(LuaGateway):
         fields: dict[bytes, bytes] = {}
         if meta:
             raw = results.pop(0)
-            fields = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2]))
+            fields = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2], strict=True))
         return fields, _decode_each(event_ids, results, ViewReply)
 
     async def merge_part(
@@ -177,7 +183,8 @@ class Scripts(LuaGateway):
     # -- cart meta (plain commands on the cart's own slot) --------------------------------
 
     async def cart_meta(self, cart_id: str) -> dict[bytes, bytes]:
-        return await self.redis.hgetall(self.keys.cart_meta(cart_id))
+        fields: dict[bytes, bytes] = await self.redis.hgetall(self.keys.cart_meta(cart_id))  # type: ignore[misc]
+        return fields
 
     async def set_cart_meta(self, cart_id: str, fields: dict[str, str], ttl_ms: int) -> None:
         key = self.keys.cart_meta(cart_id)
@@ -188,7 +195,7 @@ class Scripts(LuaGateway):
 
     async def drop_cart_meta(self, cart_id: str, fields: list[str]) -> None:
         if fields:
-            await self.redis.hdel(self.keys.cart_meta(cart_id), *fields)
+            await self.redis.hdel(self.keys.cart_meta(cart_id), *fields)  # type: ignore[misc]
 
     async def delete_cart_meta(self, cart_id: str) -> None:
         await self.redis.delete(self.keys.cart_meta(cart_id))
@@ -223,8 +230,9 @@ class Scripts(LuaGateway):
         ), TierLoadReply)
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(self.keys.active_events(), {event_id: now_ms})
+        # arg-type: redis-py types a field's value as str, though it takes bytes too.
         pipe.hset(self.keys.tier_places(), tier.tier_id,
-                  msgspec.json.encode(TierPlace(event_id=event_id, currency=tier.currency)))
+                  msgspec.json.encode(TierPlace(event_id=event_id, currency=tier.currency)))  # type: ignore[arg-type]
         await pipe.execute()
         return reply
 
@@ -237,7 +245,7 @@ class Scripts(LuaGateway):
 
     async def tier_place(self, tier_id: str) -> TierPlace | None:
         """Where a tier lives, as its last load wrote it (``tier_load``); None if unknown here."""
-        raw = await self.redis.hget(self.keys.tier_places(), tier_id)
+        raw = await self.redis.hget(self.keys.tier_places(), tier_id)  # type: ignore[misc]
         return None if raw is None else msgspec.json.decode(raw, type=TierPlace)
 
     async def install_sold(self, *, event_id: str, pairs: list[tuple[str, int, int]]) -> InstallReply:
@@ -368,12 +376,12 @@ class Scripts(LuaGateway):
                                              start=0, num=limit, withscores=True)
         if not due:
             return []
-        raws = await self.redis.hmget(ev.carts, [cart_id for cart_id, _ in due])
+        raws = await self.redis.hmget(ev.carts, [cart_id for cart_id, _ in due])  # type: ignore[misc]
         return [
             DueCheckout(
                 cart_id=cart_id.decode(),
                 deadline_ms=int(score),
                 part=msgspec.json.decode(raw, type=StoredPart) if raw else None,
             )
-            for (cart_id, score), raw in zip(due, raws)
+            for (cart_id, score), raw in zip(due, raws, strict=True)
         ]
