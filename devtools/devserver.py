@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings.from_env(env)
         database_url = database_url_from_env(env) if settings is None else settings.database_url
         if args.command == "run":
+            assert settings is not None  # read above for every command but migrate
             _refuse_taken_port(settings.host, settings.port)  # at once, before anything slow
         applied = asyncio.run(prepare_database(database_url, seed=args.command == "run"))
         print(f"database {database_url} ({servers.database_origin}): "
@@ -158,8 +159,9 @@ def _api_command(app: str, settings: Settings) -> list[str]:
 
 def _spawn(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     # Own session: the terminal's Ctrl-C reaches only us, and we stop the children in order.
+    # PLW1509: the preexec function calls prctl and getppid alone, no lock a thread could hold.
     return subprocess.Popen(argv, env=dict(env), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, preexec_fn=_exit_with_parent(os.getpid()))
+                            start_new_session=True, preexec_fn=_exit_with_parent(os.getpid()))  # noqa: PLW1509
 
 
 def _exit_with_parent(parent: int) -> Callable[[], None] | None:

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from devtools import DATA_DIR
@@ -130,7 +131,8 @@ def _usable_local_redis(url: str) -> bool:
         client = redis.Redis.from_url(url, socket_connect_timeout=_PROBE_TIMEOUT,
                                       socket_timeout=_PROBE_TIMEOUT)
         with contextlib.closing(client):
-            version = client.info("server")["redis_version"]
+            # redis-py types a command's answer as Awaitable[T] | T (one mixin for both clients).
+            version = cast("dict[str, Any]", client.info("server"))["redis_version"]
     except (redis.RedisError, OSError):
         return False
     return tuple(int(part) for part in version.split(".")[:2]) >= MIN_REDIS_VERSION
@@ -143,7 +145,8 @@ def _usable_local_postgres(url: str) -> bool:
     async def probe() -> bool:
         conn = await asyncpg.connect(database_url(url, "postgres"), timeout=_PROBE_TIMEOUT * 2)
         try:
-            return conn.get_server_version().major >= MIN_POSTGRES_MAJOR
+            major: int = conn.get_server_version().major
+            return major >= MIN_POSTGRES_MAJOR
         finally:
             await conn.close()
 
@@ -151,5 +154,5 @@ def _usable_local_postgres(url: str) -> bool:
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         try:
             return pool.submit(asyncio.run, probe()).result()
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False

@@ -19,9 +19,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devtools import DATA_DIR
 from devtools.embedded_servers import EmbeddedServerError, _alive, _redis_pings, _redis_server_binary
+
+if TYPE_CHECKING:
+    import redis
 
 HASH_SLOTS = 16384
 _START_TIMEOUT = 30.0
@@ -60,7 +64,8 @@ class EmbeddedCluster:
         return [(bounds[i], bounds[i + 1] - 1) for i in range(self.masters)]
 
     def port_of_slot(self, slot: int) -> int:
-        for port, (first, last) in zip(self.ports, self.slot_ranges()):
+        # strict=False: before start there are no ports, and no slot has an owner.
+        for port, (first, last) in zip(self.ports, self.slot_ranges(), strict=False):
             if first <= slot <= last:
                 return port
         raise ValueError(f"slot {slot} is outside 0..{HASH_SLOTS - 1}")
@@ -82,7 +87,7 @@ class EmbeddedCluster:
 
     def stop(self) -> None:
         """Shut every node down (no save) and remove the data folder."""
-        for port, process in zip(self.ports, self._processes):
+        for port, process in zip(self.ports, self._processes, strict=True):  # appended together
             _shutdown(port, process.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=_START_TIMEOUT)
@@ -127,7 +132,7 @@ class EmbeddedCluster:
 
         clients = [redis.Redis(port=port, decode_responses=True, socket_timeout=10) for port in self.ports]
         try:
-            for epoch, (client, (first, last)) in enumerate(zip(clients, self.slot_ranges()), start=1):
+            for epoch, (client, (first, last)) in enumerate(zip(clients, self.slot_ranges(), strict=True), start=1):
                 # Distinct epochs up front, as redis-cli does: no collision to resolve later.
                 client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
                 client.execute_command("CLUSTER", "ADDSLOTS", *range(first, last + 1))
@@ -143,7 +148,7 @@ class EmbeddedCluster:
             for client in clients:
                 client.close()
 
-    def _agrees(self, client) -> bool:
+    def _agrees(self, client: redis.Redis) -> bool:
         """The node says ok, knows every master, and maps every slot range to its owner."""
         info = dict(line.split(":", 1) for line in client.execute_command("CLUSTER", "INFO").split()
                     if ":" in line)
@@ -151,11 +156,11 @@ class EmbeddedCluster:
             return False
         seen = {(int(first), int(last), int(owner[1])) for first, last, owner, *_ in
                 client.execute_command("CLUSTER", "SLOTS")}
-        return seen == {(first, last, port) for port, (first, last) in zip(self.ports, self.slot_ranges())}
+        return seen == {(first, last, port) for port, (first, last) in zip(self.ports, self.slot_ranges(), strict=True)}
 
     def _write_state(self) -> None:
         state = {"owner": os.getpid(), "nodes": [{"port": port, "pid": process.pid}
-                                                 for port, process in zip(self.ports, self._processes)]}
+                                                 for port, process in zip(self.ports, self._processes, strict=True)]}
         (self.data_dir / "cluster.json").write_text(json.dumps(state))
 
 

@@ -284,7 +284,7 @@ class EmbeddedPostgres(_EmbeddedServer):
             result = subprocess.run(
                 [str(bin_path / tool), *args], stdin=subprocess.DEVNULL,
                 stdout=output, stderr=subprocess.STDOUT, env=env, cwd=self.data_dir,
-                user=self._system_user, text=True, timeout=_START_TIMEOUT * 2,
+                user=self._system_user, text=True, timeout=_START_TIMEOUT * 2, check=False,
             )
             if result.returncode != 0:
                 output.seek(0)
@@ -354,7 +354,8 @@ def free_port() -> int:
     """A loopback port nobody listens on now (it may be taken before it is used)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _alive(pid: int) -> bool:
