@@ -37,7 +37,8 @@ from loadtest.stats import problem_code
 RUN_ID = os.environ.get("LOADTEST_RUN_ID") or secrets.token_hex(4).upper()
 SEATS = int(os.environ.get("LOADTEST_SEATS", "100"))
 ADMIN_KEY = os.environ.get("LOADTEST_ADMIN_KEY", "")
-SERVICE_HEADERS = {"X-Service-Key": os.environ["LOADTEST_SERVICE_KEY"]} if os.environ.get("LOADTEST_SERVICE_KEY") else {}
+SERVICE_HEADERS = ({"X-Service-Key": os.environ["LOADTEST_SERVICE_KEY"]}
+                   if os.environ.get("LOADTEST_SERVICE_KEY") else {})
 
 TALLY = Tally()  # what this process's buyers were answered
 _catalogs: dict[str, Catalog] = {}

@@ -23,7 +23,7 @@ class ConnectionFailed(Exception):
 
 
 class Response:
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: dict[bytes, bytes], body: bytes) -> None:
         self.status = status
@@ -151,7 +151,7 @@ class Connection:
                 loop.create_connection(_ResponseProtocol, self.target.host, self.target.port),
                 self.timeout,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ConnectionFailed(f"cannot connect to {self.target.base_url}: {exc!r}") from exc
         self._protocol = protocol
 
@@ -194,7 +194,7 @@ class Connection:
 
     def _time_out(self, waiter: asyncio.Future[Response]) -> None:
         if not waiter.done():
-            waiter.set_exception(asyncio.TimeoutError(f"no answer within {self.timeout} s"))
+            waiter.set_exception(TimeoutError(f"no answer within {self.timeout} s"))
             # The answer may still come; this connection can no longer be trusted.
             self.close()
 

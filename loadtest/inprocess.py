@@ -52,6 +52,9 @@ async def _call(app: Any, method: str, path: str, headers: list, body: bytes = b
     return answer
 
 
+_LIFESPANS: set[asyncio.Future[Any]] = set()  # the app's lifespan task, kept while it runs
+
+
 async def _started(app: Any) -> None:
     events: asyncio.Queue = asyncio.Queue()
     await events.put({"type": "lifespan.startup"})
@@ -61,7 +64,8 @@ async def _started(app: Any) -> None:
         if message["type"] == "lifespan.startup.complete":
             ready.set()
 
-    asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, events.get, send))
+    _LIFESPANS.add(asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                                             events.get, send)))
     await ready.wait()
 
 
@@ -80,9 +84,10 @@ async def measure(requests: int, profile: bool) -> None:
              ("POST /api/cart/items", "POST", "/api/cart/items", json_header, add)]
 
     for name, method, path, headers, body in cases * 2:  # the first round warms up
+        # B023: the callers run (gathered) within this iteration, so its loop variables.
         async def caller(n: int) -> None:
             for _ in range(n):
-                assert (await _call(app, method, path, headers, body))["status"] < 300
+                assert (await _call(app, method, path, headers, body))["status"] < 300  # noqa: B023
 
         profiler = cProfile.Profile() if profile and method == "POST" else None
         cpu, wall = time.process_time(), time.perf_counter()

@@ -13,7 +13,6 @@ from typing import NamedTuple
 from loadtest.catalog import AdminApi, Catalog
 from loadtest.scenarios import Tally
 
-
 FLASH_CHECK = "flash sale sold exactly its seats"
 
 

@@ -61,7 +61,8 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
         phase, stats = outcome.phase, outcome.stats
         ceiling = targets.matching_ceiling(outcome, outcomes) if phase.scenario != "health" else None
         ceiling_rate = ceiling.stats.throughput() if ceiling else 0.0
-        ceiling_p99 = ceiling.stats.ops["live"].latency.percentile(99) if ceiling and "live" in ceiling.stats.ops else 0.0
+        ceiling_p99 = (ceiling.stats.ops["live"].latency.percentile(99)
+                       if ceiling and "live" in ceiling.stats.ops else 0.0)
         names = _op_names(stats)
         for i, name in enumerate(names + (["(all)"] if len(names) > 1 else [])):
             if name == "(all)":
@@ -90,7 +91,7 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
 
     def line(cells: tuple[str, ...]) -> str:
         return "  ".join(
-            cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths))
+            cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     return "\n".join([line(_COLUMNS), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)])
@@ -113,7 +114,8 @@ def render(outcomes: list[PhaseOutcome], *, title: str) -> str:
     out.append("")
     out.append("Generator (the load tool itself):")
     for outcome in outcomes:
-        out.append(f"  {outcome.phase.label} ({load_of(outcome.phase)}): {generator_line(outcome.stats, outcome.phase)}")
+        out.append(f"  {outcome.phase.label} ({load_of(outcome.phase)}): "
+                   f"{generator_line(outcome.stats, outcome.phase)}")
     checked = [o for o in outcomes if o.checks]
     if checked:
         out.append("")
@@ -174,7 +176,7 @@ def to_document(outcomes: list[PhaseOutcome], *, base_url: str, command: str) ->
         "format": FORMAT_VERSION,
         "tool": "ticket-cart loadtest",
         "command": command,
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "base_url": base_url,
         "machine": machine_facts(),
         "phases": phases,

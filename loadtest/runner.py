@@ -7,11 +7,11 @@ work, shows progress and merges results: it sends no requests during a phase.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import time
-from multiprocessing.connection import Connection as Pipe
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection as Pipe, wait
 
 import msgspec
 
@@ -111,10 +111,8 @@ class LoadGenerator:
 
     def close(self) -> None:
         for pipe in self.pipes:
-            try:
+            with contextlib.suppress(OSError):
                 pipe.send(None)
-            except OSError:
-                pass
         for process in self.processes:
             process.join(timeout=5)
             if process.is_alive():

@@ -63,7 +63,7 @@ class Tally:
 
 
 class FlowContext:
-    __slots__ = ("rng", "catalog", "tally", "buyer")
+    __slots__ = ("buyer", "catalog", "rng", "tally")
 
     def __init__(self, rng: random.Random, catalog: Catalog, tally: Tally, buyer: str) -> None:
         self.rng = rng

@@ -51,7 +51,8 @@ class ServerUnderTest:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="loadtest-server-", suffix=".log", delete=False)
+        # SIM115: open for the server's lifetime (its output), closed when the server is done.
+        self.log = tempfile.NamedTemporaryFile(prefix="loadtest-server-", suffix=".log", delete=False)  # noqa: SIM115
 
     def command(self) -> list[str]:
         return [

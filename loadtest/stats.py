@@ -22,7 +22,7 @@ def problem_code(answer: Response) -> str:
 
 
 class OpStats:
-    __slots__ = ("latency", "ok", "errors")
+    __slots__ = ("errors", "latency", "ok")
 
     def __init__(self) -> None:
         self.latency = Histogram()  # answered requests, success or not

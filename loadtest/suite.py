@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple, TypeVar
 
 import msgspec
 import uvloop
@@ -76,8 +77,10 @@ def _run_phases(
         scenario = SCENARIOS[phase.scenario]
         catalog = plan_catalog(scenario.catalog_kind, seats=phase.seats or options.seats)
         if catalog.tiers:
-            uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))
-        load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"
+            # B023: run at once, within this iteration.
+            uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))  # noqa: B023
+        load = (f"{phase.rate:,.0f} req/s offered" if phase.mode == "open"
+                else f"{phase.connections} connections")
         display.note(f"[{number + 1}/{len(phases)}] {phase.label}: {scenario.description}; {phase.mode} loop, {load}")
         stats = generator.run(
             phase, base_url=options.base_url, catalog=catalog, headers=headers,
@@ -90,7 +93,10 @@ def _run_phases(
     return outcomes
 
 
-async def _with_admin(options: Options, headers: dict[str, str], action):  # noqa: ANN001, ANN202
+T = TypeVar("T")
+
+
+async def _with_admin(options: Options, headers: dict[str, str], action: Callable[[AdminApi], Awaitable[T]]) -> T:
     if not options.admin_key:
         raise SuiteError("this scenario creates its own tiers: give --admin-key")
     admin = AdminApi(Target(options.base_url), options.admin_key, headers)
@@ -118,12 +124,14 @@ async def _check(
     if unfinished:
         # Holds of buyers cut off before their checkout stay unsold: no verdict possible.
         checks.append(invariants.Check(
-            FLASH_CHECK, "skip", f"{unfinished:,} of {phase.buyers:,} buyers did not finish within {phase.duration:g} s",
+            FLASH_CHECK, "skip",
+            f"{unfinished:,} of {phase.buyers:,} buyers did not finish within {phase.duration:g} s",
         ))
     return checks
 
 
-async def wait_until_answering(base_url: str, path: str, headers: dict[str, str], timeout: float) -> None:
+# ASYNC109: its own deadline, over several connections, ends in a SuiteError (not a TimeoutError).
+async def wait_until_answering(base_url: str, path: str, headers: dict[str, str], timeout: float) -> None:  # noqa: ASYNC109
     """Return once GET ``path`` answers 200; raise SuiteError after ``timeout``."""
     target = Target(base_url)
     deadline = time.monotonic() + timeout
@@ -135,7 +143,7 @@ async def wait_until_answering(base_url: str, path: str, headers: dict[str, str]
             if answer.status == 200:
                 return
             last = f"status {answer.status}"
-        except (ConnectionFailed, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ConnectionFailed) as exc:
             last = str(exc)
         finally:
             connection.close()

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -70,14 +71,15 @@ def live_server(settings: Settings, workers: int = 1, **env: str) -> Iterator[Li
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers), "--no-access-log", "--log-level", "warning", "--no-proxy-headers"]
-    log = tempfile.NamedTemporaryFile(prefix="tc-live-server-", suffix=".log", delete=False)
+    # SIM115: the server's output for its whole life, closed in the finally below.
+    log = tempfile.NamedTemporaryFile(prefix="tc-live-server-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=server_env(settings, **env), stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {process.returncode}: {open(log.name).read()[-3000:]}")
+                raise RuntimeError(f"uvicorn exited with {process.returncode}: {Path(log.name).read_text()[-3000:]}")
             try:
                 if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
                     break

@@ -75,7 +75,7 @@ async def test_sold_out_says_how_many_are_left_and_changes_nothing(api):
     assert response.status_code == 409
     assert response.headers["content-type"].startswith(PROBLEM)
     assert response.json() | {"code": "sold-out", "available": 1} == response.json()
-    assert "x-cart-token" in response.headers or True  # a refused first add may still name a cart
+    # A refused first add may still name a cart (X-Cart-Token): not asserted either way.
     availability = (await api.get(f"/api/tiers/{tier['id']}/availability")).json()
     assert availability["available"] == 1 and availability["status"] == "on-sale"
 
@@ -163,7 +163,7 @@ async def test_a_signed_in_users_cart_follows_them_across_devices(api, settings)
 
 
 async def test_a_bad_bearer_token_is_401(api, settings):
-    for header in ("Bearer nonsense", "Basic abc", "Bearer " + bearer({**{}} and settings or settings, "u")["Authorization"][7:] + "x"):
+    for header in ("Bearer nonsense", "Basic abc", "Bearer " + bearer(settings, "u")["Authorization"][7:] + "x"):
         response = await api.get("/api/cart", headers={"Authorization": header})
         assert response.status_code == 401, header
 

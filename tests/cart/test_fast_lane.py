@@ -99,7 +99,7 @@ async def test_the_fast_lane_answers_as_the_handlers_do(settings):
         fast_answers = await _script(fast, settings)
         slow_answers = await _script(slow, settings)
     assert len(fast_answers) == len(slow_answers)
-    for (method, path, got), (_, _, expected) in zip(fast_answers, slow_answers):
+    for (method, path, got), (_, _, expected) in zip(fast_answers, slow_answers, strict=True):
         assert got == expected, f"{method} {path}"
 
 

@@ -19,10 +19,10 @@ from redis.crc import key_slot
 
 from devtools.embedded import ResolvedServers
 from devtools.embedded_cluster import EmbeddedCluster
-from service.wiring import Services, build_services
 from service.keys import Keys
 from service.redis.client import create_redis
 from service.settings import Settings
+from service.wiring import Services, build_services
 from tests.api import api_client
 from tests.conftest import TEST_KEY_PREFIX, cluster_env, settings_on
 

@@ -3,6 +3,7 @@ run that died is stopped by the next one, while a live run's cluster is left alo
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -26,7 +27,7 @@ time.sleep(120)
 def test_the_masters_share_every_slot_once(redis_cluster):
     ranges = redis_cluster.slot_ranges()
     assert ranges[0][0] == 0 and ranges[-1][1] == HASH_SLOTS - 1
-    assert all(left[1] + 1 == right[0] for left, right in zip(ranges, ranges[1:]))
+    assert all(left[1] + 1 == right[0] for left, right in itertools.pairwise(ranges))
     assert [redis_cluster.port_of_slot(first) for first, _ in ranges] == redis_cluster.ports
 
 

@@ -35,7 +35,8 @@ async def client(server) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     # Every buyer is a stranger: the client keeps no cookie between requests.
     no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30, cookies=no_cookies) as http_client:
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30,
+                                 cookies=no_cookies) as http_client:
         yield http_client
 
 

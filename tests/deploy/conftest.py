@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.deploy.deploy_files import DEPLOY, K8S_BASE, K8S_OVERLAY, Resource, render_kustomization
 
 

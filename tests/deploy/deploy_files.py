@@ -36,8 +36,8 @@ def load_yaml_documents(path: Path) -> list[Resource]:
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines, as kustomize's `envs` and compose's env files read them."""
     values = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
             values[key.strip()] = value

@@ -10,9 +10,9 @@ from importlib.resources import files
 
 import jsonschema
 import pytest
-from tests.deploy.deploy_files import DEPLOY
 
 from service.settings import Settings
+from tests.deploy.deploy_files import DEPLOY
 
 APP_SERVICES = ("migrate", "api", "worker")
 

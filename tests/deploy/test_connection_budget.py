@@ -25,6 +25,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from service.settings import Settings
 from tests.deploy.deploy_files import (
     DEPLOY,
     Resource,
@@ -33,8 +35,6 @@ from tests.deploy.deploy_files import (
     pod_spec,
     render_kustomization,
 )
-
-from service.settings import Settings
 
 BUDGET_ANNOTATION = "ticket-cart/postgres-connection-budget"
 PROBE_CONNECTIONS = 1  # service/db/monitor.py, per process that opens the services

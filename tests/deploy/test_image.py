@@ -19,6 +19,7 @@ from importlib import metadata
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
+
 from tests.deploy.deploy_files import DEPLOY, K8S_BASE, ROOT, load_yaml_documents
 
 DOCKERFILE = (DEPLOY / "Dockerfile").read_text()
@@ -144,9 +145,9 @@ def _dockerignore_excludes(path: str) -> bool:
     parts = path.split("/")
     candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
     excluded = False
-    for pattern in patterns:
-        negated = pattern.startswith("!")
-        pattern = pattern.lstrip("!").rstrip("/")
+    for written in patterns:
+        negated = written.startswith("!")
+        pattern = written.lstrip("!").rstrip("/")
         glob = pattern.replace("**/", "*")
         if any(fnmatch.fnmatchcase(c, glob) for c in candidates):
             excluded = not negated

@@ -12,6 +12,7 @@ import subprocess
 import kubernetes_validate
 import pytest
 import yaml
+
 from tests.deploy.deploy_files import (
     DEPLOY,
     K8S_BASE,

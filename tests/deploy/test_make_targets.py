@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tests.deploy.deploy_files import ROOT
 
 MAKE = shutil.which("make")

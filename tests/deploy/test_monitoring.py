@@ -14,9 +14,9 @@ import promql_parser
 import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
-from tests.deploy.deploy_files import DEPLOY, ROOT
 
 from service import metrics
+from tests.deploy.deploy_files import DEPLOY, ROOT
 
 MONITORING = DEPLOY / "monitoring"
 ALERTS = yaml.safe_load((MONITORING / "alerts.yaml").read_text())

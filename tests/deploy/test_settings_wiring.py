@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.deploy.deploy_files import DEPLOY, K8S_OVERLAY, container_environment, find, pod_spec, read_env_file
 
 from service.settings import ENVIRONMENT_VARIABLES, SECRET_VARIABLES, Settings
+from tests.deploy.deploy_files import DEPLOY, K8S_OVERLAY, container_environment, find, pod_spec, read_env_file
 
 # Read by the image and prometheus-client, not by Settings.
 PROCESS_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY"}
@@ -32,7 +32,7 @@ def test_required_variables_list_is_what_production_settings_refuse_to_start_wit
 @pytest.mark.parametrize("kind,name", K8S_WORKLOADS, ids=[n for _, n in K8S_WORKLOADS])
 def test_kubernetes_workload_gets_every_required_setting_and_only_known_ones(overlay_resources, kind, name):
     env = container_environment(overlay_resources, kind, name)
-    assert REQUIRED_IN_PRODUCTION <= env.keys(), f"missing: {REQUIRED_IN_PRODUCTION - env.keys()}"
+    assert env.keys() >= REQUIRED_IN_PRODUCTION, f"missing: {REQUIRED_IN_PRODUCTION - env.keys()}"
     unknown = env.keys() - set(ENVIRONMENT_VARIABLES) - PROCESS_VARIABLES
     assert not unknown, f"not read by service.settings: {sorted(unknown)}"
     assert env["APP_ENV"] == "production"
@@ -74,7 +74,7 @@ def test_overlay_secret_example_lists_only_known_variables():
 def test_compose_service_gets_every_required_setting_and_only_known_ones(compose, service):
     env = compose["services"][service]["environment"]
     assert isinstance(env, dict), "environment as a mapping, so it can be checked"
-    assert REQUIRED_IN_PRODUCTION <= env.keys(), f"missing: {REQUIRED_IN_PRODUCTION - env.keys()}"
+    assert env.keys() >= REQUIRED_IN_PRODUCTION, f"missing: {REQUIRED_IN_PRODUCTION - env.keys()}"
     unknown = env.keys() - set(ENVIRONMENT_VARIABLES) - PROCESS_VARIABLES
     assert not unknown, f"not read by service.settings: {sorted(unknown)}"
     assert "env_file" not in compose["services"][service], "env_file would pass unchecked names"

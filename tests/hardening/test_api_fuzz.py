@@ -14,8 +14,7 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, strategies as st
-from hypothesis import settings as hypothesis_settings
+from hypothesis import HealthCheck, Phase, given, settings as hypothesis_settings, strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (

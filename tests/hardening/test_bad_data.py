@@ -147,7 +147,7 @@ CRAFTED_CURSORS = {
     "bad base64 length": "A",
     "not UTF-8": cursor(b"\xff\xfe\xfd"),
     "no separator": cursor("2030-01-01T00:00:00+00:00"),
-    "JSON": cursor('{"created_at": "2030-01-01T00:00:00+00:00", "id": "%s"}' % SOME_ID),
+    "JSON": cursor(f'{{"created_at": "2030-01-01T00:00:00+00:00", "id": "{SOME_ID}"}}'),
     "a number for the time": cursor(f"1893456000|{SOME_ID}"),
     "a naive time": cursor(f"2030-01-01T00:00:00|{SOME_ID}"),
     "year 1 at +14:00": cursor(f"0001-01-01T00:00:00+14:00|{SOME_ID}"),

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from service.db.migrate import apply_migrations
-from service.wiring import build_services
 from service.orders.checkout import checkout_window_ms
 from service.redis.client import create_redis
+from service.wiring import build_services
 from tests.api import ADMIN_HEADERS
 from tests.live_server import live_server
 
@@ -286,7 +286,7 @@ async def test_the_api_killed_during_checkouts_loses_and_doubles_no_seat(setting
             "SELECT o.cart_id, count(t.*) AS n FROM orders o JOIN tickets t ON t.order_id = o.id "
             "GROUP BY o.cart_id")}
         event_id = (await services.inventory.get_tier(tier_id)).event_id
-        for token, cart_id in zip(tokens, cart_ids):
+        for token, cart_id in zip(tokens, cart_ids, strict=True):
             part = (await services.scripts.views(cart_id=cart_id, event_ids=[event_id], now_ms=later))[event_id]
             held = sum(line.quantity for line in part.lines.values())
             sold = ordered.get(cart_id, 0)

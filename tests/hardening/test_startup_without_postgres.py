@@ -20,9 +20,9 @@ from prometheus_client import REGISTRY
 
 from service.db.monitor import PostgresMonitor
 from service.db.pool import create_pool
-from service.wiring import build_services
 from service.inventory.dto import TierDefinition
 from service.redis.client import create_redis
+from service.wiring import build_services
 from tests.hardening.test_faults import (
     FAST_TIMEOUTS,
     add,

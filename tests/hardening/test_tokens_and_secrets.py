@@ -108,7 +108,7 @@ def _altered(token: str) -> str:
 
 
 def _resign(token: str, alg: str) -> str:
-    header, body, signature = token.split(".")
+    _header, body, signature = token.split(".")
     return f"{_b64({'alg': alg, 'typ': 'JWT'})}.{body}.{signature}"
 
 
@@ -208,7 +208,7 @@ def captured_logs() -> Iterator[list[logging.LogRecord]]:
     try:
         yield records
     finally:
-        for logger, level in zip(loggers, levels):
+        for logger, level in zip(loggers, levels, strict=True):
             logger.removeHandler(handler)
             logger.setLevel(level)
 

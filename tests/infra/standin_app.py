@@ -8,7 +8,7 @@ import json
 import os
 
 
-async def app(scope, receive, send):  # noqa: ANN001 (the ASGI signature)
+async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         await receive()  # lifespan.startup
         await send({"type": "lifespan.startup.complete"})

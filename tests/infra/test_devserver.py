@@ -19,6 +19,8 @@ from devtools.devserver import DEMO_EVENT_ID, DEMO_TIERS, _wait_until_listening,
 from devtools.embedded_servers import free_port
 from tests.conftest import TEST_KEY_PREFIX
 
+# These tests are coroutines for their fixtures alone (scratch_database): nothing else runs
+# on their event loop, so the blocking calls marked `noqa: ASYNC210/ASYNC221` hold up nothing.
 
 @pytest.mark.usefixtures("clean_state")
 async def test_seeding_twice_inserts_the_demo_tiers_once_and_keeps_admin_changes(db_pool):
@@ -82,7 +84,7 @@ async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers,
         assert "admin key (X-Admin-Key): " in text
         assert f'"tier_id":"{DEMO_TIERS[0].id}"' in banner[-1]
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:  # noqa: ASYNC210
             assert json.load(answer) == {"REDIS_URL": servers.redis_url, "DATABASE_URL": url}
     finally:
         process.send_signal(signal.SIGTERM)
@@ -98,7 +100,7 @@ async def test_the_migration_needs_the_database_url_and_nothing_else(scratch_dat
     url = await scratch_database(f"migrate_alone_{len(command)}")
     # Production settings would refuse to start without the secrets: the migration never reads them.
     environment = {"PATH": os.environ["PATH"], "APP_ENV": "production", "DATABASE_URL": url}
-    done = subprocess.run([sys.executable, *command], cwd=PROJECT_ROOT, env=environment, capture_output=True,
+    done = subprocess.run([sys.executable, *command], cwd=PROJECT_ROOT, env=environment, capture_output=True,  # noqa: ASYNC221
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "0001_ticket_tiers" in done.stdout
@@ -140,7 +142,7 @@ def test_the_readiness_check_never_takes_another_process_for_the_api():
 
         answering = threading.Thread(target=other_server, daemon=True)
         answering.start()
-        with pytest.raises(SystemExit, match="exited with 3 while starting [(]the port is taken[)]"):
+        with pytest.raises(SystemExit, match=r"exited with 3 while starting [(]the port is taken[)]"):
             _wait_until_listening("127.0.0.1", port, api)
         answering.join()
 
@@ -151,7 +153,8 @@ async def test_a_second_run_puts_the_workers_metrics_on_a_free_port_and_says_whi
         metrics_port = taken.getsockname()[1]
         process = _devserver("run", "--app", "tests.infra.standin_app:app",
                              env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(free_port()),
-                                  "WORKER_METRICS_PORT": str(metrics_port), "KEY_PREFIX": f"{TEST_KEY_PREFIX}devserver:"})
+                                  "WORKER_METRICS_PORT": str(metrics_port),
+                                  "KEY_PREFIX": f"{TEST_KEY_PREFIX}devserver:"})
         try:
             banner = _read_banner(process)
             (worker,) = [line for line in banner if line.startswith("worker:")]
@@ -161,7 +164,7 @@ async def test_a_second_run_puts_the_workers_metrics_on_a_free_port_and_says_whi
                 if '"msg": "worker started"' in line:
                     assert json.loads(line)["metrics_port"] == int(said[1])
                     break
-            with urllib.request.urlopen(f"http://127.0.0.1:{said[1]}/metrics", timeout=5) as answer:
+            with urllib.request.urlopen(f"http://127.0.0.1:{said[1]}/metrics", timeout=5) as answer:  # noqa: ASYNC210
                 assert b"tc_worker_job" in answer.read()
             assert process.poll() is None  # the whole instance runs
         finally:

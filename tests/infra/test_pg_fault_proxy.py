@@ -148,7 +148,7 @@ async def test_cut_all_ends_live_connections_and_waiting_sees_commits(pg_fault_p
         assert await asyncio.to_thread(pg_fault_proxy.wait_for_commits, 1, 2)
         assert pg_fault_proxy.commit_seen.is_set()
         async with asyncio.timeout(2):  # the COMMIT is forwarded, not yet done
-            while not await committed(probe, row):
+            while not await committed(probe, row):  # noqa: ASYNC110 (a poll of PostgreSQL: no event to wait on)
                 await asyncio.sleep(0.01)
         pg_fault_proxy.cut_all()  # the held answer is never delivered
         with pytest.raises(CONNECTION_LOST):

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.embedded import ResolvedServers
 from loadtest.bench import delete_keys
 from loadtest.progress import ProgressLine
 from loadtest.runner import LoadGenerator
 from loadtest.server import ServerUnderTest
-from devtools.embedded import ResolvedServers
 from tests.conftest import TEST_KEY_PREFIX, TEST_SECRETS
 
 STANDIN_ADMIN_KEY = "standin-admin-key"

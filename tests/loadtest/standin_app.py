@@ -146,7 +146,7 @@ def handle(method: str, path: str, headers: dict[str, str], body: dict) -> tuple
     return 200, cart_view(cart_id), token
 
 
-async def app(scope: dict, receive, send) -> None:  # noqa: ANN001 (ASGI)
+async def app(scope: dict, receive, send) -> None:
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})

@@ -32,12 +32,12 @@ def target(request: pytest.FixtureRequest) -> Options:
     )
 
 
-def _run(generator: LoadGenerator, options: Options, *phases: Phase):  # noqa: ANN202
+def _run(generator: LoadGenerator, options: Options, *phases: Phase):
     return run_suite(options, list(phases), ProgressLine(enabled=False), generator)
 
 
 @pytest.mark.parametrize("scenario", ["flash", "mix", "read", "add", "checkout"])
-def test_each_scenario_runs_and_its_invariants_hold(generator, target, scenario) -> None:  # noqa: ANN001
+def test_each_scenario_runs_and_its_invariants_hold(generator, target, scenario) -> None:
     finite = SCENARIOS[scenario].finite
     phase = Phase(label=scenario, scenario=scenario, buyers=30 if finite else None, **(FLASH if finite else TINY))
     [outcome] = _run(generator, target, phase)
@@ -49,7 +49,7 @@ def test_each_scenario_runs_and_its_invariants_hold(generator, target, scenario)
     assert {c.name for c in outcome.checks} >= {"sold + held <= total (Redis)", "no cart with two orders"}
 
 
-def test_flash_sale_sells_exactly_the_seats_to_the_first_buyers(generator, target) -> None:  # noqa: ANN001
+def test_flash_sale_sells_exactly_the_seats_to_the_first_buyers(generator, target) -> None:
     [outcome] = _run(generator, target, Phase(label="flash", scenario="flash", buyers=40, **FLASH))
 
     assert outcome.stats.buyers_finished == 40
@@ -58,7 +58,7 @@ def test_flash_sale_sells_exactly_the_seats_to_the_first_buyers(generator, targe
     assert [c.status for c in outcome.checks if c.name.startswith("flash")] == ["pass"]
 
 
-def test_open_loop_offers_the_rate_and_the_ceiling_runs_beside_it(generator, target) -> None:  # noqa: ANN001
+def test_open_loop_offers_the_rate_and_the_ceiling_runs_beside_it(generator, target) -> None:
     phase = Phase(label="read", scenario="read", mode="open", rate=200, connections=4, duration=0.5)
     ceiling, read = _run(generator, target, ceiling_of(phase), phase)
 
@@ -70,7 +70,7 @@ def test_open_loop_offers_the_rate_and_the_ceiling_runs_beside_it(generator, tar
     assert read.stats.schedule_lag.count == read.stats.requests
 
 
-def test_a_flash_sale_cut_short_by_its_bound_gets_no_verdict(generator, standin) -> None:  # noqa: ANN001
+def test_a_flash_sale_cut_short_by_its_bound_gets_no_verdict(generator, standin) -> None:
     options = Options(base_url=standin.url, admin_key=STANDIN_ADMIN_KEY, processes=1, seats=10)
     phase = Phase(label="flash", scenario="flash", buyers=1_000_000, connections=4, duration=0.3)
     [outcome] = _run(generator, options, phase)

@@ -9,11 +9,11 @@ import re
 import msgspec
 import pytest
 
-from service.redis.replies import CommittedPart
 from service.redis.gateway import LUA_DIR
+from service.redis.replies import CommittedPart
 from service.redis.scripts import Scripts
 from tests.lua.conftest import tier
-from tests.lua.test_reservation_scripts import E, NOW, TTL, counters, reserve
+from tests.lua.test_reservation_scripts import NOW, TTL, E, counters, reserve
 
 GRACE = 60_000
 # More parts than a hash keeps as a listpack (hash-max-listpack-entries: 128 by default, up

@@ -34,7 +34,8 @@ async def test_reserve_answers_not_loaded_and_creates_nothing_for_an_unknown_tie
 async def test_reserve_holds_seats_and_reports_what_is_left(scripts):
     await scripts.tier_load(event_id=E, tier=tier(total=10), now_ms=NOW)
     reply = await reserve(scripts, "c1", 3)
-    assert (reply.result, reply.quantity, reply.previous, reply.available, reply.expiry_ms) == ("ok", 3, 0, 7, NOW + TTL)
+    assert (reply.result, reply.quantity, reply.previous, reply.available, reply.expiry_ms) == \
+        ("ok", 3, 0, 7, NOW + TTL)
     assert reply.lines["t1"].quantity == 3 and reply.lines["t1"].price == 500_000
     assert (await counters(scripts)).held == 3
 

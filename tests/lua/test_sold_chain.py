@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import fakeredis
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from service.keys import Keys
 from service.redis.scripts import Scripts

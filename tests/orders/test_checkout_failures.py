@@ -16,9 +16,7 @@ import pytest
 
 from service.clock import now_ms
 from service.errors import PromoExhausted
-from service.orders import settlement as settlement_module
-from service.orders import store
-from service.orders import writer as writer_module
+from service.orders import settlement as settlement_module, store, writer as writer_module
 from service.orders.outcome import Outcome
 from service.promo.dto import PromoQuote
 from tests.api import ADMIN_HEADERS, put_tier

@@ -70,7 +70,7 @@ async def test_two_hundred_carts_holding_the_last_seats_check_out_at_once(settin
             responses = await asyncio.gather(*tasks)
 
             by_cart: dict[str, set[str]] = {}
-            for cart, response in zip(sent, responses):
+            for cart, response in zip(sent, responses, strict=True):
                 assert response.status_code in (200, 201, 409), response.text
                 if response.status_code == 409:
                     assert response.json()["code"] == "checkout-in-progress"

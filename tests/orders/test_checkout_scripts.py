@@ -67,7 +67,8 @@ async def test_begin_moves_an_open_part_to_checkout_under_the_order_id_and_answe
     reply = await begin(scripts)
 
     assert (reply.result, reply.order_id, reply.hold_expiry_ms) == ("ok", O1, NOW + TTL)
-    assert reply.lines["t1"].quantity == 3 and reply.lines["t1"].price == 500_000 and reply.lines["t1"].currency == "VND"
+    line = reply.lines["t1"]
+    assert line.quantity == 3 and line.price == 500_000 and line.currency == "VND"
     assert await sets(scripts) == ({}, {CART.encode(): float(NOW + WINDOW)})
     view = await scripts.view(event_id=E, cart_id=CART, now_ms=NOW)
     assert (view.state, view.order_id) == ("checkout", O1)
@@ -262,7 +263,8 @@ async def test_due_checkouts_lists_parts_past_their_deadline_with_their_order(sc
 
     due = await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW, limit=10)
 
-    assert [(d.cart_id, d.part.state, d.part.order_id, d.part.lines) for d in due] == [(CART, "checkout", O1, {"t1": 2})]
+    assert [(d.cart_id, d.part.state, d.part.order_id, d.part.lines) for d in due] == \
+        [(CART, "checkout", O1, {"t1": 2})]
     assert len(await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW + 5000, limit=10)) == 2
     assert len(await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW + 5000, limit=1)) == 1
 

@@ -361,7 +361,8 @@ async def test_random_commit_faults_never_oversell_double_or_lose_a_line(shop, s
             fault = buyer.rng.choice(FAULTS)
             inject(fault)
             response = await shop.checkout(buyer.cart)
-            buyer.log.append(f"{fault}: {response.status_code} {response.json().get('code', response.json().get('id'))}")
+            answer = response.json()
+            buyer.log.append(f"{fault}: {response.status_code} {answer.get('code', answer.get('id'))}")
             figures["checkouts"] += 1
             figures[f"answer {response.status_code} {response.json().get('code', '')}".strip()] += 1
             await check_while_busy()

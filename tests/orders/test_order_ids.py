@@ -28,7 +28,7 @@ async def cart_in_two_events(services):
 
 
 async def test_when_neither_order_exists_every_part_goes_into_one_new_order(services, db_pool):
-    (one, event_one), (two, event_two), cart = await cart_in_two_events(services)
+    (_one, event_one), (_two, event_two), cart = await cart_in_two_events(services)
     x, y = sorted(str(uuid.uuid4()) for _ in range(2))
     await name_orders(services, cart, {event_one: y, event_two: x})
 

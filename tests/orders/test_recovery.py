@@ -11,8 +11,7 @@ import pytest
 from service.auth import CartRef
 from service.clock import now_ms
 from service.errors import Unavailable
-from service.orders import checkout as checkout_module
-from service.orders import writer as writer_module
+from service.orders import checkout as checkout_module, writer as writer_module
 from service.orders.checkout import checkout_window_ms, commit_fence_ms
 from service.orders.parts import CheckoutParts
 from tests.orders.conftest import counters, guest_cart, hold, make_tier
@@ -117,8 +116,8 @@ async def test_two_recoveries_at_once_resolve_every_part_exactly_once(services, 
 
 
 async def test_recovery_finishes_every_event_of_a_cart_and_respects_its_limit(services, db_pool, monkeypatch):
-    one, event_one = await make_tier(services)
-    two, event_two = await make_tier(services)
+    one, _event_one = await make_tier(services)
+    two, _event_two = await make_tier(services)
     cart = guest_cart()
     await hold(services, cart, one, 1)
     await hold(services, cart, two, 1)
@@ -196,7 +195,8 @@ async def test_a_checkout_failing_just_before_the_hold_expires_leaves_the_buyer_
 
     monkeypatch.setattr(writer_module.OrderWriter, "transaction", connection_lost)
     with pytest.raises(Unavailable):
-        await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None, clock=lambda: at)
+        await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None,
+                                          clock=lambda: at)
 
     reopened = await part(services, event_id, cart)
     assert (reopened.state, reopened.expiry_ms) == ("open", at + 60_000)

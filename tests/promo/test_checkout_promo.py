@@ -95,7 +95,7 @@ async def test_100_concurrent_checkouts_with_a_code_limited_to_10_make_10_orders
     inventory = (await api.get(f"/api/admin/tiers/{tier['id']}", headers=ADMIN_HEADERS)).json()["inventory"]
     assert (inventory["sold"], inventory["held"], inventory["sold_db"]) == (10, 90, 10)
     views = await asyncio.gather(*(api.get("/api/cart", headers=refused_cart) for refused_cart, response
-                                   in zip(carts, responses) if response.status_code == 409))
+                                   in zip(carts, responses, strict=True) if response.status_code == 409))
     assert all(v.json()["status"] == "open" and v.json()["item_count"] == 1 for v in views)
 
 

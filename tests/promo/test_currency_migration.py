@@ -35,8 +35,8 @@ async def test_fixed_codes_made_before_get_their_scopes_currency_or_vnd(scratch_
                  ("EURTIER", "fixed", None, [eur_tier]), ("EURTIERUSDEVENT", "fixed", usd_event, [eur_tier]),
                  ("MIXED", "fixed", mixed_event, None), ("EMPTY", "fixed", empty_event, None),
                  ("SHARE", "percent", usd_event, None)]
-        await conn.executemany("INSERT INTO promo_codes (code, kind, value, event_id, tier_ids) VALUES ($1, $2, 10, $3, $4)",
-                               codes)
+        await conn.executemany(
+            "INSERT INTO promo_codes (code, kind, value, event_id, tier_ids) VALUES ($1, $2, 10, $3, $4)", codes)
 
         monkeypatch.undo()
         assert await apply_migrations(url) == [p.stem for p in every if p.stem >= CURRENCY_MIGRATION]

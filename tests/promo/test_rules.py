@@ -7,8 +7,7 @@ import uuid
 
 import msgspec
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from service.cart.pricing import totals
 from service.errors import InvalidPromo, ValidationFailed
@@ -115,8 +114,10 @@ def test_spread_adds_up_and_each_share_is_its_proportion_rounded(amount_and_weig
 @pytest.mark.parametrize(("raw", "expected"), [
     ("summer10", "SUMMER10"), ("  Summer-10_x \n", "SUMMER-10_X"), ("A" * 64, "A" * 64),
     ("", None), ("   ", None), ("A" * 65, None), ("SUMMER 10", None), ("SUMMER!", None),
-    ("ſummer", None),  # the long s upper-cases to ASCII 'S': refused, not folded
-    ("ıNFO", None),
+    # Confusables on purpose (RUF001): the long s and the dotless i upper-case to ASCII
+    # letters; refused, not folded.
+    ("ſummer", None),  # noqa: RUF001
+    ("ıNFO", None),  # noqa: RUF001
 ])
 def test_codes_are_trimmed_and_upper_cased_and_only_plain_characters(raw, expected):
     assert normalize_code(raw) == expected

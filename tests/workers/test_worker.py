@@ -69,7 +69,7 @@ async def test_the_arq_worker_starts_without_postgres_and_runs_the_jobs_that_nee
     job_ids = [f"test-{name}-{uuid.uuid4()}" for name in ("sweep", "reconcile")]
     try:
         sweep, reconcile = [await queue.enqueue_job(f"{settings.key_prefix}{name}", _job_id=job_id)
-                            for name, job_id in zip(("sweep", "reconcile"), job_ids)]
+                            for name, job_id in zip(("sweep", "reconcile"), job_ids, strict=True)]
         worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
         try:
             await worker.async_run()  # start-up does not need PostgreSQL
