@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-from-pyproject
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test-tools run worker migrate test bench loadtest clean
+.PHONY: help venv test-tools run worker migrate lint test bench loadtest clean
 
 help: ## list the targets
 	@echo "make TARGET [ARGS='...']"
@@ -37,14 +37,27 @@ migrate: $(STAMP) ## create and migrate the database (DATABASE_URL, else local/e
 test-tools: ## install the non-Python tools some tests drive (Debian packages), when missing
 	@bash devtools/install-test-tools.sh
 
-# PYTEST_EXIT_FILE, if set, receives pytest's own exit code (make turns every failure into 2).
-# `make test` runs pytest once per Redis in TEST_REDIS: the whole suite on the standalone
-# test Redis, then, on a local Redis Cluster, the tests whose Redis follows --redis
-# (tests/suite_policy.py). ARGS go to both passes. The cluster pass runs even after a failed
-# standalone pass (CI reports both), not after one that ran no test (exit 2 to 5). The exit
-# status is the first pass's that failed.
+# ruff lints (it does not format: the code keeps its hand-wrapped layout) and mypy checks
+# the types, strictly, of the packages pyproject's [tool.mypy] names. Both are configured
+# in pyproject.toml; mypy's cache (.mypy_cache) keeps a second run to a second or two.
+LINT_PATHS := service workers devtools tests loadtest locustfile.py deploy/lock_requirements.py
+lint: $(STAMP) ## ruff check and mypy (configured in pyproject.toml); make test runs it first
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+
+# PYTEST_EXIT_FILE, if set, receives pytest's own exit code (make turns every failure into 2),
+# or "lint" when `make lint` found something, before any test ran.
+# `make test` runs `make lint` first (a finding stops it), then pytest once per Redis in
+# TEST_REDIS: the whole suite on the standalone test Redis, then, on a local Redis Cluster,
+# the tests whose Redis follows --redis (tests/suite_policy.py). ARGS go to both passes.
+# The cluster pass runs even after a failed standalone pass (CI reports both), not after
+# one that ran no test (exit 2 to 5). The exit status is the first pass's that failed.
 TEST_REDIS ?= standalone cluster
-test: $(STAMP) test-tools ## run the tests on standalone Redis, then on a Redis Cluster (ARGS='-k cart -x' go to both)
+test: $(STAMP) test-tools ## lint, then the tests on standalone Redis, then on a Redis Cluster (ARGS='-k cart -x' go to both)
+	@$(MAKE) --no-print-directory lint || { \
+		echo "make test: make lint found problems (above); no test ran" >&2; \
+		if [ -n "$(PYTEST_EXIT_FILE)" ]; then echo lint > "$(PYTEST_EXIT_FILE)"; fi; \
+		exit 1; }
 	@status=0; for redis in $(TEST_REDIS); do \
 		echo "make test: pytest --redis=$$redis $(ARGS)"; \
 		passed=0; $(PY) -m pytest --redis=$$redis $(ARGS) || passed=$$?; \
@@ -61,7 +74,7 @@ loadtest: $(STAMP) ## one load-test scenario (python -m loadtest run): ARGS are 
 	$(PY) -m loadtest run $(ARGS)
 
 clean: ## remove .venv and caches (keeps .data/: embedded databases, dev secrets)
-	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist *.egg-info
 	find . -name __pycache__ -type d -not -path './.data/*' -prune -exec rm -rf {} +
 
 -include deploy/deploy.mk
