@@ -37,8 +37,9 @@ from loadtest.stats import problem_code
 RUN_ID = os.environ.get("LOADTEST_RUN_ID") or secrets.token_hex(4).upper()
 SEATS = int(os.environ.get("LOADTEST_SEATS", "100"))
 ADMIN_KEY = os.environ.get("LOADTEST_ADMIN_KEY", "")
-SERVICE_HEADERS = ({"X-Service-Key": os.environ["LOADTEST_SERVICE_KEY"]}
-                   if os.environ.get("LOADTEST_SERVICE_KEY") else {})
+SERVICE_HEADERS = (
+    {"X-Service-Key": os.environ["LOADTEST_SERVICE_KEY"]} if os.environ.get("LOADTEST_SERVICE_KEY") else {}
+)
 
 TALLY = Tally()  # what this process's buyers were answered
 _catalogs: dict[str, Catalog] = {}
@@ -62,14 +63,27 @@ def _create(catalog: Catalog, base_url: str) -> None:
         raise RuntimeError("set LOADTEST_ADMIN_KEY: this scenario creates its own tiers")
     headers = {"X-Admin-Key": ADMIN_KEY, **SERVICE_HEADERS}
     for tier in catalog.tiers:
-        body = {"event_id": tier.event_id, "name": tier.name, "price": tier.price, "currency": "VND",
-                "quantity_total": tier.total, "max_per_order": tier.max_per_order}
+        body = {
+            "event_id": tier.event_id,
+            "name": tier.name,
+            "price": tier.price,
+            "currency": "VND",
+            "quantity_total": tier.total,
+            "max_per_order": tier.max_per_order,
+        }
         requests.put(f"{base_url}/api/admin/tiers/{tier.id}", json=body, headers=headers, timeout=30).raise_for_status()
     if catalog.promo_codes:
         unlimited, limited = catalog.promo_codes
-        for body in ({"code": unlimited, "kind": "percent", "value": 10},
-                     {"code": limited, "kind": "fixed", "value": 20_000, "currency": "VND",
-                      "max_uses": catalog.limited_promo_uses}):
+        for body in (
+            {"code": unlimited, "kind": "percent", "value": 10},
+            {
+                "code": limited,
+                "kind": "fixed",
+                "value": 20_000,
+                "currency": "VND",
+                "max_uses": catalog.limited_promo_uses,
+            },
+        ):
             answer = requests.post(f"{base_url}/api/admin/promo-codes", json=body, headers=headers, timeout=30)
             if answer.status_code not in (200, 201, 409):  # 409: another process made it first
                 answer.raise_for_status()
@@ -96,8 +110,9 @@ class _FlowUser(FastHttpUser):
             headers = {**SERVICE_HEADERS, **(call.headers or {})}
             if token:
                 headers["X-Cart-Token"] = token
-            with self.client.request(call.method, call.path, name=call.op, json=call.body, headers=headers,
-                                     catch_response=True) as answer:
+            with self.client.request(
+                call.method, call.path, name=call.op, json=call.body, headers=headers, catch_response=True
+            ) as answer:
                 got = None
                 if answer.status_code:  # 0: no answer (Locust has already marked it failed)
                     token = answer.headers.get("x-cart-token") or token
@@ -140,6 +155,8 @@ class ReadBuyer(_FlowUser):
 
 @events.test_stop.add_listener
 def _report_tally(**_: object) -> None:
-    print(f"loadtest run {RUN_ID}: this process's buyers got {TALLY.orders} orders for"
-          f" {sum(TALLY.seats_bought.values())} seats; {TALLY.second_orders} retried checkouts"
-          " answered with a second order")
+    print(
+        f"loadtest run {RUN_ID}: this process's buyers got {TALLY.orders} orders for"
+        f" {sum(TALLY.seats_bought.values())} seats; {TALLY.second_orders} retried checkouts"
+        " answered with a second order"
+    )

@@ -26,16 +26,31 @@ def resolve(requirements: list[str], platform: str) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed",
-             "--only-binary=:all:", "--platform", platform, "--python-version", "3.11",
-             "--implementation", "cp", "--target", str(Path(tmp) / "target"),
-             "--report", str(report), *requirements],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--dry-run",
+                "--ignore-installed",
+                "--only-binary=:all:",
+                "--platform",
+                platform,
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--target",
+                str(Path(tmp) / "target"),
+                "--report",
+                str(report),
+                *requirements,
+            ],
             check=True,
         )
         installs = json.loads(report.read_text())["install"]
-    return {
-        i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"] for i in installs
-    }
+    return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"] for i in installs}
 
 
 def main() -> int:

@@ -51,8 +51,7 @@ class DemoTier(NamedTuple):
 # Fixed ids, so the printed curl works on every run and seeding twice changes nothing.
 DEMO_EVENT_ID = uuid.UUID("7c000000-0000-4000-8000-0000000e0001")
 DEMO_TIERS = (
-    DemoTier(uuid.UUID("7c000000-0000-4000-8000-00000000a001"), "General admission",
-             500_000, 1000, 6),
+    DemoTier(uuid.UUID("7c000000-0000-4000-8000-00000000a001"), "General admission", 500_000, 1000, 6),
     DemoTier(uuid.UUID("7c000000-0000-4000-8000-00000000a002"), "VIP", 2_000_000, 50, 4),
 )
 
@@ -68,8 +67,9 @@ async def seed_demo_event(conn: asyncpg.Connection) -> int:
     """Insert the demo tiers that are missing; return how many were inserted."""
     inserted = 0
     for tier in DEMO_TIERS:
-        status = await conn.execute(_INSERT_DEMO_TIER, tier.id, DEMO_EVENT_ID, tier.name,
-                                    tier.price, tier.quantity_total, tier.max_per_order)
+        status = await conn.execute(
+            _INSERT_DEMO_TIER, tier.id, DEMO_EVENT_ID, tier.name, tier.price, tier.quantity_total, tier.max_per_order
+        )
         inserted += int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
     return inserted
 
@@ -116,8 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             assert settings is not None  # read above for every command but migrate
             _refuse_taken_port(settings.host, settings.port)  # at once, before anything slow
         applied = asyncio.run(prepare_database(database_url, seed=args.command == "run"))
-        print(f"database {database_url} ({servers.database_origin}): "
-              f"migrations applied: {', '.join(applied) or 'none (up to date)'}", flush=True)
+        print(
+            f"database {database_url} ({servers.database_origin}): "
+            f"migrations applied: {', '.join(applied) or 'none (up to date)'}",
+            flush=True,
+        )
         if settings is None:
             return 0
         if args.command == "run":
@@ -141,27 +144,53 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m devtools.devserver", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="run", choices=("run", "worker", "migrate"),
-                        help="run: API and worker (default); worker: the worker only; "
-                             "migrate: create and migrate the database, then exit")
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.devserver", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=("run", "worker", "migrate"),
+        help="run: API and worker (default); worker: the worker only; "
+        "migrate: create and migrate the database, then exit",
+    )
     parser.add_argument("--app", default=DEFAULT_APP, help="the ASGI app (module:attribute)")
     parser.add_argument("--no-worker", action="store_true", help="run the API without the worker")
     return parser.parse_args(argv)
 
 
 def _api_command(app: str, settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", app, "--host", settings.host,
-            "--port", str(settings.port), "--loop", "uvloop", "--http", "httptools",
-            "--log-level", settings.log_level.lower(), "--no-proxy-headers"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        settings.log_level.lower(),
+        "--no-proxy-headers",
+    ]
 
 
 def _spawn(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     # Own session: the terminal's Ctrl-C reaches only us, and we stop the children in order.
     # PLW1509: the preexec function calls prctl and getppid alone, no lock a thread could hold.
-    return subprocess.Popen(argv, env=dict(env), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, preexec_fn=_exit_with_parent(os.getpid()))  # noqa: PLW1509
+    return subprocess.Popen(
+        argv,
+        env=dict(env),
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_exit_with_parent(os.getpid()),  # noqa: PLW1509
+    )
 
 
 def _exit_with_parent(parent: int) -> Callable[[], None] | None:
@@ -181,8 +210,9 @@ def _exit_with_parent(parent: int) -> Callable[[], None] | None:
 def _port_taken(host: str, port: int) -> bool:
     """Whether another socket listens on ``host``:``port`` (tried by binding it, as the
     server will; a socket in TIME_WAIT does not count)."""
-    family, _, _, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                  flags=socket.AI_PASSIVE)[0]
+    family, _, _, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+        0
+    ]
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -198,8 +228,10 @@ def _refuse_taken_port(host: str, port: int) -> None:
     """A second ``make run`` on a port in use stops here, saying so: the readiness check
     would otherwise find the first instance's API there and report this one running."""
     if _port_taken(host, port):
-        raise SystemExit(f"devserver: {host}:{port} is taken (another make run?): run this one on another "
-                         f"port, e.g. PORT={free_port()} make run")
+        raise SystemExit(
+            f"devserver: {host}:{port} is taken (another make run?): run this one on another "
+            f"port, e.g. PORT={free_port()} make run"
+        )
 
 
 def _worker_environment(env: Mapping[str, str], settings: Settings) -> tuple[dict[str, str], str]:
@@ -212,8 +244,10 @@ def _worker_environment(env: Mapping[str, str], settings: Settings) -> tuple[dic
     if not _port_taken("0.0.0.0", port):
         return dict(env), f"metrics on http://127.0.0.1:{port}/metrics"
     free = free_port()
-    return ({**env, "WORKER_METRICS_PORT": str(free)},
-            f"metrics on http://127.0.0.1:{free}/metrics ({port} is taken: another make run?)")
+    return (
+        {**env, "WORKER_METRICS_PORT": str(free)},
+        f"metrics on http://127.0.0.1:{free}/metrics ({port} is taken: another make run?)",
+    )
 
 
 def _wait_until_listening(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
@@ -279,10 +313,17 @@ def _stop_children(children: Mapping[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def _print_banner(command: str, settings: Settings, servers: ResolvedServers,
-                  children: Mapping[str, subprocess.Popen[bytes]], metrics_note: str = "") -> None:
-    lines = [f"redis:    {servers.redis_url} ({servers.redis_origin})",
-             f"postgres: {settings.database_url} ({servers.database_origin})"]
+def _print_banner(
+    command: str,
+    settings: Settings,
+    servers: ResolvedServers,
+    children: Mapping[str, subprocess.Popen[bytes]],
+    metrics_note: str = "",
+) -> None:
+    lines = [
+        f"redis:    {servers.redis_url} ({servers.redis_origin})",
+        f"postgres: {settings.database_url} ({servers.database_origin})",
+    ]
     if "worker" in children:
         lines.append(f"worker:   arq {WORKER_SETTINGS} (pid {children['worker'].pid}), {metrics_note}")
     elif command == "run":
@@ -290,11 +331,13 @@ def _print_banner(command: str, settings: Settings, servers: ResolvedServers,
     if command == "run":
         base = f"http://{settings.host}:{settings.port}"
         body = f'{{"tier_id":"{DEMO_TIERS[0].id}","quantity":2}}'
-        lines = [f"ticket-cart is running at {base} (Ctrl-C stops it)", *lines,
-                 f"admin key (X-Admin-Key): {settings.admin_api_key}",
-                 "add two demo tickets to a new cart:",
-                 f"  curl -si -X POST {base}/api/cart/items -H 'content-type: application/json'"
-                 f" -d '{body}'"]
+        lines = [
+            f"ticket-cart is running at {base} (Ctrl-C stops it)",
+            *lines,
+            f"admin key (X-Admin-Key): {settings.admin_api_key}",
+            "add two demo tickets to a new cart:",
+            f"  curl -si -X POST {base}/api/cart/items -H 'content-type: application/json' -d '{body}'",
+        ]
     print("\n".join(lines), flush=True)
 
 

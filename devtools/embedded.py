@@ -27,8 +27,14 @@ from devtools.embedded_servers import (
 from service.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
 __all__ = [
-    "EmbeddedPostgres", "EmbeddedRedis", "EmbeddedServerError", "ResolvedServers",
-    "database_url", "resolve_servers", "start_embedded_postgres", "start_embedded_redis",
+    "EmbeddedPostgres",
+    "EmbeddedRedis",
+    "EmbeddedServerError",
+    "ResolvedServers",
+    "database_url",
+    "resolve_servers",
+    "start_embedded_postgres",
+    "start_embedded_redis",
 ]
 
 # Set to 1 to ignore servers on the local ports (as on a machine without any); URLs given
@@ -94,12 +100,20 @@ def resolve_servers(
     try:
         if redis:
             resolved.redis_url, resolved.redis_origin = _choose(
-                environ.get("REDIS_URL"), None if forced else LOCAL_REDIS_URL, _usable_local_redis,
-                embedded_redis, resolved.started)
+                environ.get("REDIS_URL"),
+                None if forced else LOCAL_REDIS_URL,
+                _usable_local_redis,
+                embedded_redis,
+                resolved.started,
+            )
         if postgres:
             resolved.database_url, resolved.database_origin = _choose(
-                environ.get("DATABASE_URL"), None if forced else LOCAL_POSTGRES_URL, _usable_local_postgres,
-                embedded_postgres, resolved.started)
+                environ.get("DATABASE_URL"),
+                None if forced else LOCAL_POSTGRES_URL,
+                _usable_local_postgres,
+                embedded_postgres,
+                resolved.started,
+            )
     except BaseException:
         resolved.stop()
         raise
@@ -128,8 +142,7 @@ def _usable_local_redis(url: str) -> bool:
     import redis
 
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=_PROBE_TIMEOUT,
-                                      socket_timeout=_PROBE_TIMEOUT)
+        client = redis.Redis.from_url(url, socket_connect_timeout=_PROBE_TIMEOUT, socket_timeout=_PROBE_TIMEOUT)
         with contextlib.closing(client):
             # redis-py types a command's answer as Awaitable[T] | T (one mixin for both clients).
             version = cast("dict[str, Any]", client.info("server"))["redis_version"]

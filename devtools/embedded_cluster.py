@@ -106,11 +106,30 @@ class EmbeddedCluster:
             port = _free_cluster_port(exclude=self.ports)
             log = self.data_dir / f"node-{port}.log"
             process = subprocess.Popen(
-                [_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-                 "--cluster-enabled", "yes", "--cluster-config-file", str(self.data_dir / f"nodes-{port}.conf"),
-                 "--save", "", "--appendonly", "no", "--dir", str(self.data_dir),
-                 "--logfile", str(log), "--daemonize", "no"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    _redis_server_binary(),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(self.data_dir / f"nodes-{port}.conf"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.data_dir),
+                    "--logfile",
+                    str(log),
+                    "--daemonize",
+                    "no",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in a terminal reaches the owner, which stops it
             )
             deadline = time.monotonic() + _START_TIMEOUT
@@ -150,17 +169,22 @@ class EmbeddedCluster:
 
     def _agrees(self, client: redis.Redis) -> bool:
         """The node says ok, knows every master, and maps every slot range to its owner."""
-        info = dict(line.split(":", 1) for line in client.execute_command("CLUSTER", "INFO").split()
-                    if ":" in line)
+        info = dict(line.split(":", 1) for line in client.execute_command("CLUSTER", "INFO").split() if ":" in line)
         if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != self.masters:
             return False
-        seen = {(int(first), int(last), int(owner[1])) for first, last, owner, *_ in
-                client.execute_command("CLUSTER", "SLOTS")}
+        seen = {
+            (int(first), int(last), int(owner[1]))
+            for first, last, owner, *_ in client.execute_command("CLUSTER", "SLOTS")
+        }
         return seen == {(first, last, port) for port, (first, last) in zip(self.ports, self.slot_ranges(), strict=True)}
 
     def _write_state(self) -> None:
-        state = {"owner": os.getpid(), "nodes": [{"port": port, "pid": process.pid}
-                                                 for port, process in zip(self.ports, self._processes, strict=True)]}
+        state = {
+            "owner": os.getpid(),
+            "nodes": [
+                {"port": port, "pid": process.pid} for port, process in zip(self.ports, self._processes, strict=True)
+            ],
+        }
         (self.data_dir / "cluster.json").write_text(json.dumps(state))
 
 
@@ -229,8 +253,11 @@ def main(argv: list[str]) -> int:
     data_dir = Path(argv[0]) if argv else DATA_DIR / "cluster"
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
     with EmbeddedCluster(data_dir) as cluster:
-        print(f"REDIS_CLUSTER=1 REDIS_URL={cluster.url}  (masters: {', '.join(map(str, cluster.ports))}); "
-              "Ctrl-C or SIGTERM stops it", flush=True)
+        print(
+            f"REDIS_CLUSTER=1 REDIS_URL={cluster.url}  (masters: {', '.join(map(str, cluster.ports))}); "
+            "Ctrl-C or SIGTERM stops it",
+            flush=True,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
     return 0

@@ -178,10 +178,26 @@ class EmbeddedRedis(_EmbeddedServer):
     def _spawn(self, port: int) -> bool:
         self._log.write_text("")
         self._process = subprocess.Popen(
-            [_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.data_dir),
-             "--logfile", str(self._log), "--daemonize", "no"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                _redis_server_binary(),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.data_dir),
+                "--logfile",
+                str(self._log),
+                "--daemonize",
+                "no",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal must not stop it before the app
         )
         self.pid = self._process.pid
@@ -246,13 +262,35 @@ class EmbeddedPostgres(_EmbeddedServer):
     def _launch(self) -> None:
         self._prepare_files()
         if not (self._pgdata / "PG_VERSION").exists():
-            self._run_tool("initdb", "-D", str(self._pgdata), "-U", "postgres", "--auth=trust",
-                           "--encoding=UTF8", "--locale=C", "--no-sync")
+            self._run_tool(
+                "initdb",
+                "-D",
+                str(self._pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
         # Durability is traded for speed: this server holds development and test data only.
-        options = (f"-h '' -k {shlex.quote(str(self._socket_dir))} -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off")
-        self._run_tool("pg_ctl", "start", "-D", str(self._pgdata), "-w", "-t", str(int(_START_TIMEOUT)),
-                       "-l", str(self._log), "-o", options)
+        options = (
+            f"-h '' -k {shlex.quote(str(self._socket_dir))} -c fsync=off"
+            " -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run_tool(
+            "pg_ctl",
+            "start",
+            "-D",
+            str(self._pgdata),
+            "-w",
+            "-t",
+            str(int(_START_TIMEOUT)),
+            "-l",
+            str(self._log),
+            "-o",
+            options,
+        )
 
     def _halt(self) -> None:
         if self._running():
@@ -282,9 +320,16 @@ class EmbeddedPostgres(_EmbeddedServer):
         # Files, not pipes: the server inherits pg_ctl's output, and a pipe would never close.
         with tempfile.TemporaryFile("w+") as output:
             result = subprocess.run(
-                [str(bin_path / tool), *args], stdin=subprocess.DEVNULL,
-                stdout=output, stderr=subprocess.STDOUT, env=env, cwd=self.data_dir,
-                user=self._system_user, text=True, timeout=_START_TIMEOUT * 2, check=False,
+                [str(bin_path / tool), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.data_dir,
+                user=self._system_user,
+                text=True,
+                timeout=_START_TIMEOUT * 2,
+                check=False,
             )
             if result.returncode != 0:
                 output.seek(0)

@@ -36,11 +36,24 @@ def standard_phases(*, duration: float, connections: int, rate: float, buyers: i
         # add then checkout: 200 checkouts/s offered at 400 requests/s
         Phase(label="checkout", scenario="checkout", mode="open", connections=connections, rate=400, duration=duration),
         # ends when every buyer is done; the duration only bounds it
-        Phase(label="flash", scenario="flash", mode="closed", connections=connections,
-              duration=max(60.0, duration), buyers=buyers),
+        Phase(
+            label="flash",
+            scenario="flash",
+            mode="closed",
+            connections=connections,
+            duration=max(60.0, duration),
+            buyers=buyers,
+        ),
         # as many seats as buyers: every seat must sell (no buyer refused while one is free)
-        Phase(label="flash-exact", scenario="flash", mode="closed", connections=connections,
-              duration=max(120.0, duration), buyers=buyers, seats=buyers),
+        Phase(
+            label="flash-exact",
+            scenario="flash",
+            mode="closed",
+            connections=connections,
+            duration=max(120.0, duration),
+            buyers=buyers,
+            seats=buyers,
+        ),
     ]
 
 
@@ -56,8 +69,10 @@ def run_bench(
     try:
         assert servers.redis_url is not None and servers.database_url is not None
         database_url = servers.database_url_for(BENCH_DATABASE)
-        display.note(f"servers: Redis {servers.redis_origin}, PostgreSQL {servers.database_origin};"
-                     f" database {BENCH_DATABASE}, key prefix {BENCH_KEY_PREFIX}")
+        display.note(
+            f"servers: Redis {servers.redis_origin}, PostgreSQL {servers.database_origin};"
+            f" database {BENCH_DATABASE}, key prefix {BENCH_KEY_PREFIX}"
+        )
         asyncio.run(_recreate_database(servers.database_url_for("postgres"), BENCH_DATABASE))
         asyncio.run(apply_migrations(database_url))
         asyncio.run(delete_keys(servers.redis_url, BENCH_KEY_PREFIX))
@@ -77,8 +92,12 @@ def run_bench(
             display.note(f"starting uvicorn service.app:app with {workers} workers")
             with ServerUnderTest("service.app:app", env=env, workers=workers) as server:
                 options = Options(
-                    base_url=server.url, admin_key=admin_key, service_key=service_key,
-                    database_url=database_url, processes=processes, seats=seats,
+                    base_url=server.url,
+                    admin_key=admin_key,
+                    service_key=service_key,
+                    database_url=database_url,
+                    processes=processes,
+                    seats=seats,
                 )
                 return run_suite(options, phases, display), server.url
         finally:

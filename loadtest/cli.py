@@ -36,28 +36,41 @@ def _positive(kind: type) -> object:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", type=_positive(int), default=DEFAULT_PROCESSES,
-                        help="generator processes, each with its own event loop and connections"
-                             f" (default {DEFAULT_PROCESSES})")
-    parser.add_argument("--connections", type=_positive(int), default=64,
-                        help="connections in all (closed loop: the concurrency; default 64)")
-    parser.add_argument("--rate", type=_positive(float), default=1000.0,
-                        help="open loop: requests/s offered in all (default 1000)")
+    parser.add_argument(
+        "--processes",
+        type=_positive(int),
+        default=DEFAULT_PROCESSES,
+        help=f"generator processes, each with its own event loop and connections (default {DEFAULT_PROCESSES})",
+    )
+    parser.add_argument(
+        "--connections",
+        type=_positive(int),
+        default=64,
+        help="connections in all (closed loop: the concurrency; default 64)",
+    )
+    parser.add_argument(
+        "--rate", type=_positive(float), default=1000.0, help="open loop: requests/s offered in all (default 1000)"
+    )
     parser.add_argument("--seats", type=_positive(int), default=100, help="flash sale: seats (default 100)")
     parser.add_argument("--buyers", type=_positive(int), default=2000, help="flash sale: buyers (default 2000)")
-    parser.add_argument("--timeout", type=_positive(float), default=10.0,
-                        help="seconds to wait for one answer (default 10)")
+    parser.add_argument(
+        "--timeout", type=_positive(float), default=10.0, help="seconds to wait for one answer (default 10)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed, too")
-    parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
-                        help="the status line on stderr (auto: only on a terminal)")
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the status line on stderr (auto: only on a terminal)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest",
         description="ticket-cart's load tool: many virtual buyers on the HTTP API, a ceiling measured"
-                    " beside them, and an invariant check afterwards. See docs/performance.md.",
+        " beside them, and an invariant check afterwards. See docs/performance.md.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -66,13 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--admin-key", help="X-Admin-Key, to create the run's tiers and read inventory")
     run.add_argument("--service-key", help="sent as X-Service-Key so the server skips its rate limits")
     run.add_argument("--database-url", help="PostgreSQL, for the database side of the invariant check")
-    run.add_argument("--scenario", choices=list(SCENARIOS), default="mix",
-                     help="health is the ceiling alone (to compare the tool with wrk)")
-    run.add_argument("--mode", choices=("closed", "open"), default="closed",
-                     help="closed: --connections as fast as they go; open: --rate, timed from when due")
-    run.add_argument("--duration", type=_positive(float),
-                     help="seconds per phase (default 10); a flash sale ends when its buyers are done,"
-                          f" and this only bounds it (default {FLASH_BOUND:g})")
+    run.add_argument(
+        "--scenario",
+        choices=list(SCENARIOS),
+        default="mix",
+        help="health is the ceiling alone (to compare the tool with wrk)",
+    )
+    run.add_argument(
+        "--mode",
+        choices=("closed", "open"),
+        default="closed",
+        help="closed: --connections as fast as they go; open: --rate, timed from when due",
+    )
+    run.add_argument(
+        "--duration",
+        type=_positive(float),
+        help="seconds per phase (default 10); a flash sale ends when its buyers are done,"
+        f" and this only bounds it (default {FLASH_BOUND:g})",
+    )
     run.add_argument("--no-ceiling", action="store_true", help="skip the GET /health/live phase")
     run.add_argument("--seed", type=int, default=1, help="the buyers' random choices (default 1)")
     _common(run)
@@ -126,23 +150,35 @@ def main(argv: list[str] | None = None) -> int:
 
 def _title(what: str, args: argparse.Namespace) -> str:
     machine = report.machine_facts()
-    return (f"ticket-cart load test: {what}; {args.processes} generator processes;"
-            f" {machine['nproc']} CPUs ({machine['cpu_model']})")
+    return (
+        f"ticket-cart load test: {what}; {args.processes} generator processes;"
+        f" {machine['nproc']} CPUs ({machine['cpu_model']})"
+    )
 
 
 def _run(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseOutcome], str, str]:
     scenario = SCENARIOS[args.scenario]
     duration = args.duration or (FLASH_BOUND if scenario.finite else 10.0)
     phase = Phase(
-        label=args.scenario, scenario=args.scenario, mode=args.mode, connections=args.connections,
-        rate=args.rate, duration=duration, buyers=args.buyers if scenario.finite else None,
+        label=args.scenario,
+        scenario=args.scenario,
+        mode=args.mode,
+        connections=args.connections,
+        rate=args.rate,
+        duration=duration,
+        buyers=args.buyers if scenario.finite else None,
     )
     ceiling = ceiling_of(phase, duration=args.duration or 10.0)
     phases = [phase] if args.no_ceiling or args.scenario == "health" else [ceiling, phase]
     options = Options(
-        base_url=args.base_url, admin_key=args.admin_key, service_key=args.service_key,
-        database_url=args.database_url, processes=args.processes, timeout=args.timeout,
-        seed=args.seed, seats=args.seats,
+        base_url=args.base_url,
+        admin_key=args.admin_key,
+        service_key=args.service_key,
+        database_url=args.database_url,
+        processes=args.processes,
+        timeout=args.timeout,
+        seed=args.seed,
+        seats=args.seats,
     )
     return run_suite(options, phases, display), args.base_url, _title(f"{args.base_url}", args)
 
@@ -151,7 +187,10 @@ def _bench(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseO
     from loadtest.bench import run_bench, standard_phases
 
     phases = standard_phases(
-        duration=args.duration, connections=args.connections, rate=args.rate, buyers=args.buyers,
+        duration=args.duration,
+        connections=args.connections,
+        rate=args.rate,
+        buyers=args.buyers,
     )
     if args.only:
         wanted = {label.strip() for label in args.only.split(",")}
@@ -159,6 +198,10 @@ def _bench(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseO
         if not phases:
             raise SuiteError(f"--only {args.only}: no such phase")
     outcomes, base_url = run_bench(
-        phases, processes=args.processes, workers=args.workers, seats=args.seats, display=display,
+        phases,
+        processes=args.processes,
+        workers=args.workers,
+        seats=args.seats,
+        display=display,
     )
     return outcomes, base_url, _title(f"bench, service.app on this machine ({args.workers} uvicorn workers)", args)

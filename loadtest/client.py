@@ -63,9 +63,7 @@ class Target:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def encode_request(
-    target: Target, method: str, path: str, headers: dict[str, str], body: bytes | None
-) -> bytes:
+def encode_request(target: Target, method: str, path: str, headers: dict[str, str], body: bytes | None) -> bytes:
     # One f-string per request: this runs for every request the tool sends.
     extra = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]) if headers else ""
     start = f"{method} {target.path_prefix}{path} HTTP/1.1\r\n{target.host_line}{extra}"

@@ -295,8 +295,7 @@ class Share:
             await asyncio.sleep(n * CONNECT_SPACING)  # started apart, awaited together: one timeout bounds all
             await connection.connect()
 
-        results = await asyncio.gather(*(connect(n, c) for n, c in enumerate(self.connections)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(connect(n, c) for n, c in enumerate(self.connections)), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if len(failures) == len(self.connections):
             raise EngineError(str(failures[0]))

@@ -45,9 +45,21 @@ async def _call(app: Any, method: str, path: str, headers: list, body: bytes = b
         if message["type"] == "http.response.start":
             answer["status"] = message["status"]
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": headers, "client": ("127.0.0.1", 5555), "server": ("127.0.0.1", 8000), "state": {}}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
     await app(scope, receive, send)
     return answer
 
@@ -64,8 +76,9 @@ async def _started(app: Any) -> None:
         if message["type"] == "lifespan.startup.complete":
             ready.set()
 
-    _LIFESPANS.add(asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                             events.get, send)))
+    _LIFESPANS.add(
+        asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, events.get, send))
+    )
     await ready.wait()
 
 
@@ -74,14 +87,18 @@ async def measure(requests: int, profile: bool) -> None:
     app = create_app(settings)
     await _started(app)
     tier = str(uuid.uuid4())
-    definition = (f'{{"event_id":"{uuid.uuid4()}","name":"inprocess","price":1000,"currency":"VND",'
-                  f'"quantity_total":10000000,"max_per_order":10}}').encode()
+    definition = (
+        f'{{"event_id":"{uuid.uuid4()}","name":"inprocess","price":1000,"currency":"VND",'
+        f'"quantity_total":10000000,"max_per_order":10}}'
+    ).encode()
     admin = [(b"x-admin-key", settings.admin_api_key.encode()), (b"content-type", b"application/json")]
     assert (await _call(app, "PUT", f"/api/admin/tiers/{tier}", admin, definition))["status"] in (200, 201)
     add = (f'{{"tier_id":"{tier}","quantity":1}}').encode()
     json_header = [(b"content-type", b"application/json")]
-    cases = [("GET /health/live", "GET", "/health/live", [], b""),
-             ("POST /api/cart/items", "POST", "/api/cart/items", json_header, add)]
+    cases = [
+        ("GET /health/live", "GET", "/health/live", [], b""),
+        ("POST /api/cart/items", "POST", "/api/cart/items", json_header, add),
+    ]
 
     for name, method, path, headers, body in cases * 2:  # the first round warms up
         # B023: the callers run (gathered) within this iteration, so its loop variables.
@@ -97,8 +114,10 @@ async def measure(requests: int, profile: bool) -> None:
         if profiler:
             profiler.disable()
         done = requests // CALLERS * CALLERS
-        print(f"{name:22} {1e6 * (time.process_time() - cpu) / done:6.0f} us CPU per request, "
-              f"{done / (time.perf_counter() - wall):7.0f} req/s in process")
+        print(
+            f"{name:22} {1e6 * (time.process_time() - cpu) / done:6.0f} us CPU per request, "
+            f"{done / (time.perf_counter() - wall):7.0f} req/s in process"
+        )
         if profiler:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 

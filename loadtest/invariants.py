@@ -55,29 +55,39 @@ class TierRule(NamedTuple):
 
 TIER_RULES = (
     TierRule(
-        "sold + held <= total (Redis)", lambda t: True,
+        "sold + held <= total (Redis)",
+        lambda t: True,
         lambda t: t.sold + t.held > t.total or t.sold < 0 or t.held < 0,
-        lambda t: f"sold {t.sold} + held {t.held} > total {t.total}", "no tiers",
+        lambda t: f"sold {t.sold} + held {t.held} > total {t.total}",
+        "no tiers",
     ),
     TierRule(
-        "PostgreSQL sold = Redis sold", lambda t: t.sold_db is not None,
+        "PostgreSQL sold = Redis sold",
+        lambda t: t.sold_db is not None,
         lambda t: t.sold_db != t.sold,
-        lambda t: f"PostgreSQL {t.sold_db}, Redis {t.sold}", "PostgreSQL's count not known",
+        lambda t: f"PostgreSQL {t.sold_db}, Redis {t.sold}",
+        "PostgreSQL's count not known",
     ),
     TierRule(
-        "0 <= sold <= total (PostgreSQL)", lambda t: t.sold_db is not None,
+        "0 <= sold <= total (PostgreSQL)",
+        lambda t: t.sold_db is not None,
         lambda t: not 0 <= (t.sold_db or 0) <= t.total,
-        lambda t: f"sold {t.sold_db} of {t.total}", "PostgreSQL's count not known",
+        lambda t: f"sold {t.sold_db} of {t.total}",
+        "PostgreSQL's count not known",
     ),
     TierRule(
-        "live tickets = quantity_sold", lambda t: t.tickets_valid is not None,
+        "live tickets = quantity_sold",
+        lambda t: t.tickets_valid is not None,
         lambda t: t.tickets_valid != t.sold_db,
-        lambda t: f"{t.tickets_valid} live tickets, quantity_sold {t.sold_db}", "needs --database-url",
+        lambda t: f"{t.tickets_valid} live tickets, quantity_sold {t.sold_db}",
+        "needs --database-url",
     ),
     TierRule(
-        "sold = seats in the orders buyers got", lambda t: t.bought is not None,
+        "sold = seats in the orders buyers got",
+        lambda t: t.bought is not None,
         lambda t: t.bought != _sold(t),
-        lambda t: f"sold {_sold(t)}, buyers got {t.bought}", "some checkouts got no answer",
+        lambda t: f"sold {_sold(t)}, buyers got {t.bought}",
+        "some checkouts got no answer",
     ),
 )
 
@@ -111,9 +121,11 @@ def check(observed: Observed) -> list[Check]:
     if observed.flash_expected_sold is not None:
         tiers = observed.tiers
         sold = sum(_sold(t) for t in tiers)
-        wrong = [] if sold == observed.flash_expected_sold else [
-            f"sold {sold}, expected exactly {observed.flash_expected_sold}"
-        ]
+        wrong = (
+            []
+            if sold == observed.flash_expected_sold
+            else [f"sold {sold}, expected exactly {observed.flash_expected_sold}"]
+        )
         results.append(_verdict(FLASH_CHECK, wrong, bool(tiers), "no tiers"))
     return results
 
@@ -127,6 +139,7 @@ def passed(checks: list[Check]) -> bool:
 
 
 # --- gathering the numbers -------------------------------------------------------------
+
 
 async def observe(
     admin: AdminApi,
@@ -149,15 +162,17 @@ async def observe(
         tickets = None
         if db is not None:
             sold_db, tickets = db["sold"].get(tier.id), db["tickets"].get(tier.id, 0)
-        tiers.append(TierCount(
-            tier_id=tier.id,
-            total=int(inventory["total"]),
-            sold=int(inventory["sold"]),
-            held=int(inventory["held"]),
-            sold_db=int(sold_db) if sold_db is not None else None,
-            tickets_valid=tickets,
-            bought=None if ambiguous else tally.seats_bought.get(tier.id, 0),
-        ))
+        tiers.append(
+            TierCount(
+                tier_id=tier.id,
+                total=int(inventory["total"]),
+                sold=int(inventory["sold"]),
+                held=int(inventory["held"]),
+                sold_db=int(sold_db) if sold_db is not None else None,
+                tickets_valid=tickets,
+                bought=None if ambiguous else tally.seats_bought.get(tier.id, 0),
+            )
+        )
     return Observed(
         tiers=tiers,
         carts_with_several_orders=db["several"] if db is not None else None,
@@ -173,12 +188,13 @@ async def _read_database(database_url: str, tier_ids: list[str]) -> dict:
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT id::text AS id, quantity_total, quantity_sold FROM ticket_tiers"
-            " WHERE id = ANY($1::uuid[])", tier_ids,
+            "SELECT id::text AS id, quantity_total, quantity_sold FROM ticket_tiers WHERE id = ANY($1::uuid[])",
+            tier_ids,
         )
         tickets = await conn.fetch(
             "SELECT tier_id::text AS tier_id, count(*) AS n FROM tickets"
-            " WHERE tier_id = ANY($1::uuid[]) AND status = 'valid' GROUP BY tier_id", tier_ids,
+            " WHERE tier_id = ANY($1::uuid[]) AND status = 'valid' GROUP BY tier_id",
+            tier_ids,
         )
         several = await conn.fetch(
             "SELECT cart_id, count(*) AS n FROM orders GROUP BY cart_id HAVING count(*) > 1 LIMIT 20"

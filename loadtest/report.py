@@ -24,8 +24,20 @@ FORMAT_VERSION = 1
 OP_ORDER = ("live", "add", "update", "remove", "view", "availability", "promo", "empty", "checkout")
 GENERATOR_BUSY = 0.85  # a generator process busier than this may have capped the load
 
-_COLUMNS = ("phase", "load", "operation", "requests", "req/s", "of ceil", "p50 ms", "p90 ms",
-            "p99 ms", "p99/ceil", "max ms", "not ok")
+_COLUMNS = (
+    "phase",
+    "load",
+    "operation",
+    "requests",
+    "req/s",
+    "of ceil",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "p99/ceil",
+    "max ms",
+    "not ok",
+)
 
 
 def machine_facts() -> dict[str, object]:
@@ -38,8 +50,12 @@ def machine_facts() -> dict[str, object]:
                     break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "system": f"{platform.system()} {platform.release()}"}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
 
 
 def load_of(phase: Phase) -> str:
@@ -61,8 +77,9 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
         phase, stats = outcome.phase, outcome.stats
         ceiling = targets.matching_ceiling(outcome, outcomes) if phase.scenario != "health" else None
         ceiling_rate = ceiling.stats.throughput() if ceiling else 0.0
-        ceiling_p99 = (ceiling.stats.ops["live"].latency.percentile(99)
-                       if ceiling and "live" in ceiling.stats.ops else 0.0)
+        ceiling_p99 = (
+            ceiling.stats.ops["live"].latency.percentile(99) if ceiling and "live" in ceiling.stats.ops else 0.0
+        )
         names = _op_names(stats)
         for i, name in enumerate(names + (["(all)"] if len(names) > 1 else [])):
             if name == "(all)":
@@ -77,12 +94,20 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
             hist = op.latency
             share = f"{rate / ceiling_rate:.0%}" if ceiling_rate and phase.mode == "closed" else "-"
             p99_ratio = f"{hist.percentile(99) / ceiling_p99:.1f}x" if ceiling_p99 and hist.count else "-"
-            rows.append((
-                phase.label if i == 0 else "", load_of(phase) if i == 0 else "", name,
-                f"{op.requests:,}", f"{rate:,.0f}", share,
-                *(_ms(hist.percentile(p)) if hist.count else "-" for p in (50, 90, 99)),
-                p99_ratio, _ms(hist.max_us) if hist.count else "-", f"{op.requests - op.ok:,}",
-            ))
+            rows.append(
+                (
+                    phase.label if i == 0 else "",
+                    load_of(phase) if i == 0 else "",
+                    name,
+                    f"{op.requests:,}",
+                    f"{rate:,.0f}",
+                    share,
+                    *(_ms(hist.percentile(p)) if hist.count else "-" for p in (50, 90, 99)),
+                    p99_ratio,
+                    _ms(hist.max_us) if hist.count else "-",
+                    f"{op.requests - op.ok:,}",
+                )
+            )
     return rows
 
 
@@ -114,8 +139,9 @@ def render(outcomes: list[PhaseOutcome], *, title: str) -> str:
     out.append("")
     out.append("Generator (the load tool itself):")
     for outcome in outcomes:
-        out.append(f"  {outcome.phase.label} ({load_of(outcome.phase)}): "
-                   f"{generator_line(outcome.stats, outcome.phase)}")
+        out.append(
+            f"  {outcome.phase.label} ({load_of(outcome.phase)}): {generator_line(outcome.stats, outcome.phase)}"
+        )
     checked = [o for o in outcomes if o.checks]
     if checked:
         out.append("")
@@ -152,26 +178,33 @@ def all_passed(outcomes: list[PhaseOutcome]) -> bool:
 
 # --- JSON ------------------------------------------------------------------------------
 
+
 def to_document(outcomes: list[PhaseOutcome], *, base_url: str, command: str) -> dict[str, Any]:
     phases = []
     for outcome in outcomes:
         stats = outcome.stats
         summary = {
             name: {
-                "requests": op.requests, "ok": op.ok, "rps": stats.throughput(name),
-                "p50_ms": op.latency.percentile(50) / 1000, "p90_ms": op.latency.percentile(90) / 1000,
-                "p99_ms": op.latency.percentile(99) / 1000, "max_ms": op.latency.max_us / 1000,
+                "requests": op.requests,
+                "ok": op.ok,
+                "rps": stats.throughput(name),
+                "p50_ms": op.latency.percentile(50) / 1000,
+                "p90_ms": op.latency.percentile(90) / 1000,
+                "p99_ms": op.latency.percentile(99) / 1000,
+                "max_ms": op.latency.max_us / 1000,
             }
             for name, op in stats.ops.items()
         }
-        phases.append({
-            "phase": msgspec.to_builtins(outcome.phase),
-            "processes": outcome.processes,
-            "summary": summary,
-            "rps": stats.throughput(),
-            "invariants": [c._asdict() for c in outcome.checks],
-            "stats": stats.to_dict(),
-        })
+        phases.append(
+            {
+                "phase": msgspec.to_builtins(outcome.phase),
+                "processes": outcome.processes,
+                "summary": summary,
+                "rps": stats.throughput(),
+                "invariants": [c._asdict() for c in outcome.checks],
+                "stats": stats.to_dict(),
+            }
+        )
     return {
         "format": FORMAT_VERSION,
         "tool": "ticket-cart loadtest",
@@ -205,14 +238,18 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
         return rows
 
     before, after = index(old), index(new)
-    lines = [f"{'phase':<10} {'load':<14} {'operation':<13} {'req/s old':>10} {'req/s new':>10} {'change':>7}"
-             f" {'p99 old':>8} {'p99 new':>8} {'change':>7}"]
+    lines = [
+        f"{'phase':<10} {'load':<14} {'operation':<13} {'req/s old':>10} {'req/s new':>10} {'change':>7}"
+        f" {'p99 old':>8} {'p99 new':>8} {'change':>7}"
+    ]
     for key in [k for k in before if k in after]:
         a, b = before[key], after[key]
         rps = (b["rps"] / a["rps"] - 1) if a["rps"] else 0.0
         p99 = (b["p99_ms"] / a["p99_ms"] - 1) if a["p99_ms"] else 0.0
-        lines.append(f"{key[0]:<10} {key[1]:<14} {key[2]:<13} {a['rps']:>10,.0f} {b['rps']:>10,.0f} {rps:>+7.0%}"
-                     f" {a['p99_ms']:>8.2f} {b['p99_ms']:>8.2f} {p99:>+7.0%}")
+        lines.append(
+            f"{key[0]:<10} {key[1]:<14} {key[2]:<13} {a['rps']:>10,.0f} {b['rps']:>10,.0f} {rps:>+7.0%}"
+            f" {a['p99_ms']:>8.2f} {b['p99_ms']:>8.2f} {p99:>+7.0%}"
+        )
     only = sorted(set(before) ^ set(after))
     if only:
         lines.append(f"({len(only)} rows are in one run only)")

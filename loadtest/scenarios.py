@@ -96,6 +96,7 @@ def ok(answer: Response | None) -> bool:
 
 # --- building blocks -------------------------------------------------------------------
 
+
 def add(tier: Tier, quantity: int = 1) -> Call:
     return Call("add", "POST", "/api/cart/items", {"tier_id": tier.id, "quantity": quantity})
 
@@ -131,6 +132,7 @@ def checkout(
 
 
 # --- flows -----------------------------------------------------------------------------
+
 
 def health_flow(ctx: FlowContext) -> Flow:
     yield Call("live", "GET", "/health/live")
@@ -205,12 +207,19 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("health", "GET /health/live: the ceiling", "none", health_flow),
         Scenario("add", "add-to-cart only: 5 single seats per cart", "roomy", add_flow),
         Scenario(
-            "flash", "flash sale: every buyer races for one seat of one small tier", "flash",
-            flash_flow, finite=True, expected_codes=frozenset({"sold-out"}),
+            "flash",
+            "flash sale: every buyer races for one seat of one small tier",
+            "flash",
+            flash_flow,
+            finite=True,
+            expected_codes=frozenset({"sold-out"}),
         ),
         Scenario("checkout", "add one seat, check out", "roomy", checkout_flow),
         Scenario(
-            "mix", "browse and buy across events, tiers and promo codes", "promo", mix_flow,
+            "mix",
+            "browse and buy across events, tiers and promo codes",
+            "promo",
+            mix_flow,
             # Deliberately tried: an unknown code, a code with few uses.
             expected_codes=frozenset({"invalid-promo", "promo-exhausted"}),
         ),

@@ -56,16 +56,37 @@ class ServerUnderTest:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", self.app, "--app-dir", str(self.app_dir),
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            self.app,
+            "--app-dir",
+            str(self.app_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
             "--no-proxy-headers",
         ]
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            self.command(), cwd=self.app_dir, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            self.command(),
+            cwd=self.app_dir,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             uvloop.run(self._ready())

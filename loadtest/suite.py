@@ -50,8 +50,12 @@ class SuiteError(RuntimeError):
 def ceiling_of(phase: Phase, duration: float | None = None) -> Phase:
     """The trivial endpoint under the same load as ``phase`` (for ``duration``, else as long)."""
     return Phase(
-        label="ceiling", scenario="health", mode=phase.mode, connections=phase.connections,
-        rate=phase.rate, duration=duration or phase.duration,
+        label="ceiling",
+        scenario="health",
+        mode=phase.mode,
+        connections=phase.connections,
+        rate=phase.rate,
+        duration=duration or phase.duration,
     )
 
 
@@ -68,7 +72,10 @@ def run_suite(
 
 
 def _run_phases(
-    options: Options, phases: list[Phase], display: ProgressLine, generator: LoadGenerator,
+    options: Options,
+    phases: list[Phase],
+    display: ProgressLine,
+    generator: LoadGenerator,
     headers: dict[str, str],
 ) -> list[PhaseOutcome]:
     outcomes = []
@@ -79,12 +86,15 @@ def _run_phases(
         if catalog.tiers:
             # B023: run at once, within this iteration.
             uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))  # noqa: B023
-        load = (f"{phase.rate:,.0f} req/s offered" if phase.mode == "open"
-                else f"{phase.connections} connections")
+        load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"
         display.note(f"[{number + 1}/{len(phases)}] {phase.label}: {scenario.description}; {phase.mode} loop, {load}")
         stats = generator.run(
-            phase, base_url=options.base_url, catalog=catalog, headers=headers,
-            timeout=options.timeout, seed=options.seed + number,
+            phase,
+            base_url=options.base_url,
+            catalog=catalog,
+            headers=headers,
+            timeout=options.timeout,
+            seed=options.seed + number,
         )
         checks: list[invariants.Check] = []
         if catalog.tiers:
@@ -117,16 +127,23 @@ async def _check(
 
     async def observe(admin: AdminApi) -> invariants.Observed:
         return await invariants.observe(
-            admin, catalog, stats.tally, database_url=options.database_url, flash_expected_sold=expected,
+            admin,
+            catalog,
+            stats.tally,
+            database_url=options.database_url,
+            flash_expected_sold=expected,
         )
 
     checks = invariants.check(await _with_admin(options, headers, observe))
     if unfinished:
         # Holds of buyers cut off before their checkout stay unsold: no verdict possible.
-        checks.append(invariants.Check(
-            FLASH_CHECK, "skip",
-            f"{unfinished:,} of {phase.buyers:,} buyers did not finish within {phase.duration:g} s",
-        ))
+        checks.append(
+            invariants.Check(
+                FLASH_CHECK,
+                "skip",
+                f"{unfinished:,} of {phase.buyers:,} buyers did not finish within {phase.duration:g} s",
+            )
+        )
     return checks
 
 

@@ -58,29 +58,39 @@ def evaluate(outcomes: list[PhaseOutcome]) -> list[Check]:
             if cart:
                 worst = max(cart, key=lambda op: _p99_ms(outcome, op))
                 p99 = _p99_ms(outcome, worst)
-                results.append(_judge(
-                    f"cart operations p99 < {CART_P99_MS:g} ms at {phase.rate:,.0f} req/s ({phase.label})",
-                    p99 < CART_P99_MS, f"worst: {worst} p99 {p99:.2f} ms", outcome,
-                ))
+                results.append(
+                    _judge(
+                        f"cart operations p99 < {CART_P99_MS:g} ms at {phase.rate:,.0f} req/s ({phase.label})",
+                        p99 < CART_P99_MS,
+                        f"worst: {worst} p99 {p99:.2f} ms",
+                        outcome,
+                    )
+                )
         if phase.mode == "closed" and phase.scenario == "add":
             ceiling = matching_ceiling(outcome, outcomes)
             if ceiling is not None and ceiling.stats.requests:
                 share = stats.throughput("add") / max(ceiling.stats.throughput(), 1e-9)
                 ratio = _p99_ms(outcome, "add") / max(_p99_ms(ceiling, "live"), 1e-9)
-                results.append(_judge(
-                    f"add-to-cart >= {ADD_SHARE_OF_CEILING:.0%} of the ceiling, p99 <= "
-                    f"{ADD_P99_TIMES_CEILING:g}x its ({phase.connections} connections)",
-                    share >= ADD_SHARE_OF_CEILING and ratio <= ADD_P99_TIMES_CEILING,
-                    f"{share:.0%} of {ceiling.stats.throughput():,.0f} req/s; p99 {ratio:.1f}x", outcome,
-                ))
+                results.append(
+                    _judge(
+                        f"add-to-cart >= {ADD_SHARE_OF_CEILING:.0%} of the ceiling, p99 <= "
+                        f"{ADD_P99_TIMES_CEILING:g}x its ({phase.connections} connections)",
+                        share >= ADD_SHARE_OF_CEILING and ratio <= ADD_P99_TIMES_CEILING,
+                        f"{share:.0%} of {ceiling.stats.throughput():,.0f} req/s; p99 {ratio:.1f}x",
+                        outcome,
+                    )
+                )
         if phase.mode == "open" and phase.scenario == "checkout" and "checkout" in stats.ops:
             offered = phase.rate / 2  # every buyer adds once, then checks out
             p99 = _p99_ms(outcome, "checkout")
-            results.append(_judge(
-                f"checkout p99 < {CHECKOUT_P99_MS:g} ms at {CHECKOUT_RATE:g} checkouts/s",
-                p99 < CHECKOUT_P99_MS and offered >= CHECKOUT_RATE,
-                f"p99 {p99:.2f} ms at {offered:,.0f} checkouts/s offered", outcome,
-            ))
+            results.append(
+                _judge(
+                    f"checkout p99 < {CHECKOUT_P99_MS:g} ms at {CHECKOUT_RATE:g} checkouts/s",
+                    p99 < CHECKOUT_P99_MS and offered >= CHECKOUT_RATE,
+                    f"p99 {p99:.2f} ms at {offered:,.0f} checkouts/s offered",
+                    outcome,
+                )
+            )
         for check in outcome.checks:
             if check.name == FLASH_CHECK:
                 results.append(Check("flash sale sells exactly the seats there are", check.status, check.detail))

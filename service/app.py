@@ -80,24 +80,44 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
     cors = (
         # Credentials (the cart cookie) only for named origins: with "*" Litestar would echo any
         # origin and let every site send the buyer's cookie.
-        CORSConfig(allow_origins=list(settings.cors_allow_origins),
-                   allow_credentials="*" not in settings.cors_allow_origins,
-                   allow_headers=["content-type", "authorization", "x-cart-token", "x-order-token",
-                                  "idempotency-key"],
-                   expose_headers=["x-cart-token", "x-request-id", "retry-after", "ratelimit-limit",
-                                   "ratelimit-remaining", "ratelimit-reset"])
-        if settings.cors_allow_origins else None
+        CORSConfig(
+            allow_origins=list(settings.cors_allow_origins),
+            allow_credentials="*" not in settings.cors_allow_origins,
+            allow_headers=["content-type", "authorization", "x-cart-token", "x-order-token", "idempotency-key"],
+            expose_headers=[
+                "x-cart-token",
+                "x-request-id",
+                "retry-after",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset",
+            ],
+        )
+        if settings.cors_allow_origins
+        else None
     )
     app = Litestar(
-        route_handlers=[*cart_handlers.ROUTES, *merge_handlers.ROUTES, *tier_handlers.ROUTES,
-                        *order_admin_handlers.ROUTES, *promo_handlers.ROUTES, *order_handlers.ROUTES, live, ready,
-                        metrics],
+        route_handlers=[
+            *cart_handlers.ROUTES,
+            *merge_handlers.ROUTES,
+            *tier_handlers.ROUTES,
+            *order_admin_handlers.ROUTES,
+            *promo_handlers.ROUTES,
+            *order_handlers.ROUTES,
+            live,
+            ready,
+            metrics,
+        ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,  # each area's service, handed to its handlers by name
         exception_handlers=EXCEPTION_HANDLERS,
         # Outermost first; the fast lane is innermost, so everything before it applies to it.
-        middleware=[observe_requests, refuse_large_headers, limit_requests,
-                    partial(fastlane.fast_lane, enabled=fast_lane)],
+        middleware=[
+            observe_requests,
+            refuse_large_headers,
+            limit_requests,
+            partial(fastlane.fast_lane, enabled=fast_lane),
+        ],
         before_send=[add_security_headers],
         cors_config=cors,
         request_max_body_size=MAX_BODY_BYTES,
@@ -105,10 +125,12 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
             title="ticket-cart",
             version="0.1.0",
             path="/schema",
-            components=Components(security_schemes={
-                "adminKey": SecurityScheme(type="apiKey", name="X-Admin-Key", security_scheme_in="header"),
-                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-            }),
+            components=Components(
+                security_schemes={
+                    "adminKey": SecurityScheme(type="apiKey", name="X-Admin-Key", security_scheme_in="header"),
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                }
+            ),
         ),
         debug=False,
     )

@@ -28,8 +28,9 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Can serve carts: Redis answers, scripts loaded; PostgreSQL's state reported",
-     tags=["ops"])
+@get(
+    "/health/ready", summary="Can serve carts: Redis answers, scripts loaded; PostgreSQL's state reported", tags=["ops"]
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     s = services_of(request.app)
     try:
@@ -45,6 +46,10 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         except Exception as exc:
             scripts = f"not loaded: {type(exc).__name__}"
     can_serve_carts = redis == "ok" and scripts == "loaded"
-    body = {"status": "ok" if can_serve_carts else "unavailable", "redis": redis, "scripts": scripts,
-            "postgres": s.postgres.state}
+    body = {
+        "status": "ok" if can_serve_carts else "unavailable",
+        "redis": redis,
+        "scripts": scripts,
+        "postgres": s.postgres.state,
+    }
     return Response(body, status_code=200 if can_serve_carts else 503)

@@ -26,9 +26,7 @@ class Keys:
 
     def event(self, event_id: str) -> EventKeys:
         tag = f"{self.prefix}{{e:{event_id}}}"
-        return EventKeys(
-            inventory=f"{tag}:inv", carts=f"{tag}:carts", expiries=f"{tag}:exp", checkouts=f"{tag}:co"
-        )
+        return EventKeys(inventory=f"{tag}:inv", carts=f"{tag}:carts", expiries=f"{tag}:exp", checkouts=f"{tag}:co")
 
     def cart_meta(self, cart_id: str) -> str:
         """Hash of cart-wide facts: events with a part, currency, promo code, owner."""

@@ -58,8 +58,9 @@ class _StdoutHandler(logging.StreamHandler[TextIO]):
         pass
 
 
-def _to_standard_library(_logger: Any, _method: str,
-                         event: MutableMapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _to_standard_library(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """structlog's last step: its event as a standard-library call, the fields kept apart."""
     message = event.pop("event", "")
     exc_info = event.pop("exc_info", None)

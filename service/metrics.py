@@ -33,7 +33,20 @@ MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 # Fine-grained at the low end: a cart change should take well under 5 ms.
 HTTP_LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
 )
 CHECKOUT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -167,7 +180,9 @@ def start_worker_metrics_server(port: int, *, or_any_free_port: bool = False) ->
         if exc.errno != errno.EADDRINUSE:
             raise
         if not or_any_free_port:
-            raise MetricsPortTaken(exc.errno, f"the worker's metrics port {port} (WORKER_METRICS_PORT) is in use: "
-                                              "set another, or 0 for none") from None
+            raise MetricsPortTaken(
+                exc.errno,
+                f"the worker's metrics port {port} (WORKER_METRICS_PORT) is in use: set another, or 0 for none",
+            ) from None
         server, _thread = start_http_server(0, registry=_registry())
     return server.server_port

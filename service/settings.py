@@ -51,12 +51,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     admin_api_key: Secret
     # First key signs, every key verifies (rotation).
     cart_token_secrets: Annotated[tuple[str, ...], Meta(min_length=1, extra=_SECRET)] = msgspec.field(
-        name="CART_TOKEN_SECRET")
+        name="CART_TOKEN_SECRET"
+    )
     jwt_secret: Secret
     reservation_ttl_seconds: Annotated[int, Meta(ge=1, le=86400)] = 900
     payment_ttl_seconds: Annotated[int, Meta(ge=1, le=30 * 86400)] = 1800
-    key_prefix: Annotated[str, Meta(pattern=r"^[^{}]*$", extra={
-        "expected": "free of '{' and '}' (they form Redis hash tags)"})] = "tc:"
+    key_prefix: Annotated[
+        str, Meta(pattern=r"^[^{}]*$", extra={"expected": "free of '{' and '}' (they form Redis hash tags)"})
+    ] = "tc:"
     app_env: Literal["development", "production"] = "development"
     # Operational limits (documented in the README).
     redis_timeout_seconds: Annotated[float, Meta(gt=0)] = 2.0
@@ -78,8 +80,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     promo_attempts_per_minute: Annotated[int, Meta(ge=0, le=10**6)] = 10
     promo_attempts_address_per_minute: Annotated[int, Meta(ge=0, le=10**6)] = 100
     # Proxies (networks, normalized) whose X-Forwarded-For names the client (service/http/forwarded.py).
-    trusted_proxies: Annotated[tuple[str, ...], Meta(extra={
-        "parse": _networks, "expected": "IP addresses or networks (CIDR, host bits zero)"})] = ()
+    trusted_proxies: Annotated[
+        tuple[str, ...], Meta(extra={"parse": _networks, "expected": "IP addresses or networks (CIDR, host bits zero)"})
+    ] = ()
     trusted_service_key: Annotated[str | None, Meta(extra=_SECRET)] = None
     cors_allow_origins: tuple[str, ...] = ()
     log_level: Annotated[str, Meta(extra={"parse": str.upper})] = "INFO"
@@ -110,8 +113,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
         """The settings of ``environ`` (default ``os.environ``); an unset or blank variable
         takes its default. Raises SettingsError naming the variable."""
         env = os.environ if environ is None else environ
-        given = {f.encode_name: env[f.encode_name].strip()
-                 for f in _FIELDS if env.get(f.encode_name, "").strip()}
+        given = {f.encode_name: env[f.encode_name].strip() for f in _FIELDS if env.get(f.encode_name, "").strip()}
         for field in _FIELDS:
             if field.required and field.encode_name not in given:
                 raise SettingsError(_missing(field.encode_name, given.get("APP_ENV", "development")))
@@ -203,9 +205,11 @@ def _malformed(field: msgspec.inspect.Field, given: Mapping[str, str]) -> Settin
 def _missing(variable: str, app_env: str) -> str:
     if app_env == "production":
         return f"{variable} must be set when APP_ENV=production"
-    return (f"{variable} is not set: in development, start through make run or make worker "
-            f"(python -m devtools.devserver), which fill in the secrets kept in .data/dev-secrets.json, "
-            f"or set it")
+    return (
+        f"{variable} is not set: in development, start through make run or make worker "
+        f"(python -m devtools.devserver), which fill in the secrets kept in .data/dev-secrets.json, "
+        f"or set it"
+    )
 
 
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:

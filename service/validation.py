@@ -27,8 +27,10 @@ Text = Annotated[str, Meta(pattern=NO_NUL_PATTERN, description="Any text but NUL
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
-INSTANT_RULE = (f"must carry a time zone and lie from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} (inclusive) "
-                f"to {LATEST:%Y-%m-%dT%H:%M:%SZ} (exclusive)")
+INSTANT_RULE = (
+    f"must carry a time zone and lie from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} (inclusive) "
+    f"to {LATEST:%Y-%m-%dT%H:%M:%SZ} (exclusive)"
+)
 Instant = Annotated[dt.datetime, Meta(description=f"RFC 3339 date-time; {INSTANT_RULE}")]
 
 Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, e.g. VND")]

@@ -69,13 +69,18 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
     # Script calls of one event-loop tick leave as one pipeline (standalone Redis only).
     # (create_redis makes a standalone client unless settings.redis_cluster; abstract: redis-py's
     # CommandsProtocol declares a connection_pool, which AutoPipelined has no use for.)
-    scripts = Scripts(redis if settings.redis_cluster
-                      else AutoPipelined(cast(Redis, redis)), keys)  # type: ignore[abstract]
+    scripts = Scripts(redis if settings.redis_cluster else AutoPipelined(cast(Redis, redis)), keys)  # type: ignore[abstract]
     catalog = TierCatalog(pool, scripts, max_per_line=settings.max_quantity_per_line)
     promos = PromoService(settings, pool, scripts, keys)
     settlement = Settlement(settings, pool, scripts)
-    carts = CartService(settings, scripts, catalog, discount=promos.discount,
-                        settle_pending=settlement.settle_cart, saved=SavedCarts(pool, scripts))
+    carts = CartService(
+        settings,
+        scripts,
+        catalog,
+        discount=promos.discount,
+        settle_pending=settlement.settle_cart,
+        saved=SavedCarts(pool, scripts),
+    )
     return Services(
         settings=settings,
         redis=redis,
@@ -140,8 +145,23 @@ def _provider(name: str) -> Provide:
 
 
 # What handlers may ask for by name: each area's service, and the few shared objects.
-DEPENDENCIES = {name: _provider(name) for name in (
-    "settings", "carts", "merges", "inventory", "promos", "orders", "checkouts", "lifecycle", "cart_tokens",
-    "user_tokens",
-    "catalog", "scripts", "pool", "redis", "postgres",
-)}
+DEPENDENCIES = {
+    name: _provider(name)
+    for name in (
+        "settings",
+        "carts",
+        "merges",
+        "inventory",
+        "promos",
+        "orders",
+        "checkouts",
+        "lifecycle",
+        "cart_tokens",
+        "user_tokens",
+        "catalog",
+        "scripts",
+        "pool",
+        "redis",
+        "postgres",
+    )
+}

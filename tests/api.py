@@ -22,11 +22,19 @@ async def api_client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
         yield client
 
 
-async def put_tier(client: AsyncTestClient, *, tier_id: str | None = None, event_id: str | None = None,
-                   **fields: Any) -> dict:
+async def put_tier(
+    client: AsyncTestClient, *, tier_id: str | None = None, event_id: str | None = None, **fields: Any
+) -> dict:
     tier_id = tier_id or str(uuid.uuid4())
-    body = {"event_id": event_id or str(uuid.uuid4()), "name": "General admission", "price": 500_000,
-            "currency": "VND", "quantity_total": 100, "max_per_order": 6, **fields}
+    body = {
+        "event_id": event_id or str(uuid.uuid4()),
+        "name": "General admission",
+        "price": 500_000,
+        "currency": "VND",
+        "quantity_total": 100,
+        "max_per_order": 6,
+        **fields,
+    }
     response = await client.put(f"/api/admin/tiers/{tier_id}", json=body, headers=ADMIN_HEADERS)
     assert response.status_code in (200, 201), response.text
     return response.json()

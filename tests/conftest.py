@@ -94,8 +94,9 @@ async def servers() -> AsyncIterator[ResolvedServers]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def database_url(servers: ResolvedServers) -> str:
     """URL of this run's test database, created and migrated at session start."""
-    await _on_server(servers, f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)',
-                     f'CREATE DATABASE "{TEST_DATABASE}"')
+    await _on_server(
+        servers, f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)', f'CREATE DATABASE "{TEST_DATABASE}"'
+    )
     url = servers.database_url_for(TEST_DATABASE)
     await apply_migrations(url)
     return url
@@ -132,20 +133,23 @@ def cluster_env(cluster: EmbeddedCluster, servers: ResolvedServers) -> dict[str,
 
 def settings_on(redis_env: dict[str, str], database_url: str) -> Settings:
     """Settings on ``redis_env``'s Redis and that database, this run's prefix, fixed secrets."""
-    return Settings.from_env({
-        **redis_env,
-        "DATABASE_URL": database_url,
-        "KEY_PREFIX": TEST_KEY_PREFIX,
-        "APP_ENV": "development",
-        # Off here: tests/hardening turns the general rate limit on where it is the subject.
-        "RATE_LIMIT_PER_MINUTE": "0",
-        **TEST_SECRETS,
-    })
+    return Settings.from_env(
+        {
+            **redis_env,
+            "DATABASE_URL": database_url,
+            "KEY_PREFIX": TEST_KEY_PREFIX,
+            "APP_ENV": "development",
+            # Off here: tests/hardening turns the general rate limit on where it is the subject.
+            "RATE_LIMIT_PER_MINUTE": "0",
+            **TEST_SECRETS,
+        }
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def redis(request: pytest.FixtureRequest, on_cluster: bool,
-                servers: ResolvedServers) -> AsyncIterator[Redis | RedisCluster]:
+async def redis(
+    request: pytest.FixtureRequest, on_cluster: bool, servers: ResolvedServers
+) -> AsyncIterator[Redis | RedisCluster]:
     """A client of the test Redis (bytes in and out), new for each test; with
     ``--redis=cluster``, a cluster client of the run's cluster."""
     if on_cluster:
@@ -243,8 +247,9 @@ def private_data_dir() -> Iterator[Callable[[str], Path]]:
         os.close(fd)
 
 
-def _private_servers(kind: str, start_server: Callable[[Path], Server],
-                     data_dir: Callable[[str], Path]) -> Iterator[Callable[..., Server]]:
+def _private_servers(
+    kind: str, start_server: Callable[[Path], Server], data_dir: Callable[[str], Path]
+) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def start(name: str = "default") -> Server:
@@ -264,27 +269,28 @@ async def _clear_dead_runs(lock: asyncpg.Connection, client: Redis) -> None:
     async def is_dead(run: str) -> bool:
         if run not in dead:
             # Taking a live run's lock fails at once; a dead run's is free: take and let go.
-            free = await lock.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))",
-                                       _RUN_LOCK_SPACE, DATABASE_PREFIX + run)
+            free = await lock.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", _RUN_LOCK_SPACE, DATABASE_PREFIX + run
+            )
             if free:
-                await lock.execute("SELECT pg_advisory_unlock($1, hashtext($2))",
-                                   _RUN_LOCK_SPACE, DATABASE_PREFIX + run)
+                await lock.execute(
+                    "SELECT pg_advisory_unlock($1, hashtext($2))", _RUN_LOCK_SPACE, DATABASE_PREFIX + run
+                )
             dead[run] = bool(free) and run != RUN_ID
         return dead[run]
 
     await _drop_databases(lock, is_dead)
     async for key in client.scan_iter(match=glob_escape(KEY_PREFIX_ROOT) + "*", count=1000):
-        run = key.decode(errors="replace")[len(KEY_PREFIX_ROOT):].partition(":")[0]
+        run = key.decode(errors="replace")[len(KEY_PREFIX_ROOT) :].partition(":")[0]
         if re.fullmatch(r"[a-z0-9]{1,20}", run) and await is_dead(run):
             await client.unlink(key)
 
 
 async def _drop_databases(admin: asyncpg.Connection, of_run: Callable[[str], Awaitable[bool]]) -> None:
     """Drop every ``ticket_cart_test_<run>[_<name>]`` database whose run ``of_run`` picks."""
-    names = await admin.fetch("SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
-                              DATABASE_PREFIX)
+    names = await admin.fetch("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", DATABASE_PREFIX)
     for (name,) in names:
-        if await of_run(name[len(DATABASE_PREFIX):].partition("_")[0]):
+        if await of_run(name[len(DATABASE_PREFIX) :].partition("_")[0]):
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -300,4 +306,3 @@ async def _on_server(servers: ResolvedServers, *statements: str) -> None:
             await admin.execute(statement)
     finally:
         await admin.close()
-

@@ -69,8 +69,22 @@ class LiveServer:
 @contextmanager
 def live_server(settings: Settings, workers: int = 1, **env: str) -> Iterator[LiveServer]:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning", "--no-proxy-headers"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "service.app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--no-proxy-headers",
+    ]
     # SIM115: the server's output for its whole life, closed in the finally below.
     log = tempfile.NamedTemporaryFile(prefix="tc-live-server-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=server_env(settings, **env), stdout=log, stderr=log)

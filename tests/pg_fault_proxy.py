@@ -77,7 +77,7 @@ def split_messages(buffer: bytes | bytearray) -> tuple[list[bytes], int]:
     and how many bytes they take; a partial message at the end waits for more bytes."""
     messages, at = [], 0
     while len(buffer) - at >= 5:
-        length = int.from_bytes(buffer[at + 1:at + 5], "big")
+        length = int.from_bytes(buffer[at + 1 : at + 5], "big")
         if length < 4:
             raise ValueError(f"message length {length}")
         end = at + 1 + length
@@ -181,8 +181,9 @@ class PgFaultProxy:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
     def url_via(self, database_url: str) -> str:

@@ -28,12 +28,14 @@ REDIS_TOPOLOGIES = ("standalone", "cluster")
 
 # Test (node id without its parameters) -> why CI may skip it. Nothing else may be skipped.
 ALLOWED_SKIPS: dict[str, str] = {
-    "tests/infra/test_resolve_servers.py::test_usable_local_servers_are_used":
+    "tests/infra/test_resolve_servers.py::test_usable_local_servers_are_used": (
         "needs Redis and PostgreSQL on their usual local ports; a CI machine may have neither, "
-        "and the run then uses embedded servers, which the other tests of that module check",
-    "tests/deploy/test_k8s_manifests.py::test_kubectl_kustomize_builds_the_same_valid_resources":
+        "and the run then uses embedded servers, which the other tests of that module check"
+    ),
+    "tests/deploy/test_k8s_manifests.py::test_kubectl_kustomize_builds_the_same_valid_resources": (
         "needs kubectl, which neither PyPI nor Debian ships in a usable version (Debian's "
-        "kubernetes-client is 1.20); kubernetes-validate checks the same manifests without it",
+        "kubernetes-client is 1.20); kubernetes-validate checks the same manifests without it"
+    ),
 }
 
 
@@ -66,15 +68,19 @@ def allowed_skip(nodeid: str) -> str | None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--redis", choices=REDIS_TOPOLOGIES, default="standalone",
+        "--redis",
+        choices=REDIS_TOPOLOGIES,
+        default="standalone",
         help="the Redis of the root settings/redis fixtures: the standalone test Redis (default), or "
-             "a local 3-master Redis Cluster, running only the tests that use them (tests/suite_policy.py)",
+        "a local 3-master Redis Cluster, running only the tests that use them (tests/suite_policy.py)",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "standalone_only(reason): cannot run on a Redis Cluster; "
-                                       "left out of --redis=cluster, with its reason")
+    config.addinivalue_line(
+        "markers",
+        "standalone_only(reason): cannot run on a Redis Cluster; left out of --redis=cluster, with its reason",
+    )
     config.pluginmanager.register(_Policy(config), "suite-policy")
 
 
@@ -124,8 +130,12 @@ class _Policy:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         summary = self.cluster_pass
-        if summary is not None and not summary.kept and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED \
-                and (summary.same_on_standalone or summary.standalone_only):
+        if (
+            summary is not None
+            and not summary.kept
+            and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+            and (summary.same_on_standalone or summary.standalone_only)
+        ):
             session.exitstatus = pytest.ExitCode.OK  # none of them runs on Redis: the standalone pass has them
         if under_ci() and self.disallowed_skips() and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -138,8 +148,10 @@ class _Policy:
         summary = self.cluster_pass
         if summary is not None:
             terminalreporter.section("--redis=cluster")
-            write(f"{summary.kept} tests selected for the Redis Cluster; {summary.same_on_standalone} left out "
-                  "as they run the same in the standalone pass (no root settings/redis fixture)")
+            write(
+                f"{summary.kept} tests selected for the Redis Cluster; {summary.same_on_standalone} left out "
+                "as they run the same in the standalone pass (no root settings/redis fixture)"
+            )
             for reason, nodeids in summary.standalone_only.items():
                 write(f"standalone_only, {len(nodeids)}: {reason}")
                 for nodeid in nodeids:
@@ -149,8 +161,12 @@ class _Policy:
             for nodeid, reason in self.skips:
                 write(f"{'allowed' if allowed_skip(nodeid) else 'NOT ALLOWED'}: {nodeid}: {reason}")
             if self.disallowed_skips():
-                write(f"{len(self.disallowed_skips())} skip(s) not named in ALLOWED_SKIPS (tests/suite_policy.py): "
-                      "the run fails under CI", red=True, bold=True)
+                write(
+                    f"{len(self.disallowed_skips())} skip(s) not named in ALLOWED_SKIPS (tests/suite_policy.py): "
+                    "the run fails under CI",
+                    red=True,
+                    bold=True,
+                )
 
 
 def _follows_the_switch(item: pytest.Item) -> bool:

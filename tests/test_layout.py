@@ -23,6 +23,7 @@ DOMAIN_AREAS = ("service/cart", "service/orders", "service/promo", "service/inve
 DEVELOPMENT_ONLY = ("devtools", "tests", "loadtest")
 AREA_ORDER = ("service.inventory", "service.cart", "service.promo", "service.orders")
 
+
 def _modules(folder: str) -> list[Path]:
     return sorted((PROJECT_ROOT / folder).rglob("*.py"))
 
@@ -38,9 +39,12 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             parent = package[: len(package) - node.level + 1] if node.level else ()
             base = ".".join((*parent, *([node.module] if node.module else [])))
-            submodules = {f"{base}.{alias.name}" for alias in node.names
-                          if (PROJECT_ROOT / base.replace(".", "/") / alias.name).with_suffix(".py").exists()
-                          or (PROJECT_ROOT / base.replace(".", "/") / alias.name).is_dir()}
+            submodules = {
+                f"{base}.{alias.name}"
+                for alias in node.names
+                if (PROJECT_ROOT / base.replace(".", "/") / alias.name).with_suffix(".py").exists()
+                or (PROJECT_ROOT / base.replace(".", "/") / alias.name).is_dir()
+            }
             names.update(submodules or {base})
     return names
 
@@ -49,14 +53,17 @@ def _under(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
-def _violations(folders: tuple[str, ...], forbidden: tuple[str, ...], *,
-                skip_handlers: bool = False) -> set[tuple[str, str]]:
+def _violations(
+    folders: tuple[str, ...], forbidden: tuple[str, ...], *, skip_handlers: bool = False
+) -> set[tuple[str, str]]:
     """(file, module) of each import of a ``forbidden`` package from ``folders``."""
     return {
         (str(path.relative_to(PROJECT_ROOT)), name)
-        for folder in folders for path in _modules(folder)
+        for folder in folders
+        for path in _modules(folder)
         if not (skip_handlers and path.name.endswith("handlers.py"))
-        for name in _imports(path) if any(_under(name, package) for package in forbidden)
+        for name in _imports(path)
+        if any(_under(name, package) for package in forbidden)
     }
 
 
@@ -76,6 +83,6 @@ def test_each_domain_area_imports_only_the_areas_before_it():
     backwards = {
         (file, name)
         for i, area in enumerate(AREA_ORDER)
-        for file, name in _violations((area.replace(".", "/"),), AREA_ORDER[i + 1:])
+        for file, name in _violations((area.replace(".", "/"),), AREA_ORDER[i + 1 :])
     }
     assert backwards == set()

@@ -29,7 +29,12 @@ def _run(code: str, multiproc_dir: Path) -> str:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir)}
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -41,9 +46,7 @@ def test_single_process_rendering_shows_the_values_of_this_process(monkeypatch):
     key = ("tc_cart_operations_total", frozenset({("op", "add"), ("result", "sold-out")}))
 
     metrics.CART_OPERATIONS.labels(op="add", result="sold-out").inc(3)
-    metrics.HTTP_REQUEST_DURATION.labels(route="/api/cart", method="GET", status="200").observe(
-        0.0007
-    )
+    metrics.HTTP_REQUEST_DURATION.labels(route="/api/cart", method="GET", status="200").observe(0.0007)
     body, content_type = metrics.render_latest()
 
     assert content_type.startswith("text/plain; version=")
@@ -85,14 +88,13 @@ def test_multiprocess_rendering_adds_up_every_worker_process(tmp_path):
     assert samples[("tc_checkouts_total", frozenset({("result", "created")}))] == 2
     assert samples[("tc_reservations_total", frozenset())] == 4
     assert samples[("tc_checkout_duration_seconds_count", frozenset())] == 2
-    last_success = samples[
-        ("tc_worker_job_last_success_timestamp_seconds", frozenset({("job", "sweep")}))
-    ]
+    last_success = samples[("tc_worker_job_last_success_timestamp_seconds", frozenset({("job", "sweep")}))]
     assert last_success > 1_600_000_000  # the newest of both, not their sum
 
 
 def test_worker_metrics_server_is_not_started_for_port_zero(monkeypatch):
     started = []
+
     def start_http_server(*args, **kwargs):
         started.append(args)
         return types.SimpleNamespace(server_port=args[0]), None

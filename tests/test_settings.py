@@ -22,9 +22,16 @@ def test_unset_and_blank_variables_take_the_declared_defaults():
 
 
 def test_values_are_read_as_their_fields_types():
-    settings = _settings(PORT="8080", REDIS_CLUSTER="yes", REDIS_TIMEOUT_SECONDS="0.5", LOG_LEVEL="debug",
-                         CART_TOKEN_SECRET="new, old", CORS_ALLOW_ORIGINS="https://a.example,,https://b.example",
-                         TRUSTED_PROXIES="10.0.0.0/8, 192.0.2.7", APP_ENV="production")
+    settings = _settings(
+        PORT="8080",
+        REDIS_CLUSTER="yes",
+        REDIS_TIMEOUT_SECONDS="0.5",
+        LOG_LEVEL="debug",
+        CART_TOKEN_SECRET="new, old",
+        CORS_ALLOW_ORIGINS="https://a.example,,https://b.example",
+        TRUSTED_PROXIES="10.0.0.0/8, 192.0.2.7",
+        APP_ENV="production",
+    )
     assert (settings.port, settings.redis_cluster, settings.redis_timeout_seconds) == (8080, True, 0.5)
     assert settings.log_level == "DEBUG" and settings.is_production
     assert settings.cart_token_secrets == ("new", "old")
@@ -32,11 +39,23 @@ def test_values_are_read_as_their_fields_types():
     assert settings.trusted_proxies == ("10.0.0.0/8", "192.0.2.7/32")
 
 
-@pytest.mark.parametrize("variable,value", [
-    ("PORT", "0"), ("PORT", "65536"), ("PORT", "http"), ("DB_POOL_MAX", "0"), ("RATE_LIMIT_BURST", "0"),
-    ("REDIS_TIMEOUT_SECONDS", "0"), ("REDIS_CLUSTER", "maybe"), ("APP_ENV", "staging"), ("KEY_PREFIX", "{tc}:"),
-    ("TRUSTED_PROXIES", "10.0.0.1/8"), ("CART_TOKEN_SECRET", " , "), ("ADMIN_API_KEY", ""),
-])
+@pytest.mark.parametrize(
+    "variable,value",
+    [
+        ("PORT", "0"),
+        ("PORT", "65536"),
+        ("PORT", "http"),
+        ("DB_POOL_MAX", "0"),
+        ("RATE_LIMIT_BURST", "0"),
+        ("REDIS_TIMEOUT_SECONDS", "0"),
+        ("REDIS_CLUSTER", "maybe"),
+        ("APP_ENV", "staging"),
+        ("KEY_PREFIX", "{tc}:"),
+        ("TRUSTED_PROXIES", "10.0.0.1/8"),
+        ("CART_TOKEN_SECRET", " , "),
+        ("ADMIN_API_KEY", ""),
+    ],
+)
 def test_a_wrong_value_is_refused_naming_its_variable(variable, value):
     with pytest.raises(SettingsError, match=f"^{variable} "):
         _settings(**{variable: value})

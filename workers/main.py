@@ -41,8 +41,9 @@ async def startup(ctx: Ctx) -> None:
     configure_logging(settings.log_level)
     # In development a second instance (another make run, a bench) may hold the port: the
     # metrics then go to a free one, said in the start line. In production it is an error.
-    metrics_port = start_worker_metrics_server(settings.worker_metrics_port,
-                                               or_any_free_port=not settings.is_production)
+    metrics_port = start_worker_metrics_server(
+        settings.worker_metrics_port, or_any_free_port=not settings.is_production
+    )
     services = await open_services(settings)
     ctx["services"] = services
     fields = {"queue": queue_of(settings), "metrics_port": metrics_port}
@@ -58,6 +59,7 @@ async def shutdown(ctx: Ctx) -> None:
 
 
 # -- the cron jobs: thin wrappers that hand the services to the plain job functions ---------
+
 
 async def sweep_job(ctx: Ctx) -> dict[str, Any]:
     return await run_job("sweep", lambda: sweep_expired_parts(ctx["services"]))
@@ -81,12 +83,22 @@ def minute_jobs(settings: Settings) -> list[CronJob]:
     cold Redis is refilled). arq names a tick's job ``<name>:<time>`` in keys shared by every
     queue on the server, so the names carry the key prefix: two deployments on one Redis
     must not take each other's ticks."""
-    def every_minute(job: Callable[[Ctx], Awaitable[dict[str, Any]]], name: str, second: int,
-                     **options: Any) -> CronJob:
+
+    def every_minute(
+        job: Callable[[Ctx], Awaitable[dict[str, Any]]], name: str, second: int, **options: Any
+    ) -> CronJob:
         # arg-type: arq's WorkerCoroutine protocol asks for *args and **kwargs, which arq never
         # passes a cron job (it calls it with ctx alone).
-        return cron(job, name=f"{settings.key_prefix}{name}", second=second, unique=True,  # type: ignore[arg-type]
-                    timeout=JOB_TIMEOUT_SECONDS, keep_result=KEEP_RESULT_SECONDS, max_tries=1, **options)
+        return cron(
+            job,  # type: ignore[arg-type]
+            name=f"{settings.key_prefix}{name}",
+            second=second,
+            unique=True,
+            timeout=JOB_TIMEOUT_SECONDS,
+            keep_result=KEEP_RESULT_SECONDS,
+            max_tries=1,
+            **options,
+        )
 
     return [
         every_minute(sweep_job, "sweep", second=0),
@@ -107,7 +119,8 @@ def create_worker_settings(settings: Settings) -> type:
         # in different slots) in one MULTI: it cannot keep its queue on a cluster.
         raise SettingsError(
             "REDIS_CLUSTER=1 needs ARQ_REDIS_URL: arq cannot keep its job queue on a Redis "
-            "Cluster; name a standalone Redis for it (the cluster still holds the carts)")
+            "Cluster; name a standalone Redis for it (the cluster still holds the carts)"
+        )
 
     class WorkerSettings:
         """What arq reads (``arq.worker.Worker``'s parameters), for these settings."""

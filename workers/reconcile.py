@@ -81,22 +81,35 @@ class ReconcileStats(msgspec.Struct):
     applied: int = 0  # parts of committed orders still in checkout, applied
 
 
-async def reconcile_inventory(services: Services, *, events_per_batch: int = EVENTS_PER_BATCH,
-                              max_parts: int = MAX_PARTS, recount_chunk: int = RECOUNT_CHUNK) -> ReconcileStats:
+async def reconcile_inventory(
+    services: Services,
+    *,
+    events_per_batch: int = EVENTS_PER_BATCH,
+    max_parts: int = MAX_PARTS,
+    recount_chunk: int = RECOUNT_CHUNK,
+) -> ReconcileStats:
     stats = ReconcileStats()
     events = sorted(set(await indexed_events(services)) | set(await selling_events(services.pool)))
     stats.events = len(events)
     for start in range(0, len(events), events_per_batch):
-        chunk = events[start:start + events_per_batch]
+        chunk = events[start : start + events_per_batch]
         tiers = await _tiers_of_events(services.pool, chunk)  # read before the scripts run
         for event_id in chunk:
-            await reconcile_event(services, event_id, tiers.get(event_id, []), stats, max_parts=max_parts,
-                                  recount_chunk=recount_chunk)
+            await reconcile_event(
+                services, event_id, tiers.get(event_id, []), stats, max_parts=max_parts, recount_chunk=recount_chunk
+            )
     return stats
 
 
-async def reconcile_event(services: Services, event_id: str, rows: list[TierRow], stats: ReconcileStats,
-                          *, max_parts: int = MAX_PARTS, recount_chunk: int = RECOUNT_CHUNK) -> None:
+async def reconcile_event(
+    services: Services,
+    event_id: str,
+    rows: list[TierRow],
+    stats: ReconcileStats,
+    *,
+    max_parts: int = MAX_PARTS,
+    recount_chunk: int = RECOUNT_CHUNK,
+) -> None:
     """Reconcile one event against ``rows``, its tiers as PostgreSQL had them just before.
 
     The parts in checkout are listed after ``rows`` were read, and their orders looked up
@@ -114,8 +127,11 @@ async def reconcile_event(services: Services, event_id: str, rows: list[TierRow]
     # the API loads a tier on first use anyway.
     missing = set(reply.missing) if not event_finished(rows) else set()
     stats.tiers += len(reply.tiers) + len(missing)
-    stale = [row for tier_id, row in by_id.items()
-             if tier_id in missing or (tier_id in reply.tiers and row.version > reply.tiers[tier_id].version)]
+    stale = [
+        row
+        for tier_id, row in by_id.items()
+        if tier_id in missing or (tier_id in reply.tiers and row.version > reply.tiers[tier_id].version)
+    ]
     for row in stale:
         await services.catalog.install(row)
     stats.loaded += len(missing)
@@ -137,8 +153,9 @@ async def reconcile_event(services: Services, event_id: str, rows: list[TierRow]
             _account_held(event_id, recounted, stats)
 
 
-async def recount_held(services: Services, event_id: str, *, chunk: int = RECOUNT_CHUNK,
-                       max_calls: int = MAX_RECOUNT_CALLS) -> dict[str, RecountedTier] | None:
+async def recount_held(
+    services: Services, event_id: str, *, chunk: int = RECOUNT_CHUNK, max_calls: int = MAX_RECOUNT_CALLS
+) -> dict[str, RecountedTier] | None:
     """Recount the event's held counters in chunks of about ``chunk`` parts
     (recount_held.lua; its header says why the result is exact while carts change between
     the calls). Each tier's held before and as set; {} when the event is not loaded (any
@@ -147,8 +164,9 @@ async def recount_held(services: Services, event_id: str, *, chunk: int = RECOUN
     recount_id = secrets.token_hex(6)  # never reused: a failed call is never repeated
     cursor = "0"
     for _ in range(max_calls):
-        reply = await services.scripts.recount_held(event_id=event_id, recount_id=recount_id, cursor=cursor,
-                                                    count=chunk)
+        reply = await services.scripts.recount_held(
+            event_id=event_id, recount_id=recount_id, cursor=cursor, count=chunk
+        )
         if reply.result == "done":
             return reply.tiers
         if reply.result == "not-loaded":
@@ -163,23 +181,28 @@ def event_finished(rows: list[TierRow], now: dt.datetime | None = None) -> bool:
     """Whether every tier of the event is inactive or past its sale end (as
     retire_event.lua decides); False for an event PostgreSQL has no tier of."""
     now = now or utcnow()
-    return bool(rows) and all(not row.active or (row.sales_end is not None and row.sales_end <= now)
-                              for row in rows)
+    return bool(rows) and all(not row.active or (row.sales_end is not None and row.sales_end <= now) for row in rows)
 
 
 async def committed_parts(services: Services, event_id: str, limit: int = MAX_CHECKOUTS) -> list[CommittedPart]:
     """The event's parts in checkout whose order PostgreSQL has, with the order's changes of
     the event's tiers: a checkout that stopped after its commit (read after the pairs)."""
     in_checkout = await services.scripts.due_checkouts(event_id=event_id, now_ms=None, limit=limit)
-    named = {d.part.order_id: d.cart_id for d in in_checkout
-             if d.part is not None and d.part.state == "checkout" and d.part.order_id}
+    named = {
+        d.part.order_id: d.cart_id
+        for d in in_checkout
+        if d.part is not None and d.part.state == "checkout" and d.part.order_id
+    }
     ids = [order_id for order_id in map(_uuid_or_none, named) if order_id is not None]
     if not ids:
         return []
     changes = await order_changes(services.pool, ids)
     return [
-        CommittedPart(cart_id=named[str(order_id)], order_id=str(order_id),
-                      changes=[(c.tier_id, c.version, c.delta) for c in order if c.event_id == event_id])
+        CommittedPart(
+            cart_id=named[str(order_id)],
+            order_id=str(order_id),
+            changes=[(c.tier_id, c.version, c.delta) for c in order if c.event_id == event_id],
+        )
         for order_id, order in sorted(changes.items())
     ]
 
@@ -195,16 +218,16 @@ def sold_drift(tier: ReconciledTier, sold: int, version: int) -> int:
     return 0
 
 
-def _account_held(event_id: str, tiers: dict[str, ReconciledTier] | dict[str, RecountedTier],
-                  stats: ReconcileStats) -> None:
+def _account_held(
+    event_id: str, tiers: dict[str, ReconciledTier] | dict[str, RecountedTier], stats: ReconcileStats
+) -> None:
     for tier_id, tier in tiers.items():
         if tier.held != tier.held_before:
             stats.held_drift += 1
             stats.held_drift_seats += _drift(event_id, tier_id, "held", tier.held_before, tier.held)
 
 
-def _account(event_id: str, tiers: dict[str, ReconciledTier], rows: dict[str, TierRow],
-             stats: ReconcileStats) -> None:
+def _account(event_id: str, tiers: dict[str, ReconciledTier], rows: dict[str, TierRow], stats: ReconcileStats) -> None:
     _account_held(event_id, tiers, stats)
     for tier_id, tier in tiers.items():
         row = rows.get(tier_id)
@@ -215,8 +238,14 @@ def _account(event_id: str, tiers: dict[str, ReconciledTier], rows: dict[str, Ti
         if sold_drift(tier, row.quantity_sold, row.sold_version):
             stats.sold_drift += 1
             stats.sold_drift_seats += _drift(
-                event_id, tier_id, "sold", tier.sold_before, tier.sold,
-                before_version=tier.sold_version_before, after_version=tier.sold_version, in_checkout=tier.checkout,
+                event_id,
+                tier_id,
+                "sold",
+                tier.sold_before,
+                tier.sold,
+                before_version=tier.sold_version_before,
+                after_version=tier.sold_version,
+                in_checkout=tier.checkout,
             )
 
 
@@ -225,8 +254,9 @@ def _drift(event_id: str, tier_id: str, field: str, before: int, after: int, **d
     seats = abs(after - before)
     RECONCILE_DRIFT.labels(field=field).inc()
     RECONCILE_DRIFT_SEATS.labels(field=field).inc(seats)
-    worker_log().warning("reconcile drift", field=field, event_id=event_id, tier_id=tier_id,
-                         before=before, after=after, **details)
+    worker_log().warning(
+        "reconcile drift", field=field, event_id=event_id, tier_id=tier_id, before=before, after=after, **details
+    )
     return seats
 
 

@@ -43,8 +43,14 @@ async def run_job(job: str, body: Callable[[], Awaitable[Any]]) -> dict[str, Any
         duration = time.monotonic() - started
         WORKER_JOB_DURATION.labels(job=job).observe(duration)
         WORKER_JOB_FAILURES.labels(job=job).inc()
-        worker_log().error("job failed", job=job, ok=False, duration_ms=round(duration * 1000, 1),
-                           error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        worker_log().error(
+            "job failed",
+            job=job,
+            ok=False,
+            duration_ms=round(duration * 1000, 1),
+            error=f"{type(exc).__name__}: {exc}",
+            exc_info=True,
+        )
         raise
     duration = time.monotonic() - started
     WORKER_JOB_DURATION.labels(job=job).observe(duration)

@@ -61,4 +61,3 @@ class CartView(msgspec.Struct, omit_defaults=True, kw_only=True):
     status: str  # "empty", "open" or "checkout"
     # Only in the answer that restored a signed-in user's cart lost with Redis.
     restored: CartRestore | None = None
-

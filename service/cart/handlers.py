@@ -24,14 +24,32 @@ from service.http.openapi import problems
 from service.http.params import request_id_for_retry, uuid_param
 from service.wiring import services_of
 
-EMPTY_CART = CartView(items=[], item_count=0, currency=None, subtotal=0, discount=0, total=0,
-                      promo_code=None, expires_at=None, status="empty")
+EMPTY_CART = CartView(
+    items=[],
+    item_count=0,
+    currency=None,
+    subtotal=0,
+    discount=0,
+    total=0,
+    promo_code=None,
+    expires_at=None,
+    status="empty",
+)
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key", description="Makes a retried add change nothing (1 to 200 printable characters)")]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key", description="Makes a retried add change nothing (1 to 200 printable characters)"
+    ),
+]
 
-NEW_CART_TOKEN = [ResponseHeader(name="X-Cart-Token", documentation_only=True,
-                                 description="A new guest cart's token, sent once (also the cart_token cookie)")]
+NEW_CART_TOKEN = [
+    ResponseHeader(
+        name="X-Cart-Token",
+        documentation_only=True,
+        description="A new guest cart's token, sent once (also the cart_token cookie)",
+    )
+]
 
 # Strict: a body Litestar's lenient parsing would still take ("quantity": "2") goes to the handler.
 _ADD_ITEM = msgspec.json.Decoder(AddItem)
@@ -43,6 +61,7 @@ def _response(answer: Answer) -> Response[Any]:
 
 
 # -- the operations -------------------------------------------------------------------------
+
 
 async def _show(scope: Scope) -> Answer:
     cart = existing_cart(scope)
@@ -80,39 +99,68 @@ async def _clear(scope: Scope) -> Answer:
 
 # -- the handlers: the documented contract ----------------------------------------------------
 
-@get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401),
-     opt={FAST_LANE: fast(_show)})
+
+@get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401), opt={FAST_LANE: fast(_show)})
 async def get_cart(request: Request[Any, Any, Any]) -> Response[CartView]:
     return _response(await _show(request.scope))
 
 
-@post("/api/cart/items", summary="Add seats of a tier to the cart (creates the cart)", tags=["cart"],
-      status_code=200, response_headers=NEW_CART_TOKEN,
-      responses={201: ResponseSpec(CartView, description="A new guest cart holds the seats; its token is in "
-                                                       "X-Cart-Token", generate_examples=False),
-                 **problems(401, 404, 409)},
-      opt={FAST_LANE: fast(_add, body=_ADD_ITEM, header=b"idempotency-key")})
-async def add_item(request: Request[Any, Any, Any], data: JSONBody[AddItem],
-                   idempotency_key: IdempotencyKey = None) -> Response[CartView]:
+@post(
+    "/api/cart/items",
+    summary="Add seats of a tier to the cart (creates the cart)",
+    tags=["cart"],
+    status_code=200,
+    response_headers=NEW_CART_TOKEN,
+    responses={
+        201: ResponseSpec(
+            CartView,
+            description="A new guest cart holds the seats; its token is in X-Cart-Token",
+            generate_examples=False,
+        ),
+        **problems(401, 404, 409),
+    },
+    opt={FAST_LANE: fast(_add, body=_ADD_ITEM, header=b"idempotency-key")},
+)
+async def add_item(
+    request: Request[Any, Any, Any], data: JSONBody[AddItem], idempotency_key: IdempotencyKey = None
+) -> Response[CartView]:
     return _response(await _add(request.scope, data, idempotency_key))
 
 
-@put("/api/cart/items/{tier_id:str}", summary="Set a line's quantity (0 removes it)", tags=["cart"],
-     response_headers=NEW_CART_TOKEN, responses=problems(401, 404, 409),
-     opt={FAST_LANE: fast(_set, path="tier_id", body=_SET_QUANTITY)})
-async def set_item(request: Request[Any, Any, Any], tier_id: FromPath[str],
-                   data: JSONBody[SetQuantity]) -> Response[CartView]:
+@put(
+    "/api/cart/items/{tier_id:str}",
+    summary="Set a line's quantity (0 removes it)",
+    tags=["cart"],
+    response_headers=NEW_CART_TOKEN,
+    responses=problems(401, 404, 409),
+    opt={FAST_LANE: fast(_set, path="tier_id", body=_SET_QUANTITY)},
+)
+async def set_item(
+    request: Request[Any, Any, Any], tier_id: FromPath[str], data: JSONBody[SetQuantity]
+) -> Response[CartView]:
     return _response(await _set(request.scope, tier_id, data))
 
 
-@delete("/api/cart/items/{tier_id:str}", summary="Remove a line", tags=["cart"], status_code=200,
-        responses=problems(401, 404, 409), opt={FAST_LANE: fast(_remove, path="tier_id")})
+@delete(
+    "/api/cart/items/{tier_id:str}",
+    summary="Remove a line",
+    tags=["cart"],
+    status_code=200,
+    responses=problems(401, 404, 409),
+    opt={FAST_LANE: fast(_remove, path="tier_id")},
+)
 async def remove_item(request: Request[Any, Any, Any], tier_id: FromPath[str]) -> Response[CartView]:
     return _response(await _remove(request.scope, tier_id))
 
 
-@delete("/api/cart", summary="Empty the cart and release its holds", tags=["cart"], status_code=200,
-        responses=problems(401, 409), opt={FAST_LANE: fast(_clear)})
+@delete(
+    "/api/cart",
+    summary="Empty the cart and release its holds",
+    tags=["cart"],
+    status_code=200,
+    responses=problems(401, 409),
+    opt={FAST_LANE: fast(_clear)},
+)
 async def clear_cart(request: Request[Any, Any, Any]) -> Response[CartView]:
     return _response(await _clear(request.scope))
 

@@ -72,8 +72,10 @@ class CartMerge:
         now = now_ms()
         guest_meta, guest_parts = await self._read(guest_cart_id, now)
         user_meta, user_parts = await self._read(user.cart_id, now)
-        settled = [await self._settle(guest_cart_id, guest_parts, now),
-                   await self._settle(user.cart_id, user_parts, now)]
+        settled = [
+            await self._settle(guest_cart_id, guest_parts, now),
+            await self._settle(user.cart_id, user_parts, now),
+        ]
         if any(settled):
             guest_meta, guest_parts = await self._read(guest_cart_id, now)
             user_meta, user_parts = await self._read(user.cart_id, now)
@@ -101,8 +103,12 @@ class CartMerge:
         not_merged: list[UnmergedPart] = []
         for event_id in guest_events:
             reply = await self.scripts.merge_part(
-                event_id=event_id, guest_cart_id=guest_cart_id, user_cart_id=user.cart_id, now_ms=now,
-                ttl_ms=self.carts.ttl_ms, max_lines=self.settings.max_lines_per_cart,
+                event_id=event_id,
+                guest_cart_id=guest_cart_id,
+                user_cart_id=user.cart_id,
+                now_ms=now,
+                ttl_ms=self.carts.ttl_ms,
+                max_lines=self.settings.max_lines_per_cart,
             )
             if reply.result != "ok":
                 not_merged.append(UnmergedPart(event_id=event_id, reason=reply.result))
@@ -111,8 +117,9 @@ class CartMerge:
 
         if not_merged:
             kept = {p.event_id for p in not_merged}
-            await self.scripts.drop_cart_meta(guest_cart_id,
-                                              [f"{EVENT_FIELD}{e}" for e in guest_events if e not in kept])
+            await self.scripts.drop_cart_meta(
+                guest_cart_id, [f"{EVENT_FIELD}{e}" for e in guest_events if e not in kept]
+            )
         elif guest_meta:
             await self.scripts.delete_cart_meta(guest_cart_id)
 

@@ -15,18 +15,28 @@ from service.http.identity import CART_TOKEN_COOKIE, bearer_user, guest_token
 from service.http.openapi import problems
 
 
-@post("/api/cart/merge", summary="Merge the guest cart named by the cart token into the signed-in user's cart",
-      tags=["cart"], status_code=200, security=[{"bearer": []}], responses=problems(401, 409, 422))
-async def merge_cart(request: Request[Any, Any, Any], merges: NamedDependency[CartMerge],
-                     cart_tokens: NamedDependency[CartTokens],
-                     user_tokens: NamedDependency[UserTokens]) -> Response[MergedCartView]:
+@post(
+    "/api/cart/merge",
+    summary="Merge the guest cart named by the cart token into the signed-in user's cart",
+    tags=["cart"],
+    status_code=200,
+    security=[{"bearer": []}],
+    responses=problems(401, 409, 422),
+)
+async def merge_cart(
+    request: Request[Any, Any, Any],
+    merges: NamedDependency[CartMerge],
+    cart_tokens: NamedDependency[CartTokens],
+    user_tokens: NamedDependency[UserTokens],
+) -> Response[MergedCartView]:
     user_id = bearer_user(request.scope, user_tokens)
     if user_id is None:
         raise Unauthorized("Sign in (Authorization: Bearer <token>) to merge a guest cart")
     token = guest_token(request.scope)
     if not token:
-        raise ValidationFailed("Name the guest cart with its X-Cart-Token header or cart_token cookie",
-                               field="X-Cart-Token")
+        raise ValidationFailed(
+            "Name the guest cart with its X-Cart-Token header or cart_token cookie", field="X-Cart-Token"
+        )
     guest_cart_id = cart_tokens.verify(token)
     view, guest_gone = await merges.merge(CartRef(cart_id=user_cart_id(user_id), user_id=user_id), guest_cart_id)
     response = Response(view)

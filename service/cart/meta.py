@@ -30,4 +30,4 @@ def meta_text(meta: dict[bytes, bytes], field: str) -> str | None:
 
 def events_of(meta: dict[bytes, bytes]) -> list[str]:
     """Events the meta names (a superset of the parts: readers drop empty ones)."""
-    return sorted(k[len(EVENT_FIELD):].decode() for k in meta if k.startswith(EVENT_FIELD.encode()))
+    return sorted(k[len(EVENT_FIELD) :].decode() for k in meta if k.startswith(EVENT_FIELD.encode()))

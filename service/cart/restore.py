@@ -53,11 +53,15 @@ async def restore_saved_cart(carts: CartService, cart: CartRef) -> CartRestore |
         if tier_id in present:
             continue
         lines.append(await _hold_again(carts, cart, tier_id, quantity))
-    if (saved is not None and saved.promo_code
-            and not meta_text(await carts.scripts.cart_meta(cart.cart_id), PROMO_FIELD)):
+    if (
+        saved is not None
+        and saved.promo_code
+        and not meta_text(await carts.scripts.cart_meta(cart.cart_id), PROMO_FIELD)
+    ):
         await carts.scripts.set_cart_meta(cart.cart_id, {PROMO_FIELD: saved.promo_code}, carts.meta_ttl_ms)
-    log.info("restored the cart of user %s: %s", cart.user_id,
-             [(line.tier_id, line.wanted, line.held) for line in lines])
+    log.info(
+        "restored the cart of user %s: %s", cart.user_id, [(line.tier_id, line.wanted, line.held) for line in lines]
+    )
     return CartRestore(lines=lines)
 
 
@@ -76,4 +80,3 @@ async def _hold_again(carts: CartService, cart: CartRef, tier_id: str, quantity:
         return RestoredLine(tier_id=tier_id, wanted=quantity, held=0, reason=exc.code)
     except DomainError as exc:
         return RestoredLine(tier_id=tier_id, wanted=quantity, held=0, reason=exc.code)
-

@@ -80,8 +80,9 @@ class SavedCarts:
         row = await self.pool.fetchrow(LOAD, user_id)
         if row is None:
             return None
-        return SavedCart(parts=msgspec.json.decode(row["parts"], type=dict[str, SavedPart]),
-                         promo_code=row["promo_code"])
+        return SavedCart(
+            parts=msgspec.json.decode(row["parts"], type=dict[str, SavedPart]), promo_code=row["promo_code"]
+        )
 
     def mark(self, cart_id: str, user_id: str) -> None:
         """Note a changed cart (a dict write: the request pays nothing more)."""

@@ -47,12 +47,6 @@ from service.settings import Settings
 SWEEP_ON_RESERVE = 20  # expired parts each reserve releases first (bounded work)
 
 
-
-
-
-
-
-
 T = TypeVar("T")
 
 
@@ -90,8 +84,15 @@ SettlePending = Callable[[str, dict[str, tuple[str, str]], int], Awaitable[None]
 
 
 class CartService:
-    def __init__(self, settings: Settings, scripts: Scripts, catalog: TierCatalog, discount: DiscountRule = no_discount,
-                 settle_pending: SettlePending | None = None, saved: SavedCarts | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        scripts: Scripts,
+        catalog: TierCatalog,
+        discount: DiscountRule = no_discount,
+        settle_pending: SettlePending | None = None,
+        saved: SavedCarts | None = None,
+    ):
         self.settings = settings
         self.scripts = scripts
         self.catalog = catalog
@@ -119,8 +120,9 @@ class CartService:
         """Set a line's quantity (for a restore: not counted as a buyer's change)."""
         return (await self._change(cart, tier_id, quantity, "set", uuid.uuid4().hex))[0]
 
-    async def _change(self, cart: CartRef, tier_id: str, quantity: int, mode: str,
-                      request_id: str) -> tuple[CartView, dict[bytes, bytes]]:
+    async def _change(
+        self, cart: CartRef, tier_id: str, quantity: int, mode: str, request_id: str
+    ) -> tuple[CartView, dict[bytes, bytes]]:
         place = await self.catalog.place(tier_id)
         meta_fields = {f"{EVENT_FIELD}{place.event_id}": "1"}
         if cart.user_id:
@@ -167,8 +169,9 @@ class CartService:
             events = await self._settle_event_count(cart, tier_id, place.event_id, reply, events)
         self.hints.remember(cart.cart_id, events)
 
-        seen[place.event_id] = ViewReply(result="ok", state="open" if reply.lines else "", expiry_ms=reply.expiry_ms,
-                                         lines=reply.lines)
+        seen[place.event_id] = ViewReply(
+            result="ok", state="open" if reply.lines else "", expiry_ms=reply.expiry_ms, lines=reply.lines
+        )
         return await self._view_from(await self._parts(cart, events, seen), meta), meta
 
     @counted(lambda cart, tier_id: "remove")
@@ -282,9 +285,18 @@ class CartService:
 
     async def _undo(self, cart: CartRef, tier_id: str, event_id: str, reply: ReserveReply) -> None:
         await self.scripts.reserve(
-            event_id=event_id, cart_id=cart.cart_id, tier_id=tier_id, quantity=reply.previous, mode="set",
-            now_ms=now_ms(), ttl_ms=self.ttl_ms, max_lines=self.settings.max_lines_per_cart,
-            sweep_limit=0, request_id=str(uuid.uuid4()), meta_fields={}, meta_ttl_ms=self.meta_ttl_ms,
+            event_id=event_id,
+            cart_id=cart.cart_id,
+            tier_id=tier_id,
+            quantity=reply.previous,
+            mode="set",
+            now_ms=now_ms(),
+            ttl_ms=self.ttl_ms,
+            max_lines=self.settings.max_lines_per_cart,
+            sweep_limit=0,
+            request_id=str(uuid.uuid4()),
+            meta_fields={},
+            meta_ttl_ms=self.meta_ttl_ms,
         )
 
     async def _settle_currency(

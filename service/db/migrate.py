@@ -39,9 +39,7 @@ async def apply_migrations(database_url: str) -> list[str]:
                     continue
                 async with conn.transaction():
                     await conn.execute(path.read_text())
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version) VALUES ($1)", version
-                    )
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
                 applied_now.append(version)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)

@@ -85,8 +85,11 @@ class PostgresMonitor:
             if state == OK:
                 log.info("PostgreSQL answers%s", "" if self.state == UNKNOWN else " again")
             else:
-                log.warning("PostgreSQL unreachable (%r): what needs it fails (checkouts answer 503) "
-                            "until it answers; carts need only Redis", exc)
+                log.warning(
+                    "PostgreSQL unreachable (%r): what needs it fails (checkouts answer 503) "
+                    "until it answers; carts need only Redis",
+                    exc,
+                )
         self.state = state
         POSTGRES_UP.set(1 if state == OK else 0)
 

@@ -55,8 +55,13 @@ class Answer(msgspec.Struct, frozen=True):
 FastFunction = Callable[[Scope, bytes], Awaitable[Answer | None]]
 
 
-def fast(operation: Callable[..., Awaitable[Answer]], *, path: str | None = None,
-         body: msgspec.json.Decoder[Any] | None = None, header: bytes | None = None) -> FastFunction:
+def fast(
+    operation: Callable[..., Awaitable[Answer]],
+    *,
+    path: str | None = None,
+    body: msgspec.json.Decoder[Any] | None = None,
+    header: bytes | None = None,
+) -> FastFunction:
     """The fast lane's function of an operation ``operation(scope, [path value], [body],
     [header value])``: the path parameter ``path``, the body decoded strictly by ``body``,
     the raw header ``header`` (lower case), each only when named. A body the decoder does not

@@ -39,8 +39,9 @@ def credentials(scope: Scope) -> Credentials:
             cookie = value if cookie is None else cookie
     if not token and cookie:
         token = _cookie(cookie, _COOKIE_NAME)
-    return Credentials(authorization.decode("latin-1") if authorization else None,
-                       token.decode("latin-1") if token else None)
+    return Credentials(
+        authorization.decode("latin-1") if authorization else None, token.decode("latin-1") if token else None
+    )
 
 
 def _cookie(raw: bytes, name: bytes) -> bytes | None:
@@ -97,8 +98,9 @@ def _verify(sent: Credentials, tokens: CartTokens, users: UserTokens) -> CartRef
     return False  # no credentials (cached as such; None means "not asked yet")
 
 
-def resolve_cart(scope: Scope, tokens: CartTokens, users: UserTokens,
-                 create: bool) -> tuple[CartRef | None, str | None]:
+def resolve_cart(
+    scope: Scope, tokens: CartTokens, users: UserTokens, create: bool
+) -> tuple[CartRef | None, str | None]:
     """(the cart, a token to send back when a guest cart was just created)."""
     cart = named_cart(scope, tokens, users)
     if cart is not None:
@@ -121,7 +123,8 @@ def cart_token_headers(token: str | None, secure: bool) -> dict[str, str]:
         return {}
     # Written by hand: Litestar's Cookie objects cost a third of a millisecond each, and
     # a token (base64url, dots, a UUID) needs no quoting.
-    return {CART_TOKEN_HEADER: token,
-            "set-cookie": f"{CART_TOKEN_COOKIE}={token}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=Lax"
-                          + ("; Secure" if secure else "")}
-
+    return {
+        CART_TOKEN_HEADER: token,
+        "set-cookie": f"{CART_TOKEN_COOKIE}={token}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=Lax"
+        + ("; Secure" if secure else ""),
+    }

@@ -43,8 +43,8 @@ REFUSALS = {
     403: "Not allowed: forbidden",
     404: "No such resource: not-found, tier-not-found",
     409: "Refused by the current state: sold-out, limit-exceeded, sale-not-open, sale-closed, "
-         "currency-mismatch, checkout-in-progress, cart-empty, reservation-expired, promo-exhausted, "
-         "seats-gone, conflict",
+    "currency-mismatch, checkout-in-progress, cart-empty, reservation-expired, promo-exhausted, "
+    "seats-gone, conflict",
     413: "The body is larger than 16 KiB: payload-too-large",
     422: "The request is not valid: validation-error (or invalid-promo for a promo code)",
     431: "The request's headers pass 16 KiB: request-header-fields-too-large",
@@ -56,8 +56,9 @@ REFUSALS = {
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """For a handler's ``responses=``: the refusals of its domain, as problem documents."""
     return {
-        status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=REFUSALS[status],
-                             generate_examples=False)
+        status: ResponseSpec(
+            data_container=Problem, media_type=PROBLEM_JSON, description=REFUSALS[status], generate_examples=False
+        )
         for status in statuses
     }
 
@@ -75,8 +76,9 @@ _RETRY_AFTER_REQUIRED = OpenAPIHeader(schema=_INTEGER, description=_RETRY_AFTER.
 
 
 def _problem_response(status: int, headers: dict[str, OpenAPIHeader | Reference] | None = None) -> OpenAPIResponse:
-    return OpenAPIResponse(description=REFUSALS[status], headers=headers or None,
-                           content={PROBLEM_JSON: OpenAPIMediaType(schema=_PROBLEM)})
+    return OpenAPIResponse(
+        description=REFUSALS[status], headers=headers or None, content={PROBLEM_JSON: OpenAPIMediaType(schema=_PROBLEM)}
+    )
 
 
 def _operations(openapi: OpenAPI) -> list[tuple[str, Operation]]:

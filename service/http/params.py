@@ -26,8 +26,9 @@ def idempotency_key(raw: str | None) -> str | None:
         return None
     key = raw.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise ValidationFailed(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
-                               field="Idempotency-Key")
+        raise ValidationFailed(
+            f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable characters", field="Idempotency-Key"
+        )
     return key
 
 

@@ -36,8 +36,15 @@ _HTTP_CODES = {
 }
 
 
-def problem(status: int, code: str, title: str, detail: str, request: Request[Any, Any, Any] | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> Response[Any]:
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    request: Request[Any, Any, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[Any]:
     body: dict[str, Any] = {
         "type": f"https://ticket-cart.dev/problems/{code}",
         "title": title,
@@ -81,8 +88,13 @@ def data_error(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Respo
     """A value PostgreSQL (or asyncpg's encoder) refused: bad data, never an outage or a 500.
     The edge (``service.validation``) should have refused it first: log it, to close the gap."""
     log.warning("data refused by PostgreSQL on %s %s: %r", request.method, request.url.path, exc)
-    return problem(422, "validation-error", "The request is not valid",
-                   "A value in the request is not one the data store accepts", request)
+    return problem(
+        422,
+        "validation-error",
+        "The request is not valid",
+        "A value in the request is not one the data store accepts",
+        request,
+    )
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -96,8 +108,12 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("backing service unavailable on %s: %r", request.url.path, exc)
     return problem(
-        503, "unavailable", "A backing service is unavailable; try again",
-        "The service could not reach its data store; nothing was changed", request, {"Retry-After": "1"},
+        503,
+        "unavailable",
+        "A backing service is unavailable; try again",
+        "The service could not reach its data store; nothing was changed",
+        request,
+        {"Retry-After": "1"},
     )
 
 

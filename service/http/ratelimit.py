@@ -81,8 +81,10 @@ class RequestLimiter:
         settings = services.settings
         self.per_minute = settings.rate_limit_per_minute
         # (per minute, burst) of each kind of bucket; an address's per minute may be 0 (off).
-        self.limits = {"cart": (settings.rate_limit_per_minute, settings.rate_limit_burst),
-                       "client": (settings.rate_limit_address_per_minute, settings.rate_limit_address_burst)}
+        self.limits = {
+            "cart": (settings.rate_limit_per_minute, settings.rate_limit_burst),
+            "client": (settings.rate_limit_address_per_minute, settings.rate_limit_address_burst),
+        }
         self.addresses = client_addresses(settings.trusted_proxies)
         self.service_key = settings.trusted_service_key
         self.admin_key = settings.admin_api_key
@@ -92,7 +94,8 @@ class RequestLimiter:
         """The bucket this request spends from; None for an exempt caller."""
         for name, value in scope["headers"]:
             if name in (b"x-service-key", b"x-admin-key") and key_matches(
-                    self.service_key if name == b"x-service-key" else self.admin_key, value):
+                self.service_key if name == b"x-service-key" else self.admin_key, value
+            ):
                 return None
         # As identity.resolve_cart decides; an unverifiable credential counts against the address.
         try:
@@ -151,10 +154,14 @@ def limit_requests(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, reply: RateLimitReply,
-                  headers: list[tuple[bytes, bytes]]) -> None:
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, reply: RateLimitReply, headers: list[tuple[bytes, bytes]]
+) -> None:
     """429 ``rate-limited``, the same problem document every other refusal is."""
     wait = headers[-1][1].decode()
-    refusal = RateLimited(f"Too many requests; try again in {wait} s", retry_after_ms=reply.retry_after_ms,
-                          headers={name.decode(): value.decode() for name, value in headers})
+    refusal = RateLimited(
+        f"Too many requests; try again in {wait} s",
+        retry_after_ms=reply.retry_after_ms,
+        headers={name.decode(): value.decode() for name, value in headers},
+    )
     await send_response(scope, receive, send, domain_error(Request(scope, receive), refusal))

@@ -60,8 +60,13 @@ def refuse_large_headers(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and sum(len(n) + len(v) for n, v in scope["headers"]) > MAX_HEADER_BYTES:
             request: Request[Any, Any, Any] = Request(scope, receive)
-            response = problem(431, "request-header-fields-too-large", "Request headers too large",
-                               f"The request's headers pass {MAX_HEADER_BYTES} bytes", request)
+            response = problem(
+                431,
+                "request-header-fields-too-large",
+                "Request headers too large",
+                f"The request's headers pass {MAX_HEADER_BYTES} bytes",
+                request,
+            )
             await send_response(scope, receive, send, response)
             return
         await app(scope, receive, send)

@@ -27,10 +27,20 @@ def sale_status(counters: TierCounters, now_ms: int) -> str:
 
 def _tier_view(row: TierRow, inventory: Inventory | None = None) -> TierView:
     return TierView(
-        id=str(row.id), event_id=str(row.event_id), name=row.name, price=row.price,
-        currency=row.currency, quantity_total=row.quantity_total, quantity_sold=row.quantity_sold,
-        max_per_order=row.max_per_order, sales_start=row.sales_start, sales_end=row.sales_end,
-        active=row.active, version=row.version, sold_version=row.sold_version, inventory=inventory,
+        id=str(row.id),
+        event_id=str(row.event_id),
+        name=row.name,
+        price=row.price,
+        currency=row.currency,
+        quantity_total=row.quantity_total,
+        quantity_sold=row.quantity_sold,
+        max_per_order=row.max_per_order,
+        sales_start=row.sales_start,
+        sales_end=row.sales_end,
+        active=row.active,
+        version=row.version,
+        sold_version=row.sold_version,
+        inventory=inventory,
     )
 
 
@@ -80,8 +90,18 @@ class InventoryService:
                     )
             row, created = await upsert_tier(
                 conn,
-                (tid, body.event_id, body.name, body.price, body.currency, body.quantity_total,
-                 body.max_per_order, body.sales_start, body.sales_end, body.active),
+                (
+                    tid,
+                    body.event_id,
+                    body.name,
+                    body.price,
+                    body.currency,
+                    body.quantity_total,
+                    body.max_per_order,
+                    body.sales_start,
+                    body.sales_end,
+                    body.active,
+                ),
             )
             if row is None:  # the same definition again: nothing changed
                 row = await fetch_tier(conn, tid)
@@ -97,8 +117,10 @@ class InventoryService:
         self.catalog.remember(row)
         _, counters = await self.counters(tier_id)
         inventory = Inventory(
-            total=counters.total, sold=counters.sold, held=counters.held,
-            available=counters.available, sold_db=row.quantity_sold,
+            total=counters.total,
+            sold=counters.sold,
+            held=counters.held,
+            available=counters.available,
+            sold_db=row.quantity_sold,
         )
         return _tier_view(row, inventory)
-

@@ -21,18 +21,30 @@ async def _view(orders: NamedDependency[OrderReads], state: OrderState) -> Order
     return await orders.read(state.id)
 
 
-@post("/api/admin/orders/{order_id:str}/mark-paid", summary="Record an order's payment (a late one "
-      "revives an expired order if its seats are still free, else 409 seats-gone)", status_code=200, **ADMIN,
-      responses=problems(401, 404, 409))
-async def mark_paid(order_id: FromPath[str], lifecycle: NamedDependency[OrderLifecycle],
-                    orders: NamedDependency[OrderReads]) -> OrderView:
+@post(
+    "/api/admin/orders/{order_id:str}/mark-paid",
+    summary="Record an order's payment (a late one "
+    "revives an expired order if its seats are still free, else 409 seats-gone)",
+    status_code=200,
+    **ADMIN,
+    responses=problems(401, 404, 409),
+)
+async def mark_paid(
+    order_id: FromPath[str], lifecycle: NamedDependency[OrderLifecycle], orders: NamedDependency[OrderReads]
+) -> OrderView:
     return await _view(orders, await lifecycle.mark_paid(uuid.UUID(uuid_param(order_id, "order_id"))))
 
 
-@post("/api/admin/orders/{order_id:str}/cancel", summary="Cancel an order, releasing its seats",
-      status_code=200, **ADMIN, responses=problems(401, 404, 409))
-async def cancel(order_id: FromPath[str], lifecycle: NamedDependency[OrderLifecycle],
-                 orders: NamedDependency[OrderReads]) -> OrderView:
+@post(
+    "/api/admin/orders/{order_id:str}/cancel",
+    summary="Cancel an order, releasing its seats",
+    status_code=200,
+    **ADMIN,
+    responses=problems(401, 404, 409),
+)
+async def cancel(
+    order_id: FromPath[str], lifecycle: NamedDependency[OrderLifecycle], orders: NamedDependency[OrderReads]
+) -> OrderView:
     return await _view(orders, await lifecycle.cancel(uuid.UUID(uuid_param(order_id, "order_id"))))
 
 

@@ -99,8 +99,16 @@ class CheckoutResult(NamedTuple):
 class Checkouts:
     """Checking carts out, on what the saga uses and nothing more."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, scripts: Scripts, catalog: TierCatalog,
-                 carts: CartService, settlement: Settlement, promos: PromoService | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        scripts: Scripts,
+        catalog: TierCatalog,
+        carts: CartService,
+        settlement: Settlement,
+        promos: PromoService | None = None,
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.scripts = scripts
@@ -110,14 +118,22 @@ class Checkouts:
         self.promos = promos
         self.writer = OrderWriter(pool, promos, timeout_seconds=settings.database_timeout_seconds)
 
-    async def checkout(self, cart: CartRef, *, email: str, name: str | None, idempotency_key: str | None,
-                       clock: Callable[[], int] | None = None) -> CheckoutResult:
+    async def checkout(
+        self,
+        cart: CartRef,
+        *,
+        email: str,
+        name: str | None,
+        idempotency_key: str | None,
+        clock: Callable[[], int] | None = None,
+    ) -> CheckoutResult:
         """Turn the cart into an order (created) or answer the order it already became."""
         return await _checkout(self, cart, email, name, idempotency_key, clock or now_ms)
 
 
-async def _checkout(deps: Checkouts, cart: CartRef, email: str, name: str | None, idempotency_key: str | None,
-                    clock: Callable[[], int]) -> CheckoutResult:
+async def _checkout(
+    deps: Checkouts, cart: CartRef, email: str, name: str | None, idempotency_key: str | None, clock: Callable[[], int]
+) -> CheckoutResult:
     started = time.perf_counter()
     outcome = "error"
     try:
@@ -134,8 +150,15 @@ async def _checkout(deps: Checkouts, cart: CartRef, email: str, name: str | None
 
 
 class _Checkout:
-    def __init__(self, deps: Checkouts, cart: CartRef, email: str, name: str | None,
-                 idempotency_key: str | None, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        deps: Checkouts,
+        cart: CartRef,
+        email: str,
+        name: str | None,
+        idempotency_key: str | None,
+        clock: Callable[[], int],
+    ) -> None:
         self.settings = deps.settings
         self.scripts = deps.scripts
         self.pool = deps.pool
@@ -163,8 +186,9 @@ class _Checkout:
         waited_until = time.monotonic() + LOCK_WAIT_SECONDS
         while not await self.scripts.checkout_lock(cart_id, token, self.window_ms):
             if time.monotonic() >= waited_until:
-                raise CheckoutInProgress("Another checkout of this cart is running; try again in a moment",
-                                         headers={"Retry-After": "1"})
+                raise CheckoutInProgress(
+                    "Another checkout of this cart is running; try again in a moment", headers={"Retry-After": "1"}
+                )
             await asyncio.sleep(LOCK_POLL_SECONDS)
         try:
             return await self.run()
@@ -176,7 +200,11 @@ class _Checkout:
                 forget.append(UNANSWERED_FIELD)
             try:
                 await self.scripts.checkout_unlock(
-                    cart_id, token, remember=remember, forget=forget, meta_ttl_ms=self.carts.meta_ttl_ms,
+                    cart_id,
+                    token,
+                    remember=remember,
+                    forget=forget,
+                    meta_ttl_ms=self.carts.meta_ttl_ms,
                 )
             except (RedisError, OSError) as exc:  # the lock times out by itself
                 log.warning("checkout lock of cart %s not released: %r", cart_id, exc)
@@ -216,10 +244,15 @@ class _Checkout:
             raise ValidationFailed("A value of the checkout is not one the data store accepts") from exc
         except _STORE_ERRORS as exc:
             await self.parts.abort(begun, ABORT_GRACE_MS)
-            log.warning("checkout of cart %s failed in PostgreSQL; parts of orders that certainly did not commit "
-                        "back to open: %r", self.cart.cart_id, exc)
-            raise Unavailable("The order could not be written; your seats are still held, try again",
-                              headers={"Retry-After": "1"}) from exc
+            log.warning(
+                "checkout of cart %s failed in PostgreSQL; parts of orders that certainly did not commit "
+                "back to open: %r",
+                self.cart.cart_id,
+                exc,
+            )
+            raise Unavailable(
+                "The order could not be written; your seats are still held, try again", headers={"Retry-After": "1"}
+            ) from exc
         except Exception:
             await self.parts.abort(begun, ABORT_GRACE_MS)
             raise
@@ -241,28 +274,42 @@ class _Checkout:
         if Outcome.UNKNOWN in outcomes.values():
             raise CheckoutPending(
                 "An earlier try of this checkout may have gone through; its seats stay held while "
-                "that is found out. Retry the same checkout in a moment", headers={"Retry-After": "2"})
+                "that is found out. Retry the same checkout in a moment",
+                headers={"Retry-After": "2"},
+            )
         return None
 
     async def write_and_apply(self, order_id: str, begun: dict[str, BeginReply], begun_at: int) -> CheckoutResult:
         items = cart_items(begun)
         currencies = {item.currency for item in items}
         if len(currencies) != 1:
-            raise CurrencyMismatch("The cart holds tickets in more than one currency; remove some",
-                                   currencies=sorted(currencies))
+            raise CurrencyMismatch(
+                "The cart holds tickets in more than one currency; remove some", currencies=sorted(currencies)
+            )
         quote, customer_key = await self.quote(items)
 
         def draft() -> NewOrder:
             return draft_order(
-                order_id=order_id, cart_id=self.cart.cart_id, user_id=self.cart.user_id, email=self.email,
-                name=self.name, items=items, quote=quote, idempotency_key=self.key,
-                payment_ttl_seconds=self.settings.payment_ttl_seconds, guest_token=self.guest_token(order_id),
+                order_id=order_id,
+                cart_id=self.cart.cart_id,
+                user_id=self.cart.user_id,
+                email=self.email,
+                name=self.name,
+                items=items,
+                quote=quote,
+                idempotency_key=self.key,
+                payment_ttl_seconds=self.settings.payment_ttl_seconds,
+                guest_token=self.guest_token(order_id),
             )
 
         try:
             order, inserted = await self.writer.write(
-                draft, quote=quote, customer_key=customer_key, clock=self.clock,
-                start_by_ms=begun_at + commit_fence_ms(self.db_timeout), committing=self.parts.committing,
+                draft,
+                quote=quote,
+                customer_key=customer_key,
+                clock=self.clock,
+                start_by_ms=begun_at + commit_fence_ms(self.db_timeout),
+                committing=self.parts.committing,
             )
         except ExistingOrder as existing:
             return await self.answer_existing(existing.order_id, begun)
@@ -283,23 +330,32 @@ class _Checkout:
 
     # -- answers other than a new order --------------------------------------------------------
 
-    async def resolve_ambiguous(self, order_id: str, begun: dict[str, BeginReply],
-                                exc: CommitUnanswered) -> CheckoutResult:
+    async def resolve_ambiguous(
+        self, order_id: str, begun: dict[str, BeginReply], exc: CommitUnanswered
+    ) -> CheckoutResult:
         """The COMMIT's answer was lost: find out from PostgreSQL how it ended."""
         outcome = await self.settlement.outcome(order_id)
-        log.warning("checkout of cart %s: the commit of order %s had no answer (%s); it %s",
-                    self.cart.cart_id, order_id, exc, outcome.value)
+        log.warning(
+            "checkout of cart %s: the commit of order %s had no answer (%s); it %s",
+            self.cart.cart_id,
+            order_id,
+            exc,
+            outcome.value,
+        )
         if outcome is Outcome.COMMITTED:
             result = await self.answer_existing(uuid.UUID(order_id), begun)
             return result._replace(created=True)
         if outcome is Outcome.ABSENT:
             self.parts.absent([order_id])
             await self.parts.abort(begun, ABORT_GRACE_MS)
-            raise Unavailable("The order could not be written; your seats are still held, try again",
-                              headers={"Retry-After": "1"})
+            raise Unavailable(
+                "The order could not be written; your seats are still held, try again", headers={"Retry-After": "1"}
+            )
         raise CheckoutPending(
             "The order may have been written, and the data store cannot say yet; your seats stay held "
-            "for it. Retry the same checkout in a moment to get the order", headers={"Retry-After": "2"})
+            "for it. Retry the same checkout in a moment to get the order",
+            headers={"Retry-After": "2"},
+        )
 
     async def answer_existing(self, order_id: uuid.UUID, begun: dict[str, BeginReply]) -> CheckoutResult:
         """A committed order of this cart (a lost answer, a retry, an Idempotency-Key):
@@ -338,12 +394,17 @@ class _Checkout:
         """Redis granted holds PostgreSQL cannot sell: Redis's `sold` was behind. Never
         expected; install PostgreSQL's counts so Redis stops granting them."""
         rows = await fetch_tiers(self.pool, [uuid.UUID(t) for t in refused.tier_ids])
-        log.error("OVERSELL PREVENTED: cart %s holds seats PostgreSQL no longer has (tiers %s); Redis sold was "
-                  "behind, installing PostgreSQL's counts", self.cart.cart_id, refused.tier_ids)
+        log.error(
+            "OVERSELL PREVENTED: cart %s holds seats PostgreSQL no longer has (tiers %s); Redis sold was "
+            "behind, installing PostgreSQL's counts",
+            self.cart.cart_id,
+            refused.tier_ids,
+        )
         for event_id in sorted({str(r.event_id) for r in rows}):
-            await self.scripts.install_sold(event_id=event_id, pairs=[
-                (str(r.id), r.quantity_sold, r.sold_version) for r in rows if str(r.event_id) == event_id
-            ])
+            await self.scripts.install_sold(
+                event_id=event_id,
+                pairs=[(str(r.id), r.quantity_sold, r.sold_version) for r in rows if str(r.event_id) == event_id],
+            )
         available = min((r.quantity_total - r.quantity_sold for r in rows), default=0)
         return SoldOut(f"Only {available} seats are left", available=available, tiers=refused.tier_ids)
 
@@ -361,4 +422,3 @@ class _Checkout:
             return None
         token = codes.order_access_token(self.settings.cart_token_secrets[0], str(record.id))
         return token if codes.access_token_matches(token, record.access_token_hash) else None
-

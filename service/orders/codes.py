@@ -54,7 +54,7 @@ def payment_code_is_valid(raw: str) -> bool:
     length = len(PAYMENT_PREFIX) + PAYMENT_RANDOM_LENGTH + 1
     if len(code) != length or not code.startswith(PAYMENT_PREFIX):
         return False
-    body, check = code[len(PAYMENT_PREFIX):-1], code[-1]
+    body, check = code[len(PAYMENT_PREFIX) : -1], code[-1]
     if any(c not in _VALUE for c in body + check):
         return False
     return _check_symbol(body) == check

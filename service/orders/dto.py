@@ -12,8 +12,15 @@ from service.validation import RequestBody, Text
 
 
 class CheckoutRequest(RequestBody):
-    email: Annotated[Text, Meta(min_length=3, max_length=320, description="Where the order and tickets go",
-                               extra_json_schema={"extra": {"format": "email"}})]  # Litestar reads "extra"
+    email: Annotated[
+        Text,
+        Meta(
+            min_length=3,
+            max_length=320,
+            description="Where the order and tickets go",
+            extra_json_schema={"extra": {"format": "email"}},
+        ),
+    ]  # Litestar reads "extra"
     name: Annotated[Text, Meta(min_length=1, max_length=200)] | None = None
 
 

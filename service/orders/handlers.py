@@ -24,10 +24,14 @@ from service.orders.reads import OrderReads
 
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as OrderPage.next_cursor gives it
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key", description="The same key answers the same order again (retries)")]
-OrderToken = Annotated[str | None, HeaderParameter(
-    name="X-Order-Token", description="A guest's order access token, from the checkout's answer")]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(name="Idempotency-Key", description="The same key answers the same order again (retries)"),
+]
+OrderToken = Annotated[
+    str | None,
+    HeaderParameter(name="X-Order-Token", description="A guest's order access token, from the checkout's answer"),
+]
 
 
 def _email(raw: str) -> str:
@@ -37,15 +41,26 @@ def _email(raw: str) -> str:
         raise ValidationFailed(f"email is not valid: {exc}", field="email") from None
 
 
-@post("/api/orders", summary="Check out the cart: the order, its payment code and tickets", tags=["orders"],
-      status_code=201,
-      responses={200: ResponseSpec(OrderView, description="A retried checkout: the order it made before",
-                                   generate_examples=False),
-                 **problems(401, 409)})
-async def create_order(request: Request[Any, Any, Any], data: JSONBody[CheckoutRequest],
-                       checkouts: NamedDependency[Checkouts], cart_tokens: NamedDependency[CartTokens],
-                       user_tokens: NamedDependency[UserTokens],
-                       idempotency_key: IdempotencyKey = None) -> Response[OrderView]:
+@post(
+    "/api/orders",
+    summary="Check out the cart: the order, its payment code and tickets",
+    tags=["orders"],
+    status_code=201,
+    responses={
+        200: ResponseSpec(
+            OrderView, description="A retried checkout: the order it made before", generate_examples=False
+        ),
+        **problems(401, 409),
+    },
+)
+async def create_order(
+    request: Request[Any, Any, Any],
+    data: JSONBody[CheckoutRequest],
+    checkouts: NamedDependency[Checkouts],
+    cart_tokens: NamedDependency[CartTokens],
+    user_tokens: NamedDependency[UserTokens],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[OrderView]:
     email = _email(data.email)
     key = idempotency_key_of(idempotency_key)
     cart, _ = resolve_cart(request.scope, cart_tokens, user_tokens, create=False)
@@ -56,15 +71,22 @@ async def create_order(request: Request[Any, Any, Any], data: JSONBody[CheckoutR
     return Response(result.order, status_code=201 if result.created else 200)
 
 
-@get("/api/orders", summary="The signed-in user's orders, newest first", tags=["orders"],
-     security=[{"bearer": []}], responses=problems(401))
+@get(
+    "/api/orders",
+    summary="The signed-in user's orders, newest first",
+    tags=["orders"],
+    security=[{"bearer": []}],
+    responses=problems(401),
+)
 async def list_orders(
     request: Request[Any, Any, Any],
     orders: NamedDependency[OrderReads],
     user_tokens: NamedDependency[UserTokens],
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, QueryParameter(
-        max_length=200, pattern=CURSOR_PATTERN, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None,
+        QueryParameter(max_length=200, pattern=CURSOR_PATTERN, description="next_cursor of the previous page"),
+    ] = None,
 ) -> OrderPage:
     user_id = bearer_user(request.scope, user_tokens)
     if user_id is None:
@@ -72,10 +94,19 @@ async def list_orders(
     return await orders.list_for_user(user_id, limit=limit, cursor=cursor)
 
 
-@get("/api/orders/{order_id:str}", summary="One order, for its owner or with its access token",
-     tags=["orders"], responses=problems(401, 404))
-async def get_order(request: Request[Any, Any, Any], order_id: FromPath[str], orders: NamedDependency[OrderReads],
-                    user_tokens: NamedDependency[UserTokens], order_token: OrderToken = None) -> OrderView:
+@get(
+    "/api/orders/{order_id:str}",
+    summary="One order, for its owner or with its access token",
+    tags=["orders"],
+    responses=problems(401, 404),
+)
+async def get_order(
+    request: Request[Any, Any, Any],
+    order_id: FromPath[str],
+    orders: NamedDependency[OrderReads],
+    user_tokens: NamedDependency[UserTokens],
+    order_token: OrderToken = None,
+) -> OrderView:
     return await orders.get(order_id, user_id=bearer_user(request.scope, user_tokens), access_token=order_token)
 
 

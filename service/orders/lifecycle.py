@@ -37,8 +37,6 @@ log = logging.getLogger("ticket_cart.orders")
 DEFAULT_EXPIRY_BATCH = 500
 
 
-
-
 class OrderState(msgspec.Struct, frozen=True):
     id: uuid.UUID
     number: str
@@ -75,7 +73,8 @@ async def _shift_sold(conn: asyncpg.Connection, deltas: Counter[uuid.UUID]) -> t
     rows = await conn.fetch(SHIFT_SOLD, tiers, [deltas[t] for t in tiers])
     changes = [
         SoldChange(str(r["event_id"]), str(r["tier_id"]), r["quantity_sold"], r["sold_version"], r["delta"])
-        for r in rows if r["event_id"] is not None
+        for r in rows
+        if r["event_id"] is not None
     ]
     refused = [_Refused(str(r["tier_id"]), r["delta"], r["unsold"] or 0) for r in rows if r["event_id"] is None]
     return changes, refused
@@ -118,8 +117,6 @@ async def take_seats_again(conn: asyncpg.Connection, order_id: uuid.UUID) -> lis
             tiers=[{"tier_id": r.tier_id, "wanted": r.delta, "available": max(0, r.unsold)} for r in refused],
         )
     return changes
-
-
 
 
 class ExpiryBatch(msgspec.Struct):
@@ -184,16 +181,23 @@ class OrderLifecycle:
                 raise Conflict("A cancelled order cannot be paid; refund the payment", order_status="cancelled")
             if order.status == "expired":
                 changes = await take_seats_again(conn, order_id)
-                if (order.promo_code is not None and self.promos is not None
-                        and not await self.promos.retake(conn, order_id)):
-                    log.warning("order %s paid late keeps its discount; promo %s had no use left to count",
-                                order_id, order.promo_code)
+                if (
+                    order.promo_code is not None
+                    and self.promos is not None
+                    and not await self.promos.retake(conn, order_id)
+                ):
+                    log.warning(
+                        "order %s paid late keeps its discount; promo %s had no use left to count",
+                        order_id,
+                        order.promo_code,
+                    )
             order = _state(await conn.fetchrow(MARK_PAID, order_id))
         await count_sold_changes(self.scripts, changes)
         return order
 
-    async def expire_unpaid(self, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH,
-                            after: tuple[dt.datetime, uuid.UUID] | None = None) -> ExpiryBatch:
+    async def expire_unpaid(
+        self, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH, after: tuple[dt.datetime, uuid.UUID] | None = None
+    ) -> ExpiryBatch:
         """Expire the due orders of one page: up to ``limit`` orders whose payment was due at
         or before ``now``, in due order after the key ``after``.
 

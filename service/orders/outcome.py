@@ -32,8 +32,14 @@ log = logging.getLogger("ticket_cart.orders")
 LOCK_WAIT_MS = 1_000  # how long one look-up waits for a transaction of O to end
 RETRY_PAUSES = (0.1, 0.3, 0.6, 1.0)  # between look-ups that could not reach PostgreSQL
 
-_TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-              asyncpg.QueryCanceledError, OSError, TimeoutError)
+_TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.QueryCanceledError,
+    OSError,
+    TimeoutError,
+)
 
 # The holders of O's lock (the transaction writing O), by the two halves of the key.
 _LOCK_HOLDERS = """
@@ -55,8 +61,9 @@ def order_lock_key(order_id: uuid.UUID) -> int:
     return int.from_bytes(order_id.bytes[:8], "big") >> 1
 
 
-async def order_outcome(pool: asyncpg.Pool, order_id: uuid.UUID, *, budget_seconds: float,
-                        statement_timeout: float) -> Outcome:
+async def order_outcome(
+    pool: asyncpg.Pool, order_id: uuid.UUID, *, budget_seconds: float, statement_timeout: float
+) -> Outcome:
     """Whether O committed, asked until ``budget_seconds`` are spent (each try bounded by
     ``statement_timeout``). UNKNOWN only when PostgreSQL could not answer in that time."""
     deadline = time.monotonic() + budget_seconds

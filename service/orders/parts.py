@@ -31,8 +31,9 @@ log = logging.getLogger("ticket_cart.orders")
 class CheckoutParts:
     """One checkout's view of its cart's parts: begin, one order id, apply, abort."""
 
-    def __init__(self, scripts: Scripts, catalog: TierCatalog, cart_id: str, *, clock: Callable[[], int],
-                 window_ms: int) -> None:
+    def __init__(
+        self, scripts: Scripts, catalog: TierCatalog, cart_id: str, *, clock: Callable[[], int], window_ms: int
+    ) -> None:
         self.scripts = scripts
         self.catalog = catalog
         self.cart_id = cart_id
@@ -54,7 +55,11 @@ class CheckoutParts:
         it); a tier missing from Redis is loaded and its part begun again."""
         deadline = now + self.window_ms
         replies = await self.scripts.checkout_begin(
-            cart_id=self.cart_id, event_ids=events, order_id=self.fresh_id, replace="", now_ms=now,
+            cart_id=self.cart_id,
+            event_ids=events,
+            order_id=self.fresh_id,
+            replace="",
+            now_ms=now,
             deadline_ms=deadline,
         )
         unloaded = [e for e, r in replies.items() if r.result == "not-loaded"]
@@ -62,10 +67,16 @@ class CheckoutParts:
             try:
                 for tier_id in sorted({t for e in unloaded for t in replies[e].tiers}):
                     await self.catalog.load(tier_id)
-                replies.update(await self.scripts.checkout_begin(
-                    cart_id=self.cart_id, event_ids=unloaded, order_id=self.fresh_id, replace="", now_ms=now,
-                    deadline_ms=deadline,
-                ))
+                replies.update(
+                    await self.scripts.checkout_begin(
+                        cart_id=self.cart_id,
+                        event_ids=unloaded,
+                        order_id=self.fresh_id,
+                        replace="",
+                        now_ms=now,
+                        deadline_ms=deadline,
+                    )
+                )
             except Exception:
                 await self.abort({e: r for e, r in replies.items() if r.result == "ok"}, 0)
                 raise
@@ -77,8 +88,12 @@ class CheckoutParts:
         for event_id, reply in list(begun.items()):
             if reply.order_id != self.fresh_id:
                 again = await self.scripts.checkout_begin(
-                    cart_id=self.cart_id, event_ids=[event_id], order_id=self.fresh_id, replace=reply.order_id,
-                    now_ms=now, deadline_ms=now + self.window_ms,
+                    cart_id=self.cart_id,
+                    event_ids=[event_id],
+                    order_id=self.fresh_id,
+                    replace=reply.order_id,
+                    now_ms=now,
+                    deadline_ms=now + self.window_ms,
                 )
                 begun[event_id] = again[event_id]
         if any(r.result != "ok" or r.order_id != self.fresh_id for r in begun.values()):
@@ -102,8 +117,9 @@ class CheckoutParts:
         try:
             for order_id, group in _by_order(parts).items():
                 if order_id in self.uncommitted:
-                    await self.scripts.checkout_abort(cart_id=self.cart_id, order_id=order_id,
-                                                      event_ids=group, now_ms=self.clock(), grace_ms=grace_ms)
+                    await self.scripts.checkout_abort(
+                        cart_id=self.cart_id, order_id=order_id, event_ids=group, now_ms=self.clock(), grace_ms=grace_ms
+                    )
         except (RedisError, OSError) as exc:
             log.warning("parts of cart %s left in checkout (recovery will resolve them): %r", self.cart_id, exc)
 

@@ -37,7 +37,8 @@ def order_view(record: OrderRecord, access_token: str | None = None) -> OrderVie
         currency=record.currency,
         promo_code=record.promo_code,
         payment=Payment(code=record.payment_code, amount=record.total, due_at=record.payment_due_at)
-        if record.payment_code is not None and record.payment_due_at is not None else None,
+        if record.payment_code is not None and record.payment_due_at is not None
+        else None,
         tickets=record.tickets,
         created_at=record.created_at,
         access_token=access_token,

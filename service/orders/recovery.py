@@ -66,8 +66,9 @@ class CheckoutRecovery:
         order_id = item.part.order_id if item.part is not None and item.part.state == "checkout" else ""
         if not order_id:
             # No part in checkout (the index entry outlived it): the abort only tidies the index.
-            await self.scripts.checkout_abort(cart_id=item.cart_id, order_id=order_id, event_ids=[event_id],
-                                              now_ms=now_ms, grace_ms=0)
+            await self.scripts.checkout_abort(
+                cart_id=item.cart_id, order_id=order_id, event_ids=[event_id], now_ms=now_ms, grace_ms=0
+            )
             stats.unchanged += 1
             return
         token = uuid.uuid4().hex

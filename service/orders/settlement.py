@@ -64,8 +64,9 @@ class Settlement:
 
     async def outcome(self, order_id: str) -> Outcome:
         """Whether O committed, asked for at most twice the database timeout."""
-        return await order_outcome(self.pool, uuid.UUID(order_id), budget_seconds=2 * self.db_timeout,
-                                   statement_timeout=self.db_timeout)
+        return await order_outcome(
+            self.pool, uuid.UUID(order_id), budget_seconds=2 * self.db_timeout, statement_timeout=self.db_timeout
+        )
 
     async def settle(self, cart_id: str, order_id: str, event_ids: Iterable[str], now_ms: int) -> Settled:
         """Resolve O and apply (committed) or reopen (absent) the cart's parts of O in
@@ -78,8 +79,9 @@ class Settlement:
             moved = await self.apply_committed(cart_id, order_id, events)
             await self.remember_unanswered(cart_id, order_id)
         elif outcome is Outcome.ABSENT:
-            replies = await self.scripts.checkout_abort(cart_id=cart_id, order_id=order_id, event_ids=events,
-                                                        now_ms=now_ms, grace_ms=ABORT_GRACE_MS)
+            replies = await self.scripts.checkout_abort(
+                cart_id=cart_id, order_id=order_id, event_ids=events, now_ms=now_ms, grace_ms=ABORT_GRACE_MS
+            )
             moved = sum(r.result == "ok" for r in replies.values())
         log.info("cart %s: order %s of events %s resolved %s", cart_id, order_id, events, outcome.value)
         return Settled(outcome, moved)
@@ -119,14 +121,16 @@ class Settlement:
             return
         token = uuid.uuid4().hex
         if not await self.scripts.checkout_lock(cart_id, token, self.window_ms):
-            raise CheckoutInProgress("The cart is being checked out; try again in a moment",
-                                     headers={"Retry-After": "1"})
+            raise CheckoutInProgress(
+                "The cart is being checked out; try again in a moment", headers={"Retry-After": "1"}
+            )
         try:
             for order_id, events in sorted(by_order.items()):
                 if (await self.settle(cart_id, order_id, events, now_ms)).outcome is Outcome.UNKNOWN:
                     raise CheckoutPending(
                         "The cart's last checkout is still being resolved; its seats stay held. "
                         "Retry the checkout, or try this again in a moment",
-                        headers={"Retry-After": "2"})
+                        headers={"Retry-After": "2"},
+                    )
         finally:
             await self.scripts.checkout_unlock(cart_id, token)

@@ -94,15 +94,6 @@ class OrderRecord(OrderFields, frozen=True):
     tickets: list[Ticket]
 
 
-
-
-
-
-
-
-
-
-
 async def insert_order(conn: asyncpg.Connection, order: NewOrder, *, now_ms: int) -> Inserted:
     """Write the order, its items and tickets, and take its seats. In a transaction.
     ``now_ms``: the checkout's clock, the time its buyer's saved cart is emptied as of.
@@ -113,20 +104,43 @@ async def insert_order(conn: asyncpg.Connection, order: NewOrder, *, now_ms: int
     items, tickets = order.items, order.tickets
     rows = await conn.fetch(
         INSERT_ORDER,
-        order.id, order.number, order.cart_id, order.user_id, order.email, order.name, order.currency,
-        order.subtotal, order.discount, order.total, order.promo_code, order.payment_code,
-        float(order.payment_ttl_seconds), order.access_token_hash, order.idempotency_key, order.event_ids,
-        [i.tier_id for i in items], [i.event_id for i in items], [i.name for i in items],
-        [i.unit_price for i in items], [i.quantity for i in items], [i.line_total for i in items],
+        order.id,
+        order.number,
+        order.cart_id,
+        order.user_id,
+        order.email,
+        order.name,
+        order.currency,
+        order.subtotal,
+        order.discount,
+        order.total,
+        order.promo_code,
+        order.payment_code,
+        float(order.payment_ttl_seconds),
+        order.access_token_hash,
+        order.idempotency_key,
+        order.event_ids,
+        [i.tier_id for i in items],
+        [i.event_id for i in items],
+        [i.name for i in items],
+        [i.unit_price for i in items],
+        [i.quantity for i in items],
+        [i.line_total for i in items],
         [i.discount for i in items],
-        [t.id for t in tickets], [t.tier_id for t in tickets], [t.event_id for t in tickets],
-        [t.code for t in tickets], order_lock_key(order.id), now_ms,
+        [t.id for t in tickets],
+        [t.tier_id for t in tickets],
+        [t.event_id for t in tickets],
+        [t.code for t in tickets],
+        order_lock_key(order.id),
+        now_ms,
     )
     quantities = {str(i.tier_id): i.quantity for i in items}
     sold = [
-        SoldChange(str(r["event_id"]), str(r["tier_id"]), r["quantity_sold"], r["sold_version"],
-                   quantities[str(r["tier_id"])])
-        for r in rows if r["tier_id"] is not None
+        SoldChange(
+            str(r["event_id"]), str(r["tier_id"]), r["quantity_sold"], r["sold_version"], quantities[str(r["tier_id"])]
+        )
+        for r in rows
+        if r["tier_id"] is not None
     ]
     if len(sold) < len(items):
         updated = {pair.tier_id for pair in sold}
@@ -159,8 +173,6 @@ async def existing_orders(conn: asyncpg.Pool | asyncpg.Connection, order_ids: li
     return {r["id"] for r in await conn.fetch(EXISTING_ORDERS, order_ids)}
 
 
-
-
 async def order_changes(
     conn: asyncpg.Pool | asyncpg.Connection, order_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[SoldChange]]:
@@ -177,7 +189,8 @@ async def order_changes(
             legacy.append((r["order_id"], r["tier_id"]))
             continue
         changes[r["order_id"]].append(
-            SoldChange(str(r["event_id"]), str(r["tier_id"]), 0, r["sold_version"], r["quantity"]))
+            SoldChange(str(r["event_id"]), str(r["tier_id"]), 0, r["sold_version"], r["quantity"])
+        )
     if legacy:
         pairs = {p.tier_id: p for p in await sold_pairs(conn, sorted({t for _, t in legacy}))}
         for order_id, tier_id in legacy:
@@ -198,8 +211,14 @@ async def user_orders(
     rows = await conn.fetch(USER_ORDERS, user_id, created, order_id, limit)
     return [
         OrderSummary(
-            id=str(r["id"]), number=r["number"], status=r["status"], currency=r["currency"], total=r["total"],
-            item_count=r["item_count"], payment_due_at=r["payment_due_at"], created_at=r["created_at"],
+            id=str(r["id"]),
+            number=r["number"],
+            status=r["status"],
+            currency=r["currency"],
+            total=r["total"],
+            item_count=r["item_count"],
+            payment_due_at=r["payment_due_at"],
+            created_at=r["created_at"],
         )
         for r in rows
     ]

@@ -56,9 +56,16 @@ class OrderWriter:
         self.promos = promos
         self.timeout = timeout_seconds
 
-    async def write(self, draft: Callable[[], NewOrder], *, quote: Any, customer_key: str | None,
-                    start_by_ms: int, clock: Callable[[], int],
-                    committing: Callable[[str], None]) -> tuple[NewOrder, Inserted]:
+    async def write(
+        self,
+        draft: Callable[[], NewOrder],
+        *,
+        quote: Any,
+        customer_key: str | None,
+        start_by_ms: int,
+        clock: Callable[[], int],
+        committing: Callable[[str], None],
+    ) -> tuple[NewOrder, Inserted]:
         """The order ``draft()`` makes (a fresh one per try), written once.
 
         ``start_by_ms``: no try starts after it (``clock``'s time), so no commit can land
@@ -85,8 +92,15 @@ class OrderWriter:
                 if deadlocks > DEADLOCK_RETRIES:
                     raise
 
-    async def transaction(self, order: NewOrder, quote: Any, customer_key: str | None, *,
-                          clock: Callable[[], int], committing: Callable[[str], None]) -> Inserted:
+    async def transaction(
+        self,
+        order: NewOrder,
+        quote: Any,
+        customer_key: str | None,
+        *,
+        clock: Callable[[], int],
+        committing: Callable[[str], None],
+    ) -> Inserted:
         """One try. An error before the COMMIT is sent is raised as it is (nothing
         committed); one while or after it is CommitUnanswered, and the connection is
         closed, so a commit still in flight on it ends (outcome.py)."""

@@ -25,8 +25,11 @@ class AttemptLimit:
     def __init__(self, buckets: list[tuple[int, RateLimitReply]]) -> None:
         refused = [(size, reply) for size, reply in buckets if not reply.allowed]
         # The bucket the headers describe: a refusing one, else the one with the fewest left.
-        size, tightest = (max(refused, key=lambda b: b[1].retry_after_ms) if refused
-                          else min(buckets, key=lambda b: b[1].remaining, default=(0, None)))
+        size, tightest = (
+            max(refused, key=lambda b: b[1].retry_after_ms)
+            if refused
+            else min(buckets, key=lambda b: b[1].remaining, default=(0, None))
+        )
         self.limit = size
         self.allowed = not refused
         self.remaining = tightest.remaining if tightest else 0

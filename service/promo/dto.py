@@ -22,8 +22,13 @@ class PromoDefinition(RequestBody):
     kind: Literal["percent", "fixed"]
     value: Annotated[int, Meta(ge=1, le=10**15, description="percent: 1..100; fixed: minor units of currency")]
     # Required for a fixed code (the currency of value), refused on a percent code.
-    currency: Annotated[Currency, Meta(description="fixed codes only, and required for them: the currency of "
-                                                   "value (ISO 4217, e.g. VND)")] | None = None
+    currency: (
+        Annotated[
+            Currency,
+            Meta(description="fixed codes only, and required for them: the currency of value (ISO 4217, e.g. VND)"),
+        ]
+        | None
+    ) = None
     event_id: uuid.UUID | None = None
     tier_ids: Annotated[list[uuid.UUID], Meta(max_length=MAX_TIER_IDS)] | None = None
     starts_at: Instant | None = None

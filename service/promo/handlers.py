@@ -33,35 +33,61 @@ def client_address(request: Request[Any, Any, Any], settings: Settings) -> str |
     return client_subject(client_addresses(settings.trusted_proxies).client(request.scope)).name
 
 
-@post("/api/admin/promo-codes", summary="Create a promo code, or replace its definition", **ADMIN,
-      responses={200: ResponseSpec(PromoCode, description="The definition was replaced", generate_examples=False),
-                 **problems(401, 409)})
+@post(
+    "/api/admin/promo-codes",
+    summary="Create a promo code, or replace its definition",
+    **ADMIN,
+    responses={
+        200: ResponseSpec(PromoCode, description="The definition was replaced", generate_examples=False),
+        **problems(401, 409),
+    },
+)
 async def put_promo_code(data: JSONBody[PromoDefinition], promos: NamedDependency[PromoService]) -> Response[PromoCode]:
     view, created = await promos.put(data)
     return Response(view, status_code=201 if created else 200)
 
 
-@get("/api/admin/promo-codes/{code:str}", summary="A promo code with its use count", **ADMIN,
-     responses=problems(401, 404))
+@get(
+    "/api/admin/promo-codes/{code:str}",
+    summary="A promo code with its use count",
+    **ADMIN,
+    responses=problems(401, 404),
+)
 async def get_promo_code(code: FromPath[str], promos: NamedDependency[PromoService]) -> PromoCode:
     return await promos.get(code)
 
 
-@post("/api/cart/promo", summary="Apply a promo code to the cart", tags=["cart"], status_code=200,
-      responses=problems(401, 409))
-async def apply_promo(request: Request[Any, Any, Any], data: JSONBody[ApplyPromo],
-                      promos: NamedDependency[PromoService], carts: NamedDependency[CartService],
-                      cart_tokens: NamedDependency[CartTokens], user_tokens: NamedDependency[UserTokens],
-                      settings: NamedDependency[Settings]) -> Response[CartView]:
+@post(
+    "/api/cart/promo",
+    summary="Apply a promo code to the cart",
+    tags=["cart"],
+    status_code=200,
+    responses=problems(401, 409),
+)
+async def apply_promo(
+    request: Request[Any, Any, Any],
+    data: JSONBody[ApplyPromo],
+    promos: NamedDependency[PromoService],
+    carts: NamedDependency[CartService],
+    cart_tokens: NamedDependency[CartTokens],
+    user_tokens: NamedDependency[UserTokens],
+    settings: NamedDependency[Settings],
+) -> Response[CartView]:
     cart, _ = resolve_cart(request.scope, cart_tokens, user_tokens, create=False)
     view, limit = await promos.apply(carts, cart, data.code, client_address(request, settings))
     return Response(view, headers=limit.headers())
 
 
-@delete("/api/cart/promo", summary="Remove the cart's promo code", tags=["cart"], status_code=200,
-        responses=problems(401, 409))
-async def remove_promo(request: Request[Any, Any, Any], promos: NamedDependency[PromoService],
-                       carts: NamedDependency[CartService]) -> CartView:
+@delete(
+    "/api/cart/promo",
+    summary="Remove the cart's promo code",
+    tags=["cart"],
+    status_code=200,
+    responses=problems(401, 409),
+)
+async def remove_promo(
+    request: Request[Any, Any, Any], promos: NamedDependency[PromoService], carts: NamedDependency[CartService]
+) -> CartView:
     cart = existing_cart(request.scope)
     if cart is None:
         return EMPTY_CART

@@ -50,8 +50,10 @@ def check_definition(body: PromoDefinition) -> PromoCode:
     (``service.validation``); what needs several fields or the normalised code, here."""
     code = normalize_code(body.code)
     if code is None:
-        raise ValidationFailed("code must be 1 to 64 characters of A-Z, 0-9, '_' or '-' "
-                               "(case-insensitive, surrounding spaces ignored)", field="code")
+        raise ValidationFailed(
+            "code must be 1 to 64 characters of A-Z, 0-9, '_' or '-' (case-insensitive, surrounding spaces ignored)",
+            field="code",
+        )
     if body.kind == "percent" and not 1 <= body.value <= 100:
         raise ValidationFailed("a percent code's value must be between 1 and 100", field="value")
     if body.kind == "fixed" and body.currency is None:
@@ -61,8 +63,7 @@ def check_definition(body: PromoDefinition) -> PromoCode:
     if body.starts_at and body.ends_at and body.starts_at >= body.ends_at:
         raise ValidationFailed("starts_at must be before ends_at", field="ends_at")
     if body.tier_ids is not None and not body.tier_ids:
-        raise ValidationFailed("tier_ids must name at least one tier; omit it to cover every tier",
-                               field="tier_ids")
+        raise ValidationFailed("tier_ids must name at least one tier; omit it to cover every tier", field="tier_ids")
     return PromoCode(
         code=code,
         kind=body.kind,
@@ -117,7 +118,7 @@ def check_applies(promo: PromoCode | None, items: Sequence[CartItem], now: dt.da
 
 
 def uses_refusal(promo: PromoCode, customer_uses: int | None) -> str | None:
-    """"total" or "customer" when a use limit is reached (customer_uses None: not known)."""
+    """ "total" or "customer" when a use limit is reached (customer_uses None: not known)."""
     if promo.max_uses is not None and promo.used >= promo.max_uses:
         return "total"
     limit = promo.max_uses_per_customer

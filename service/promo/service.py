@@ -62,11 +62,18 @@ def customer_key(user_id: str | None, email: str) -> str:
 class PromoService:
     customer_key = staticmethod(customer_key)
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, scripts: Scripts, keys: Keys,
-                 cache_ttl_seconds: float = CACHE_TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        scripts: Scripts,
+        keys: Keys,
+        cache_ttl_seconds: float = CACHE_TTL_SECONDS,
+    ) -> None:
         self.pool = pool
-        self.attempts = PromoAttempts(scripts, keys, settings.promo_attempts_per_minute,
-                                      settings.promo_attempts_address_per_minute)
+        self.attempts = PromoAttempts(
+            scripts, keys, settings.promo_attempts_per_minute, settings.promo_attempts_address_per_minute
+        )
         self.cache_ttl = cache_ttl_seconds
         self._cache: dict[str, tuple[float, PromoCode | None]] = {}
         self._loading: dict[str, asyncio.Future[PromoCode | None]] = {}
@@ -79,8 +86,7 @@ class PromoService:
         async with self.pool.acquire() as conn, conn.transaction():
             used = await store.used_for_update(conn, promo.code)
             if used is not None and promo.max_uses is not None and promo.max_uses < used:
-                raise Conflict(f"max_uses cannot go below the {used} uses already counted",
-                               field="max_uses", used=used)
+                raise Conflict(f"max_uses cannot go below the {used} uses already counted", field="max_uses", used=used)
             stored, created = await store.upsert_promo(conn, promo)
         self._remember(stored.code, stored)
         return stored, created
@@ -144,8 +150,9 @@ class PromoService:
 
     # -- the buyer's cart ------------------------------------------------------------------
 
-    async def apply(self, carts: CartService, cart: CartRef | None, raw_code: str,
-                    client: str | None) -> tuple[CartView, AttemptLimit]:
+    async def apply(
+        self, carts: CartService, cart: CartRef | None, raw_code: str, client: str | None
+    ) -> tuple[CartView, AttemptLimit]:
         """Check the code against the cart and name it there; the cart keeps its previous
         code when this one does not apply. Every attempt counts against the limits, and
         a caller without a cart is refused (not-applicable) without one being made."""
@@ -189,8 +196,9 @@ class PromoService:
 
     # -- checkout --------------------------------------------------------------------------
 
-    async def quote(self, code: str, items: Sequence[CartItem], customer_key: str,
-                    now: dt.datetime | None = None) -> PromoQuote:
+    async def quote(
+        self, code: str, items: Sequence[CartItem], customer_key: str, now: dt.datetime | None = None
+    ) -> PromoQuote:
         """Validate the code again, fresh from PostgreSQL, for this customer and these lines.
 
         InvalidPromo (reason as when applied) or PromoExhausted (``limit``: "total" or
@@ -215,8 +223,7 @@ class PromoService:
         lines = line_discounts(promo, items)
         return PromoQuote(code=promo.code, discount=sum(lines.values()), line_discounts=lines)
 
-    async def redeem(self, conn: asyncpg.Connection, quote: PromoQuote, order_id: uuid.UUID,
-                     customer_key: str) -> None:
+    async def redeem(self, conn: asyncpg.Connection, quote: PromoQuote, order_id: uuid.UUID, customer_key: str) -> None:
         """Count the use inside the caller's order transaction (the order row must exist).
 
         PromoExhausted when the total or this customer's limit is reached (or InvalidPromo
@@ -235,12 +242,21 @@ class PromoService:
         _, per_customer = counted
         if await store.count_customer_use(conn, quote.code, customer_key, per_customer) is None:
             await store.uncount_use(conn, quote.code)
-            log.info("promo redeem code=%s order=%s result=exhausted limit=customer customer=%s",
-                     quote.code, order_id, customer_key)
+            log.info(
+                "promo redeem code=%s order=%s result=exhausted limit=customer customer=%s",
+                quote.code,
+                order_id,
+                customer_key,
+            )
             raise _exhausted("customer")
         await store.record_redemption(conn, order_id, quote.code, customer_key, quote.discount)
-        log.info("promo redeem code=%s order=%s result=redeemed discount=%d customer=%s",
-                 quote.code, order_id, quote.discount, customer_key)
+        log.info(
+            "promo redeem code=%s order=%s result=redeemed discount=%d customer=%s",
+            quote.code,
+            order_id,
+            quote.discount,
+            customer_key,
+        )
 
     async def release(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> bool:
         """Give the order's use back (cancel, expiry). Idempotent: only the first call of an
@@ -256,7 +272,6 @@ class PromoService:
         await store.uncount_customer_use(conn, code, key)
         log.info("promo release code=%s order=%s customer=%s", code, order_id, key)
         return True
-
 
     async def retake(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> bool:
         """Count a released use again, for an order a late payment revived (in its transaction).
@@ -290,5 +305,10 @@ def _exhausted(limit: str) -> PromoExhausted:
 
 def _log_attempt(code: str | None, result: str, cart_id: str | None, client: str | None) -> None:
     # Only a well-formed code is logged: what a buyer typed may be anything, their e-mail too.
-    log.info("promo attempt code=%s result=%s cart=%s client=%s", code or "(malformed)", result, cart_id,
-             client or "(trusted service)")
+    log.info(
+        "promo attempt code=%s result=%s cart=%s client=%s",
+        code or "(malformed)",
+        result,
+        cart_id,
+        client or "(trusted service)",
+    )

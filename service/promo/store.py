@@ -12,13 +12,15 @@ import asyncpg
 
 from service.promo.dto import PromoCode
 
-_COLUMNS = ("code, kind, value, currency, event_id, tier_ids, starts_at, ends_at, min_subtotal, max_uses,"
-            " max_uses_per_customer, used, active")
+_COLUMNS = (
+    "code, kind, value, currency, event_id, tier_ids, starts_at, ends_at, min_subtotal, max_uses,"
+    " max_uses_per_customer, used, active"
+)
 
 FETCH_PROMO = f"SELECT {_COLUMNS} FROM promo_codes WHERE code = $1"
 
 FETCH_PROMO_WITH_CUSTOMER_USES = f"""
-SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, COALESCE(u.uses, 0) AS customer_uses
+SELECT {", ".join("p." + c.strip() for c in _COLUMNS.split(","))}, COALESCE(u.uses, 0) AS customer_uses
 FROM promo_codes p
 LEFT JOIN promo_customer_uses u ON u.code = p.code AND u.customer_key = $2
 WHERE p.code = $1
@@ -127,17 +129,25 @@ async def upsert_promo(conn: asyncpg.Connection, promo: PromoCode) -> tuple[Prom
     """(the stored code, created)."""
     record = await conn.fetchrow(
         UPSERT_PROMO,
-        promo.code, promo.kind, promo.value, promo.currency,
+        promo.code,
+        promo.kind,
+        promo.value,
+        promo.currency,
         uuid.UUID(promo.event_id) if promo.event_id else None,
         [uuid.UUID(t) for t in promo.tier_ids] if promo.tier_ids is not None else None,
-        promo.starts_at, promo.ends_at, promo.min_subtotal, promo.max_uses,
-        promo.max_uses_per_customer, promo.active,
+        promo.starts_at,
+        promo.ends_at,
+        promo.min_subtotal,
+        promo.max_uses,
+        promo.max_uses_per_customer,
+        promo.active,
     )
     return _promo(record), bool(record["created"])
 
 
-async def count_use(conn: asyncpg.Connection, code: str, *,
-                    only_if_active: bool = True) -> tuple[int, int | None] | None:
+async def count_use(
+    conn: asyncpg.Connection, code: str, *, only_if_active: bool = True
+) -> tuple[int, int | None] | None:
     """(used now, per-customer limit), or None when the code is used up (or inactive)."""
     record = await conn.fetchrow(COUNT_USE, code, only_if_active)
     return (record["used"], record["max_uses_per_customer"]) if record else None
@@ -157,8 +167,9 @@ async def uncount_customer_use(conn: asyncpg.Connection, code: str, customer_key
     await conn.execute(UNCOUNT_CUSTOMER_USE, code, customer_key)
 
 
-async def record_redemption(conn: asyncpg.Connection, order_id: uuid.UUID, code: str, customer_key: str,
-                            discount: int) -> None:
+async def record_redemption(
+    conn: asyncpg.Connection, order_id: uuid.UUID, code: str, customer_key: str, discount: int
+) -> None:
     await conn.execute(RECORD_REDEMPTION, order_id, code, customer_key, discount)
 
 

@@ -64,8 +64,11 @@ RedisClient = Redis | RedisCluster
 # the system's defaults apply).
 KEEPALIVE = {
     option: value
-    for option, value in ((getattr(socket, "TCP_KEEPIDLE", None), 15), (getattr(socket, "TCP_KEEPINTVL", None), 5),
-                          (getattr(socket, "TCP_KEEPCNT", None), 3))
+    for option, value in (
+        (getattr(socket, "TCP_KEEPIDLE", None), 15),
+        (getattr(socket, "TCP_KEEPINTVL", None), 5),
+        (getattr(socket, "TCP_KEEPCNT", None), 3),
+    )
     if option is not None
 }
 
@@ -98,7 +101,13 @@ def create_redis(settings: Settings) -> RedisClient:
             settings.redis_url, max_connections=settings.redis_max_connections, **common
         )
         return cluster
-    standalone: Redis = Redis.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
-                                       retry_on_timeout=False, connection_class=HiredisPackingConnection,
-                                       socket_keepalive=True, socket_keepalive_options=KEEPALIVE, **common)
+    standalone: Redis = Redis.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        retry_on_timeout=False,
+        connection_class=HiredisPackingConnection,
+        socket_keepalive=True,
+        socket_keepalive_options=KEEPALIVE,
+        **common,
+    )
     return standalone

@@ -13,8 +13,9 @@ from typing import Literal
 
 import msgspec
 
-ReserveResult = Literal["ok", "not-loaded", "sold-out", "limit-exceeded", "sale-not-open", "sale-closed",
-                        "inactive", "checkout-in-progress"]
+ReserveResult = Literal[
+    "ok", "not-loaded", "sold-out", "limit-exceeded", "sale-not-open", "sale-closed", "inactive", "checkout-in-progress"
+]
 ChangeResult = Literal["ok", "checkout-in-progress"]
 MergeResult = Literal["ok", "guest-checkout", "user-checkout"]
 BeginResult = Literal["ok", "empty", "expired", "not-loaded"]
@@ -26,8 +27,11 @@ RetireResult = Literal["retired", "gone", "parts", "selling", "recent"]
 Ok = Literal["ok"]
 
 
-class PartLine(msgspec.Struct, frozen=True,
-               rename={"quantity": "q", "name": "n", "price": "p", "currency": "c", "max_per_order": "m"}):
+class PartLine(
+    msgspec.Struct,
+    frozen=True,
+    rename={"quantity": "q", "name": "n", "price": "p", "currency": "c", "max_per_order": "m"},
+):
     """A line of a part, with its tier's catalogue fields (parts.lua's part_lines)."""
 
     quantity: int
@@ -37,8 +41,9 @@ class PartLine(msgspec.Struct, frozen=True,
     max_per_order: int
 
 
-class ReserveReply(msgspec.Struct, frozen=True,
-                   rename={"result": "r", "quantity": "q", "previous": "prev", "expiry_ms": "x"}):
+class ReserveReply(
+    msgspec.Struct, frozen=True, rename={"result": "r", "quantity": "q", "previous": "prev", "expiry_ms": "x"}
+):
     result: ReserveResult
     quantity: int = 0  # the line's quantity now
     previous: int = 0  # before this call
@@ -60,8 +65,7 @@ class ClearReply(msgspec.Struct, frozen=True, rename={"result": "r"}):
     released: int = 0
 
 
-class ViewReply(msgspec.Struct, frozen=True,
-                rename={"result": "r", "state": "s", "expiry_ms": "x", "order_id": "o"}):
+class ViewReply(msgspec.Struct, frozen=True, rename={"result": "r", "state": "s", "expiry_ms": "x", "order_id": "o"}):
     result: Ok
     state: str = ""  # "", "open" or "checkout"
     expiry_ms: int = 0
@@ -108,8 +112,7 @@ class RecountReply(msgspec.Struct, frozen=True, rename={"result": "r"}):
     tiers: dict[str, RecountedTier] = {}  # done: each tier's held before and as set
 
 
-class TierLoadReply(msgspec.Struct, frozen=True,
-                    rename={"result": "r", "version": "v", "sold_version": "sold_v"}):
+class TierLoadReply(msgspec.Struct, frozen=True, rename={"result": "r", "version": "v", "sold_version": "sold_v"}):
     result: Ok
     total: int = 0
     sold: int = 0
@@ -146,8 +149,11 @@ class InventoryReply(msgspec.Struct, frozen=True, rename={"result": "r"}):
     tiers: dict[str, TierCounters] = {}
 
 
-class ReconciledTier(msgspec.Struct, frozen=True,
-                     rename={"sold_version_before": "sold_v_before", "sold_version": "sold_v", "version": "v"}):
+class ReconciledTier(
+    msgspec.Struct,
+    frozen=True,
+    rename={"sold_version_before": "sold_v_before", "sold_version": "sold_v", "version": "v"},
+):
     held_before: int
     held: int
     sold_before: int
@@ -175,8 +181,7 @@ class RateLimitReply(msgspec.Struct, frozen=True, rename={"result": "r"}):
     result: Ok = "ok"
 
 
-class BeginReply(msgspec.Struct, frozen=True,
-                 rename={"result": "r", "order_id": "o", "hold_expiry_ms": "ox"}):
+class BeginReply(msgspec.Struct, frozen=True, rename={"result": "r", "order_id": "o", "hold_expiry_ms": "ox"}):
     result: BeginResult
     order_id: str = ""  # the order id the part names now
     hold_expiry_ms: int = 0  # the part's hold expiry before the checkout
@@ -208,8 +213,7 @@ class CommittedPart(msgspec.Struct, frozen=True, rename={"cart_id": "c", "order_
     changes: list[tuple[str, int, int]]
 
 
-class StoredPart(msgspec.Struct, frozen=True,
-                 rename={"state": "s", "order_id": "o", "expiry_ms": "x", "lines": "l"}):
+class StoredPart(msgspec.Struct, frozen=True, rename={"state": "s", "order_id": "o", "expiry_ms": "x", "lines": "l"}):
     """A part as the `carts` hash stores it (see lua/include/parts.lua), read as is."""
 
     state: str
@@ -228,10 +232,22 @@ class DueCheckout(msgspec.Struct, frozen=True):
 
 # The reply of each script (cart_touch answers HGETALL's array, not JSON).
 REPLIES: dict[str, type[msgspec.Struct]] = {
-    "reserve": ReserveReply, "remove_line": RemoveReply, "clear_part": ClearReply, "view": ViewReply,
-    "merge_part": MergeReply, "sweep": SweepReply, "retire_event": RetireReply, "recount_held": RecountReply,
-    "tier_load": TierLoadReply, "install_sold": InstallReply, "count_sold": CountReply,
-    "inventory": InventoryReply, "reconcile": ReconcileReply, "rate_limit": RateLimitReply,
-    "checkout_begin": BeginReply, "checkout_apply": ApplyReply, "checkout_abort": AbortReply,
+    "reserve": ReserveReply,
+    "remove_line": RemoveReply,
+    "clear_part": ClearReply,
+    "view": ViewReply,
+    "merge_part": MergeReply,
+    "sweep": SweepReply,
+    "retire_event": RetireReply,
+    "recount_held": RecountReply,
+    "tier_load": TierLoadReply,
+    "install_sold": InstallReply,
+    "count_sold": CountReply,
+    "inventory": InventoryReply,
+    "reconcile": ReconcileReply,
+    "rate_limit": RateLimitReply,
+    "checkout_begin": BeginReply,
+    "checkout_apply": ApplyReply,
+    "checkout_abort": AbortReply,
     "checkout_unlock": UnlockReply,
 }

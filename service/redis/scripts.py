@@ -118,8 +118,11 @@ class Scripts(LuaGateway):
         for field, value in meta_fields.items():
             touch_args += [field, value]
         touch = Script("cart_touch", [self.keys.cart_meta(cart_id)], touch_args)
-        reserve = Script("reserve", [ev.inventory, ev.carts, ev.expiries],
-                         [cart_id, tier_id, quantity, mode, now_ms, ttl_ms, max_lines, sweep_limit, request_id])
+        reserve = Script(
+            "reserve",
+            [ev.inventory, ev.carts, ev.expiries],
+            [cart_id, tier_id, quantity, mode, now_ms, ttl_ms, max_lines, sweep_limit, request_id],
+        )
         views = self._views(cart_id, view_events, now_ms)
         if self.cluster:
             # The meta and the event's keys live on different masters, and a cluster
@@ -135,8 +138,9 @@ class Scripts(LuaGateway):
 
     async def remove_line(self, *, event_id: str, cart_id: str, tier_id: str, now_ms: int) -> RemoveReply:
         ev = self.keys.event(event_id)
-        return await self.run_one(Script("remove_line", [ev.inventory, ev.carts, ev.expiries],
-                                         [cart_id, tier_id, now_ms]), RemoveReply)
+        return await self.run_one(
+            Script("remove_line", [ev.inventory, ev.carts, ev.expiries], [cart_id, tier_id, now_ms]), RemoveReply
+        )
 
     async def clear_part(self, *, event_id: str, cart_id: str) -> ClearReply:
         ev = self.keys.event(event_id)
@@ -177,8 +181,14 @@ class Scripts(LuaGateway):
     ) -> MergeReply:
         """Move the guest's part of the event into the user's, capped per tier (merge_part.lua)."""
         ev = self.keys.event(event_id)
-        return await self.run_one(Script("merge_part", [ev.inventory, ev.carts, ev.expiries],
-                                         [guest_cart_id, user_cart_id, now_ms, ttl_ms, max_lines]), MergeReply)
+        return await self.run_one(
+            Script(
+                "merge_part",
+                [ev.inventory, ev.carts, ev.expiries],
+                [guest_cart_id, user_cart_id, now_ms, ttl_ms, max_lines],
+            ),
+            MergeReply,
+        )
 
     # -- cart meta (plain commands on the cart's own slot) --------------------------------
 
@@ -209,30 +219,36 @@ class Scripts(LuaGateway):
     async def tier_load(self, *, event_id: str, tier: TierFields, now_ms: int) -> TierLoadReply:
         """Install a tier by the version rule, and note its event in the worker's index."""
         ev = self.keys.event(event_id)
-        reply = await self.run_one(Script(
-            "tier_load",
-            [ev.inventory],
-            [
-                tier.tier_id,
-                tier.version,
-                tier.total,
-                tier.max_per_order,
-                tier.price,
-                tier.currency,
-                tier.name,
-                tier.sales_start_ms,
-                tier.sales_end_ms,
-                "1" if tier.active else "0",
-                tier.sold,
-                tier.sold_version,
-                now_ms,
-            ],
-        ), TierLoadReply)
+        reply = await self.run_one(
+            Script(
+                "tier_load",
+                [ev.inventory],
+                [
+                    tier.tier_id,
+                    tier.version,
+                    tier.total,
+                    tier.max_per_order,
+                    tier.price,
+                    tier.currency,
+                    tier.name,
+                    tier.sales_start_ms,
+                    tier.sales_end_ms,
+                    "1" if tier.active else "0",
+                    tier.sold,
+                    tier.sold_version,
+                    now_ms,
+                ],
+            ),
+            TierLoadReply,
+        )
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(self.keys.active_events(), {event_id: now_ms})
         # arg-type: redis-py types a field's value as str, though it takes bytes too.
-        pipe.hset(self.keys.tier_places(), tier.tier_id,
-                  msgspec.json.encode(TierPlace(event_id=event_id, currency=tier.currency)))  # type: ignore[arg-type]
+        pipe.hset(
+            self.keys.tier_places(),
+            tier.tier_id,
+            msgspec.json.encode(TierPlace(event_id=event_id, currency=tier.currency)),  # type: ignore[arg-type]
+        )
         await pipe.execute()
         return reply
 
@@ -263,32 +279,42 @@ class Scripts(LuaGateway):
         return await self.run_one(Script("count_sold", [ev.inventory], _flat(changes)), CountReply)
 
     async def reconcile(
-        self, *, event_id: str, pairs: list[tuple[str, int, int]], max_parts: int,
+        self,
+        *,
+        event_id: str,
+        pairs: list[tuple[str, int, int]],
+        max_parts: int,
         applied: Sequence[CommittedPart] = (),
     ) -> ReconcileReply:
         """Apply the parts of committed orders (``applied``), recompute the event's held
         counters from its parts (when it has at most ``max_parts``) and install (tier, sold,
         sold_version) triples read from PostgreSQL before the parts were listed (reconcile.lua)."""
         ev = self.keys.event(event_id)
-        return await self.run_one(Script(
-            "reconcile", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-            [max_parts, msgspec.json.encode(list(applied)), *_flat(pairs)],
-        ), ReconcileReply)
+        return await self.run_one(
+            Script(
+                "reconcile",
+                [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                [max_parts, msgspec.json.encode(list(applied)), *_flat(pairs)],
+            ),
+            ReconcileReply,
+        )
 
     async def recount_held(self, *, event_id: str, recount_id: str, cursor: str, count: int) -> RecountReply:
         """One step of the chunked recount of the event's held counters (recount_held.lua):
         ``cursor`` "0" begins one under ``recount_id`` (random, never reused), then pass
         the cursor each reply gives until it answers "done"."""
         ev = self.keys.event(event_id)
-        return await self.run_one(Script("recount_held", [ev.inventory, ev.carts], [recount_id, cursor, count]),
-                                  RecountReply)
+        return await self.run_one(
+            Script("recount_held", [ev.inventory, ev.carts], [recount_id, cursor, count]), RecountReply
+        )
 
     async def retire_event(self, *, event_id: str, now_ms: int, grace_ms: int) -> RetireReply:
         """Delete the event's Redis state if it has no part and every tier's sale is over,
         in one step (retire_event.lua); the caller then takes it out of the index."""
         ev = self.keys.event(event_id)
-        return await self.run_one(Script("retire_event", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-                                         [now_ms, grace_ms]), RetireReply)
+        return await self.run_one(
+            Script("retire_event", [ev.inventory, ev.carts, ev.expiries, ev.checkouts], [now_ms, grace_ms]), RetireReply
+        )
 
     async def inventory(self, *, event_id: str, tier_ids: list[str]) -> InventoryReply:
         ev = self.keys.event(event_id)
@@ -296,8 +322,9 @@ class Scripts(LuaGateway):
 
     # -- rate limits -----------------------------------------------------------------------
 
-    async def rate_limit(self, key: str, limit_per_minute: int, burst: int, now_ms: int, *,
-                         cost: int = 1, period_ms: int = 60_000) -> RateLimitReply:
+    async def rate_limit(
+        self, key: str, limit_per_minute: int, burst: int, now_ms: int, *, cost: int = 1, period_ms: int = 60_000
+    ) -> RateLimitReply:
         """Spend ``cost`` from the GCRA bucket at ``key`` (from ``Keys.rate_limit``).
 
         ``limit_per_minute`` (with the default period) is the steady rate, ``burst`` how many
@@ -305,8 +332,9 @@ class Scripts(LuaGateway):
         the call). A refused call changes nothing. Not idempotent, but a repeated call can only
         make its subject wait longer, never let more through.
         """
-        return await self.run_one(Script("rate_limit", [key], [limit_per_minute, period_ms, burst, now_ms, cost]),
-                                  RateLimitReply)
+        return await self.run_one(
+            Script("rate_limit", [key], [limit_per_minute, period_ms, burst, now_ms, cost]), RateLimitReply
+        )
 
     # -- checkout (the saga in service/orders/checkout.py) ---------------------------------
 
@@ -317,8 +345,13 @@ class Scripts(LuaGateway):
         calls = []
         for event_id in event_ids:
             ev = self.keys.event(event_id)
-            calls.append(Script("checkout_begin", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-                                [cart_id, order_id, replace, now_ms, deadline_ms]))
+            calls.append(
+                Script(
+                    "checkout_begin",
+                    [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                    [cart_id, order_id, replace, now_ms, deadline_ms],
+                )
+            )
         return _decode_each(event_ids, await self.run(calls), BeginReply)
 
     async def checkout_apply(
@@ -331,20 +364,32 @@ class Scripts(LuaGateway):
         calls = []
         for event_id in events:
             ev = self.keys.event(event_id)
-            calls.append(Script("checkout_apply", [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
-                                [cart_id, order_id, *_flat(changes[event_id])]))
+            calls.append(
+                Script(
+                    "checkout_apply",
+                    [ev.inventory, ev.carts, ev.expiries, ev.checkouts],
+                    [cart_id, order_id, *_flat(changes[event_id])],
+                )
+            )
         return _decode_each(events, await self.run(calls), ApplyReply)
 
     async def checkout_abort(
-        self, *, cart_id: str, order_id: str, event_ids: list[str], now_ms: int, grace_ms: int,
+        self,
+        *,
+        cart_id: str,
+        order_id: str,
+        event_ids: list[str],
+        now_ms: int,
+        grace_ms: int,
     ) -> dict[str, AbortReply]:
         """Move the cart's parts of ``order_id``, certainly not committed, back to open,
         holds kept, no longer naming the order (one round trip; see checkout_abort.lua)."""
         calls = []
         for event_id in event_ids:
             ev = self.keys.event(event_id)
-            calls.append(Script("checkout_abort", [ev.carts, ev.expiries, ev.checkouts],
-                                [cart_id, order_id, now_ms, grace_ms]))
+            calls.append(
+                Script("checkout_abort", [ev.carts, ev.expiries, ev.checkouts], [cart_id, order_id, now_ms, grace_ms])
+            )
         return _decode_each(event_ids, await self.run(calls), AbortReply)
 
     async def checkout_lock(self, cart_id: str, token: str, ttl_ms: int) -> bool:
@@ -352,8 +397,13 @@ class Scripts(LuaGateway):
         return bool(await self.redis.set(self.keys.cart_checkout_lock(cart_id), token, nx=True, px=ttl_ms))
 
     async def checkout_unlock(
-        self, cart_id: str, token: str, *, remember: dict[str, str] | None = None,
-        forget: list[str] | None = None, meta_ttl_ms: int = 0,
+        self,
+        cart_id: str,
+        token: str,
+        *,
+        remember: dict[str, str] | None = None,
+        forget: list[str] | None = None,
+        meta_ttl_ms: int = 0,
     ) -> UnlockReply:
         """Write what the checkout leaves in the cart's meta (``remember``, ``forget``), then
         release its lock if it still holds it: one round trip, the cart's own slot."""
@@ -372,8 +422,9 @@ class Scripts(LuaGateway):
         first, at most ``limit``), with the part as stored (read-only). ``now_ms`` None:
         every part in checkout, due or not."""
         ev = self.keys.event(event_id)
-        due = await self.redis.zrangebyscore(ev.checkouts, "-inf", "+inf" if now_ms is None else now_ms,
-                                             start=0, num=limit, withscores=True)
+        due = await self.redis.zrangebyscore(
+            ev.checkouts, "-inf", "+inf" if now_ms is None else now_ms, start=0, num=limit, withscores=True
+        )
         if not due:
             return []
         raws = await self.redis.hmget(ev.carts, [cart_id for cart_id, _ in due])  # type: ignore[misc]

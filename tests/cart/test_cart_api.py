@@ -112,8 +112,9 @@ async def test_bad_input_is_a_422_problem_and_creates_no_cart(api, body):
 async def test_malformed_json_and_oversized_bodies_are_refused(api):
     bad = await api.post("/api/cart/items", content=b"{not json", headers={"content-type": "application/json"})
     assert bad.status_code in (400, 422) and bad.headers["content-type"].startswith(PROBLEM)
-    huge = await api.post("/api/cart/items", content=b"[" + b"1," * 20_000 + b"1]",
-                          headers={"content-type": "application/json"})
+    huge = await api.post(
+        "/api/cart/items", content=b"[" + b"1," * 20_000 + b"1]", headers={"content-type": "application/json"}
+    )
     assert huge.status_code == 413 and huge.json()["code"] == "payload-too-large"
 
 

@@ -22,11 +22,19 @@ async def test_a_thousand_buyers_never_hold_more_than_a_hundred_seats(settings, 
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         # Every buyer is a stranger: the client keeps no cookie between requests.
         no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30,
-                                     cookies=no_cookies) as client:
-            created = await client.put(f"/api/admin/tiers/{tier_id}", headers=ADMIN_HEADERS, json={
-                "event_id": event_id, "name": "Flash", "price": 100_000, "currency": "VND",
-                "quantity_total": 100, "max_per_order": 3})
+        async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30, cookies=no_cookies) as client:
+            created = await client.put(
+                f"/api/admin/tiers/{tier_id}",
+                headers=ADMIN_HEADERS,
+                json={
+                    "event_id": event_id,
+                    "name": "Flash",
+                    "price": 100_000,
+                    "currency": "VND",
+                    "quantity_total": 100,
+                    "max_per_order": 3,
+                },
+            )
             assert created.status_code == 201
             rng = random.Random(7)
             wanted = [rng.randint(1, 3) for _ in range(1000)]
@@ -58,6 +66,7 @@ async def test_a_thousand_buyers_never_hold_more_than_a_hundred_seats(settings, 
             assert 100 - confirmed < 3
 
             # The admin view matches the sum of the carts, read back one by one.
-            carts = await asyncio.gather(*(client.get("/api/cart", headers={"X-Cart-Token": token})
-                                           for _, token in granted))
+            carts = await asyncio.gather(
+                *(client.get("/api/cart", headers={"X-Cart-Token": token}) for _, token in granted)
+            )
             assert sum(cart.json()["item_count"] for cart in carts) == confirmed

@@ -78,7 +78,8 @@ async def test_a_flushed_redis_reloads_tiers_from_postgres_and_oversells_nothing
         tier = await put_tier(api, quantity_total=10, max_per_order=10)
         await db_pool.execute(
             "UPDATE ticket_tiers SET quantity_sold = 6, sold_version = sold_version + 1 WHERE id = $1",
-            uuid.UUID(tier["id"]))
+            uuid.UUID(tier["id"]),
+        )
         held = await api.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 2})
         assert held.status_code == 201
 
@@ -96,8 +97,10 @@ async def test_a_flushed_redis_reloads_tiers_from_postgres_and_oversells_nothing
         assert lost.json()["status"] == "empty"
 
 
-@pytest.mark.standalone_only(reason="SCRIPT FLUSH on a private standalone Redis; on a cluster: "
-                                     "tests/cluster/test_scripts_on_cluster.py flushes every master")
+@pytest.mark.standalone_only(
+    reason="SCRIPT FLUSH on a private standalone Redis; on a cluster: "
+    "tests/cluster/test_scripts_on_cluster.py flushes every master"
+)
 async def test_scripts_reload_after_redis_forgets_them(settings, private_redis):
     server = private_redis("script-flush")  # SCRIPT FLUSH is server-wide: never on a shared one
     async with api_client(msgspec.structs.replace(settings, redis_url=server.url)) as api:

@@ -35,6 +35,7 @@ async def client(settings, fast: bool) -> AsyncIterator[AsyncTestClient]:
 
 def masked(response) -> tuple:
     """What must match: status, header names and values, body; varying values masked."""
+
     def mask(text: str) -> str:
         return _TIME.sub("<time>", _UUID.sub("<uuid>", _TOKEN.sub("<token>", text)))
 
@@ -57,16 +58,27 @@ async def _script(api: AsyncTestClient, settings) -> list:
     token = {"X-Cart-Token": new.headers["x-cart-token"]}
     items = "/api/cart/items"
     await call("POST", items, json={"tier_id": tier, "quantity": 1}, headers=token)
-    await call("POST", items, json={"tier_id": tier, "quantity": 1},
-               headers={"Cookie": f"cart_token={new.headers['x-cart-token']}"})
+    await call(
+        "POST",
+        items,
+        json={"tier_id": tier, "quantity": 1},
+        headers={"Cookie": f"cart_token={new.headers['x-cart-token']}"},
+    )
     await call("POST", items, json={"tier_id": tier, "quantity": 9}, headers=token)  # over max_per_order
     await call("POST", items, json={"tier_id": str(uuid.uuid4()), "quantity": 1}, headers=token)  # unknown tier
     await call("POST", items, json={"tier_id": tier, "quantity": 1}, headers={**token, "Idempotency-Key": "k1"})
     await call("POST", items, json={"tier_id": tier, "quantity": 1}, headers={**token, "Idempotency-Key": "k1"})
     await call("POST", items, json={"tier_id": tier, "quantity": 1}, headers={**token, "Idempotency-Key": "k" * 201})
-    for bad in (b"", b"{", b"[]", b"{}", b'{"tier_id": "x", "quantity": 1}', b'{"tier_id": "%s"}' % tier.encode(),
-                b'{"tier_id": "%s", "quantity": 0}' % tier.encode(),
-                b'{"tier_id": "%s", "quantity": 1, "extra": 1}' % tier.encode()):
+    for bad in (
+        b"",
+        b"{",
+        b"[]",
+        b"{}",
+        b'{"tier_id": "x", "quantity": 1}',
+        b'{"tier_id": "%s"}' % tier.encode(),
+        b'{"tier_id": "%s", "quantity": 0}' % tier.encode(),
+        b'{"tier_id": "%s", "quantity": 1, "extra": 1}' % tier.encode(),
+    ):
         await call("POST", items, content=bad, headers={**token, "content-type": "application/json"})
     await call("POST", items, content=b'{"tier_id": "%s", "quantity": "1"}' % tier.encode(), headers=token)
     await call("POST", items, content=b'{"tier_id": "%s", "quantity": 1}' % tier.encode())  # no content-type

@@ -23,8 +23,9 @@ async def guest_add(api, tier_id: str, quantity: int, token: str | None = None) 
 
 async def user_add(api, settings, user: str, tier_id: str, quantity: int) -> None:
     api.cookies.clear()
-    response = await api.post("/api/cart/items", json={"tier_id": tier_id, "quantity": quantity},
-                              headers=bearer(settings, user))
+    response = await api.post(
+        "/api/cart/items", json={"tier_id": tier_id, "quantity": quantity}, headers=bearer(settings, user)
+    )
     assert response.status_code in (200, 201), response.text
 
 
@@ -120,8 +121,10 @@ async def test_a_guest_cart_in_another_currency_is_refused_and_nothing_changes(a
     response = await merge(api, settings, "gu", token)
 
     assert response.status_code == 409
-    assert response.json() | {"code": "currency-mismatch", "cart_currency": "VND", "guest_currency": "USD"} \
+    assert (
+        response.json() | {"code": "currency-mismatch", "cart_currency": "VND", "guest_currency": "USD"}
         == response.json()
+    )
     assert lines(await cart(api, {"X-Cart-Token": token})) == {usd["id"]: 2}
     assert lines(await cart(api, bearer(settings, "gu"))) == {vnd["id"]: 1}
     assert (await held(api, usd["id"]), await held(api, vnd["id"])) == (2, 1)
@@ -142,8 +145,13 @@ async def test_a_part_of_a_running_checkout_is_not_merged_and_is_reported(api, s
     scripts = Scripts(redis, Keys(settings.key_prefix))
     assert await scripts.checkout_lock(token.split(".")[1], "a running checkout", 60_000)
     begun = await scripts.checkout_begin(
-        cart_id=token.split(".")[1], event_ids=[busy["event_id"]], order_id=str(uuid.uuid4()), replace="",
-        now_ms=now, deadline_ms=now + 60_000)
+        cart_id=token.split(".")[1],
+        event_ids=[busy["event_id"]],
+        order_id=str(uuid.uuid4()),
+        replace="",
+        now_ms=now,
+        deadline_ms=now + 60_000,
+    )
     assert begun[busy["event_id"]].result == "ok"
 
     response = await merge(api, settings, "io", token)
@@ -156,15 +164,19 @@ async def test_a_part_of_a_running_checkout_is_not_merged_and_is_reported(api, s
     assert (await held(api, busy["id"]), await held(api, free["id"])) == (2, 1)
 
 
-async def test_a_part_left_in_checkout_by_an_order_that_never_committed_is_reopened_and_merged(
-        api, settings, redis):
+async def test_a_part_left_in_checkout_by_an_order_that_never_committed_is_reopened_and_merged(api, settings, redis):
     left, free = await put_tier(api, quantity_total=20), await put_tier(api, quantity_total=20)
     token = await guest_add(api, left["id"], 2)
     await guest_add(api, free["id"], 1, token)
     now = int(time.time() * 1000)
     await Scripts(redis, Keys(settings.key_prefix)).checkout_begin(
-        cart_id=token.split(".")[1], event_ids=[left["event_id"]], order_id=str(uuid.uuid4()), replace="",
-        now_ms=now, deadline_ms=now + 60_000)
+        cart_id=token.split(".")[1],
+        event_ids=[left["event_id"]],
+        order_id=str(uuid.uuid4()),
+        replace="",
+        now_ms=now,
+        deadline_ms=now + 60_000,
+    )
 
     response = await merge(api, settings, "ai", token)
 
@@ -204,4 +216,3 @@ async def test_merge_needs_a_signed_in_user_and_a_valid_guest_token(api, setting
     assert (no_token.status_code, no_token.json()["code"]) == (422, "validation-error")
     assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid-cart-token")
     assert lines(await cart(api, {"X-Cart-Token": token})) == {tier["id"]: 1}
-

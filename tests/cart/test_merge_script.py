@@ -31,15 +31,27 @@ async def scripts(request, servers) -> AsyncIterator[Scripts]:
 
 
 async def hold(s: Scripts, cart: str, qty: int, tier_id: str = "t1", now: int = NOW) -> None:
-    reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id=tier_id, quantity=qty, mode="add", now_ms=now,
-                               ttl_ms=TTL, max_lines=20, sweep_limit=0, request_id="", meta_fields={},
-                               meta_ttl_ms=TTL)
+    reply, *_ = await s.reserve(
+        event_id=E,
+        cart_id=cart,
+        tier_id=tier_id,
+        quantity=qty,
+        mode="add",
+        now_ms=now,
+        ttl_ms=TTL,
+        max_lines=20,
+        sweep_limit=0,
+        request_id="",
+        meta_fields={},
+        meta_ttl_ms=TTL,
+    )
     assert reply.result == "ok", reply
 
 
 async def merge(s: Scripts, now: int = NOW):
-    return await s.merge_part(event_id=E, guest_cart_id="guest", user_cart_id="user", now_ms=now, ttl_ms=TTL,
-                              max_lines=20)
+    return await s.merge_part(
+        event_id=E, guest_cart_id="guest", user_cart_id="user", now_ms=now, ttl_ms=TTL, max_lines=20
+    )
 
 
 async def held(s: Scripts, tier_id: str = "t1") -> int:
@@ -61,8 +73,9 @@ async def test_a_user_part_in_checkout_takes_nothing_and_the_guest_keeps_its_par
     await scripts.tier_load(event_id=E, tier=tier(), now_ms=NOW)
     await hold(scripts, "guest", 2)
     await hold(scripts, "user", 1)
-    begun = await scripts.checkout_begin(cart_id="user", event_ids=[E], order_id="o1", replace="", now_ms=NOW,
-                                         deadline_ms=NOW + TTL)
+    begun = await scripts.checkout_begin(
+        cart_id="user", event_ids=[E], order_id="o1", replace="", now_ms=NOW, deadline_ms=NOW + TTL
+    )
     assert begun[E].result == "ok"
 
     reply = await merge(scripts)

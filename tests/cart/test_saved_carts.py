@@ -47,7 +47,8 @@ async def redis_loses_everything(redis) -> None:
 
 
 async def test_a_lost_cart_is_held_again_where_seats_are_free_and_says_what_came_back_short(
-        api, settings, redis, db_pool):
+    api, settings, redis, db_pool
+):
     ga, vip = await put_tier(api, quantity_total=10), await put_tier(api, quantity_total=3, max_per_order=3)
     user = bearer(settings, "saved-1")
     await add(api, user, ga["id"], 2)
@@ -55,16 +56,18 @@ async def test_a_lost_cart_is_held_again_where_seats_are_free_and_says_what_came
     assert in_app(api, saver(api).save_now) == 1
     saved = await db_pool.fetchval("SELECT parts FROM user_carts WHERE user_id = 'saved-1'")
     assert {t: q for part in msgspec.json.decode(saved).values() for t, q in part["l"].items()} == {
-        ga["id"]: 2, vip["id"]: 3}
+        ga["id"]: 2,
+        vip["id"]: 3,
+    }
 
     await redis_loses_everything(redis)
     await add(api, {}, vip["id"], 2)  # a guest takes two of the three VIP seats first
     restored = await view(api, user)
 
     assert {i["tier_id"]: i["quantity"] for i in restored["items"]} == {ga["id"]: 2, vip["id"]: 1}
-    assert sorted((line["tier_id"], line["wanted"], line["held"], line.get("reason"))
-                  for line in restored["restored"]["lines"]) == sorted(
-        [(ga["id"], 2, 2, None), (vip["id"], 3, 1, "sold-out")])
+    assert sorted(
+        (line["tier_id"], line["wanted"], line["held"], line.get("reason")) for line in restored["restored"]["lines"]
+    ) == sorted([(ga["id"], 2, 2, None), (vip["id"], 3, 1, "sold-out")])
     assert (await inventory(api, vip["id"]))["held"] == 3  # exactly the seats there are: nothing oversold
     again = await view(api, user)
     assert "restored" not in again and again["item_count"] == 3  # restored once
@@ -124,8 +127,13 @@ async def test_expired_holds_and_an_emptied_cart_are_not_restored(api, settings,
     await add(api, emptied, tier["id"], 1)
     assert (await api.delete("/api/cart", headers=emptied)).status_code == 200
     in_app(api, saver(api).save_now)
-    await db_pool.execute(SAVE, ["saved-5"], [msgspec.json.encode(
-        {"e": {"x": now_ms() - 1, "l": {tier["id"]: 2}}}).decode()], [None], [now_ms()])
+    await db_pool.execute(
+        SAVE,
+        ["saved-5"],
+        [msgspec.json.encode({"e": {"x": now_ms() - 1, "l": {tier["id"]: 2}}}).decode()],
+        [None],
+        [now_ms()],
+    )
     await redis_loses_everything(redis)
 
     for user in (expired, emptied):

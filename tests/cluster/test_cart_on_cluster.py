@@ -46,8 +46,7 @@ async def test_a_cart_across_two_masters_is_added_viewed_set_removed_and_cleared
     cleared = await api.delete("/api/cart", headers=headers)
     assert cleared.status_code == 200 and cleared.json()["status"] == "empty"
     for tier in (one, two):
-        assert await inventory(api, tier["id"]) == {"total": 10, "sold": 0, "held": 0, "available": 10,
-                                                    "sold_db": 0}
+        assert await inventory(api, tier["id"]) == {"total": 10, "sold": 0, "held": 0, "available": 10, "sold_db": 0}
     assert (await api.get("/api/cart", headers=headers)).json()["item_count"] == 0
 
 

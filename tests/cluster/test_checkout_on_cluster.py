@@ -18,10 +18,10 @@ async def inventory(api, tier_id: str) -> dict:
 
 
 async def test_a_cart_on_two_masters_checks_out_into_one_order(api, redis_cluster, db_pool):
-    one = await put_tier(api, event_id=event_on(redis_cluster, redis_cluster.ports[0]), quantity_total=10,
-                         price=250_000)
-    two = await put_tier(api, event_id=event_on(redis_cluster, redis_cluster.ports[1]), quantity_total=5,
-                         price=900_000)
+    one = await put_tier(
+        api, event_id=event_on(redis_cluster, redis_cluster.ports[0]), quantity_total=10, price=250_000
+    )
+    two = await put_tier(api, event_id=event_on(redis_cluster, redis_cluster.ports[1]), quantity_total=5, price=900_000)
     added = await api.post("/api/cart/items", json={"tier_id": one["id"], "quantity": 3})
     cart = {"X-Cart-Token": added.headers["x-cart-token"]}
     api.cookies.clear()

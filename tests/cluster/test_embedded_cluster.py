@@ -38,8 +38,9 @@ def test_a_live_runs_cluster_is_left_alone(redis_cluster):
 
 def test_the_cluster_of_a_run_that_died_is_stopped_and_removed():
     data_dir = DATA_DIR / f"test-cluster-{RUN_ID}-orphan"
-    owner = subprocess.Popen([sys.executable, "-c", START_ONE_MASTER, str(data_dir)], cwd=PROJECT_ROOT,
-                             stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", START_ONE_MASTER, str(data_dir)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert owner.stdout.readline().strip() == "up"
     finally:

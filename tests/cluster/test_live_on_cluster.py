@@ -35,16 +35,26 @@ async def client(server) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     # Every buyer is a stranger: the client keeps no cookie between requests.
     no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30,
-                                 cookies=no_cookies) as http_client:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, limits=limits, timeout=30, cookies=no_cookies
+    ) as http_client:
         yield http_client
 
 
 async def create_tier(client, *, event_id: str, total: int) -> str:
     tier_id = str(uuid.uuid4())
-    created = await client.put(f"/api/admin/tiers/{tier_id}", headers=ADMIN_HEADERS, json={
-        "event_id": event_id, "name": "Flash", "price": 100_000, "currency": "VND",
-        "quantity_total": total, "max_per_order": 3})
+    created = await client.put(
+        f"/api/admin/tiers/{tier_id}",
+        headers=ADMIN_HEADERS,
+        json={
+            "event_id": event_id,
+            "name": "Flash",
+            "price": 100_000,
+            "currency": "VND",
+            "quantity_total": total,
+            "max_per_order": 3,
+        },
+    )
     assert created.status_code == 201, created.text
     return tier_id
 

@@ -35,8 +35,9 @@ async def test_masters_that_lost_their_scripts_are_reloaded_and_every_call_repea
     """SCRIPT FLUSH on every master stands for a failover to a replica, or a restart: the
     single calls, the reserve pipeline, the multi-event view and the checkout's batch all
     reload the scripts and repeat what did not run."""
-    tiers = [await make_tier(services, total=10, event_id=event_on(redis_cluster, port))
-             for port in redis_cluster.ports]
+    tiers = [
+        await make_tier(services, total=10, event_id=event_on(redis_cluster, port)) for port in redis_cluster.ports
+    ]
     cart = CartRef(cart_id=str(uuid.uuid4()))
 
     for tier_id, _ in tiers:
@@ -52,8 +53,13 @@ async def test_masters_that_lost_their_scripts_are_reloaded_and_every_call_repea
     for master in masters.values():
         await master.script_flush()
     begun = await services.scripts.checkout_begin(  # _eval_each: three masters, one batch
-        cart_id=cart.cart_id, event_ids=[event for _, event in tiers], order_id=str(uuid.uuid4()),
-        replace="", now_ms=int(time.time() * 1000), deadline_ms=int(time.time() * 1000) + 60_000)
+        cart_id=cart.cart_id,
+        event_ids=[event for _, event in tiers],
+        order_id=str(uuid.uuid4()),
+        replace="",
+        now_ms=int(time.time() * 1000),
+        deadline_ms=int(time.time() * 1000) + 60_000,
+    )
     assert {reply.result for reply in begun.values()} == {"ok"}
 
     for master in masters.values():
@@ -85,7 +91,7 @@ async def test_a_timeout_is_not_sent_again(settings, redis_cluster, masters, mon
     pid = redis_cluster.pids[2]
     try:
         assert await client.incr(key) == 1  # a connection to that master is open: a paused
-        os.kill(pid, signal.SIGSTOP)          # one would hold a new one at its handshake
+        os.kill(pid, signal.SIGSTOP)  # one would hold a new one at its handshake
         try:
             with pytest.raises(TimeoutError):
                 await client.incr(key)

@@ -20,8 +20,7 @@ pytestmark = pytest.mark.usefixtures("clean_state")
 
 
 async def test_the_sweep_releases_expired_holds_on_every_master(services, redis_cluster):
-    rows = [await make_tier(services, total=10, event_id=event_on(redis_cluster, port))
-            for port in redis_cluster.ports]
+    rows = [await make_tier(services, total=10, event_id=event_on(redis_cluster, port)) for port in redis_cluster.ports]
     for row in rows:
         await hold(services, row, 2)
         await hold(services, row, 1)

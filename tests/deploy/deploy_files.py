@@ -24,8 +24,15 @@ KUBERNETES_VERSION = "1.30.0"
 Resource = dict[str, Any]
 
 _KNOWN_FIELDS = {
-    "apiVersion", "kind", "namespace", "resources", "images", "replicas",
-    "configMapGenerator", "secretGenerator", "patches",
+    "apiVersion",
+    "kind",
+    "namespace",
+    "resources",
+    "images",
+    "replicas",
+    "configMapGenerator",
+    "secretGenerator",
+    "patches",
 }
 
 
@@ -118,7 +125,8 @@ def _merge(target: Any, patch: Any) -> None:
         if isinstance(value, dict) and isinstance(current, dict):
             _merge(current, value)
         elif (
-            isinstance(value, list) and isinstance(current, list)
+            isinstance(value, list)
+            and isinstance(current, list)
             and all(isinstance(i, dict) and "name" in i for i in value + current)
         ):
             by_name = {item["name"]: item for item in current}
@@ -138,7 +146,6 @@ def pod_spec(resource: Resource) -> Resource | None:
 
 def containers(resources: list[Resource]) -> list[Resource]:
     return [c for r in resources if (p := pod_spec(r)) for c in p["containers"]]
-
 
 
 def container_environment(resources: list[Resource], kind: str, name: str) -> dict[str, str]:

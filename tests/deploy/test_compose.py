@@ -18,9 +18,7 @@ APP_SERVICES = ("migrate", "api", "worker")
 
 
 def test_compose_file_follows_the_compose_specification(compose):
-    schema = json.loads(
-        (files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text()
-    )
+    schema = json.loads((files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text())
     jsonschema.validate(compose, schema)
 
 
@@ -106,8 +104,15 @@ def test_the_api_trusts_the_forwarded_for_of_this_hosts_reverse_proxy_only(compo
     (network,) = compose["networks"]["default"]["ipam"]["config"]
     api = compose["services"]["api"]
     configured = _default(api["environment"]["TRUSTED_PROXIES"])
-    trusted = Settings.from_env({"APP_ENV": "development", "TRUSTED_PROXIES": configured, "ADMIN_API_KEY": "-",
-                                 "CART_TOKEN_SECRET": "-", "JWT_SECRET": "-"}).trusted_proxies
+    trusted = Settings.from_env(
+        {
+            "APP_ENV": "development",
+            "TRUSTED_PROXIES": configured,
+            "ADMIN_API_KEY": "-",
+            "CART_TOKEN_SECRET": "-",
+            "JWT_SECRET": "-",
+        }
+    ).trusted_proxies
     assert trusted == (f"{network['gateway']}/32",)
     assert ipaddress.ip_address(network["gateway"]) in ipaddress.ip_network(network["subnet"])
     assert all(p.startswith("127.0.0.1:") for p in api["ports"])

@@ -70,16 +70,20 @@ def k8s_peak(resources: list[Resource]) -> list[tuple[str, int, int, int]]:
     """(workload, pods, processes a pod, connections a process) of every workload."""
     if not [r for r in resources if r["kind"] == "Secret"]:  # the base: its overlays bring one
         resources = [*resources, {"kind": "Secret", "metadata": {"name": "ticket-cart-secrets"}, "data": {}}]
-    scaled = {hpa["spec"]["scaleTargetRef"]["name"]: hpa["spec"]["maxReplicas"]
-              for hpa in resources if hpa["kind"] == "HorizontalPodAutoscaler"}
+    scaled = {
+        hpa["spec"]["scaleTargetRef"]["name"]: hpa["spec"]["maxReplicas"]
+        for hpa in resources
+        if hpa["kind"] == "HorizontalPodAutoscaler"
+    }
     rows = []
     for workload in resources:
         if pod_spec(workload) is None:
             continue
         kind, name, spec = workload["kind"], workload["metadata"]["name"], workload["spec"]
         (container,) = pod_spec(workload)["containers"]
-        processes, each = per_process(container.get("command") or container.get("args"),
-                                         container_environment(resources, kind, name))
+        processes, each = per_process(
+            container.get("command") or container.get("args"), container_environment(resources, kind, name)
+        )
         if kind == "Job":
             pods = spec.get("parallelism", 1)
         else:
@@ -117,8 +121,10 @@ def budget(resources: list[Resource]) -> int:
 
 def check(rows: list[tuple[str, int, int, int]], limit: int) -> int:
     total = sum(pods * processes * each for _, pods, processes, each in rows)
-    table = "\n".join(f"  {name}: {pods} pods x {processes} processes x {each} connections = {pods * processes * each}"
-                      for name, pods, processes, each in rows)
+    table = "\n".join(
+        f"  {name}: {pods} pods x {processes} processes x {each} connections = {pods * processes * each}"
+        for name, pods, processes, each in rows
+    )
     assert total <= limit, f"{total} PostgreSQL connections at the peak, over the budget of {limit}:\n{table}"
     return total
 
@@ -134,8 +140,9 @@ def test_every_overlay_fits_its_budget(overlay: Path):
 
 
 def test_compose_fits_the_budget_of_a_default_postgresql(compose, base_resources):
-    assert "max_connections" not in " ".join(map(str, compose["services"]["postgres"].get("command", []))), \
+    assert "max_connections" not in " ".join(map(str, compose["services"]["postgres"].get("command", []))), (
         "compose's PostgreSQL would not be a default one: state its own budget"
+    )
     check(compose_peak(compose), budget(base_resources))
 
 
@@ -146,13 +153,29 @@ def test_every_workload_that_opens_connections_is_counted(base_resources, compos
 
 
 def test_the_arithmetic_counts_processes_pools_probes_and_the_rollout_surge():
-    hpa = {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
-           "spec": {"scaleTargetRef": {"name": "api"}, "maxReplicas": 10}}
-    api = {"kind": "Deployment", "metadata": {"name": "api"},
-           "spec": {"template": {"spec": {"containers": [{"env": [
-               {"name": "WEB_CONCURRENCY", "value": "2"}, {"name": "DB_POOL_MAX", "value": "5"}]}]}}}}
-    migrate = {"kind": "Job", "metadata": {"name": "migrate"},
-               "spec": {"template": {"spec": {"containers": [{"args": MIGRATION_COMMAND}]}}}}
+    hpa = {
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "h"},
+        "spec": {"scaleTargetRef": {"name": "api"}, "maxReplicas": 10},
+    }
+    api = {
+        "kind": "Deployment",
+        "metadata": {"name": "api"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"env": [{"name": "WEB_CONCURRENCY", "value": "2"}, {"name": "DB_POOL_MAX", "value": "5"}]}
+                    ]
+                }
+            }
+        },
+    }
+    migrate = {
+        "kind": "Job",
+        "metadata": {"name": "migrate"},
+        "spec": {"template": {"spec": {"containers": [{"args": MIGRATION_COMMAND}]}}},
+    }
     # The issue's arithmetic (10 x 2 x 5), plus the probes, the default 25 % surge and the Job.
     assert k8s_peak([hpa, api, migrate]) == [("api", 13, 2, 6), ("migrate", 1, 1, 1)]
     with pytest.raises(AssertionError, match="157 PostgreSQL connections"):

@@ -115,8 +115,9 @@ def test_lock_pins_what_the_virtualenv_installed():
         elif Version(installed[name]) < Version(pinned):
             ahead.append(f"{name}=={pinned} (.venv has {installed[name]})")
     assert not behind, f"deploy/requirements.lock is behind: {', '.join(behind)}; run make lock"
-    assert not ahead, (f".venv is older than deploy/requirements.lock: {', '.join(ahead)};"
-                       " rebuild it (make clean; make venv)")
+    assert not ahead, (
+        f".venv is older than deploy/requirements.lock: {', '.join(ahead)}; rebuild it (make clean; make venv)"
+    )
 
 
 def test_command_healthcheck_and_entrypoint():
@@ -139,8 +140,7 @@ def test_application_code_and_lua_scripts_are_copied_side_by_side():
 def _dockerignore_excludes(path: str) -> bool:
     """Docker's rule: the last pattern matching the path or one of its parents decides."""
     patterns = [
-        p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-        if p.strip() and not p.startswith("#")
+        p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")
     ]
     parts = path.split("/")
     candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
@@ -159,20 +159,36 @@ def test_build_context_holds_what_the_dockerfile_copies_and_no_secrets():
         if instruction == "COPY" and not argument.startswith("--from"):
             for source in argument.split()[:-1]:
                 assert not _dockerignore_excludes(source.rstrip("/")), f"{source} is not in the context"
-    for private in (".data/dev-secrets.json", ".venv/bin/python", "deploy/.env", "tests/conftest.py",
-                    "devtools/dev_secrets.py",
-                    "service/__pycache__/settings.cpython-311.pyc", ".git/config"):
+    for private in (
+        ".data/dev-secrets.json",
+        ".venv/bin/python",
+        "deploy/.env",
+        "tests/conftest.py",
+        "devtools/dev_secrets.py",
+        "service/__pycache__/settings.cpython-311.pyc",
+        ".git/config",
+    ):
         assert _dockerignore_excludes(private), private
 
 
 def test_development_tools_are_not_in_the_image():
     """devtools/ (make run, embedded servers, development secrets), tests/ and loadtest/ are
     neither copied nor in the build context."""
-    copied = [source.rstrip("/") for instruction, argument in _instructions()
-              if instruction == "COPY" and not argument.startswith("--from") for source in argument.split()[:-1]]
+    copied = [
+        source.rstrip("/")
+        for instruction, argument in _instructions()
+        if instruction == "COPY" and not argument.startswith("--from")
+        for source in argument.split()[:-1]
+    ]
     assert not [source for source in copied if source.split("/")[0] in ("devtools", "tests", "loadtest")]
-    for path in ("devtools", "devtools/__init__.py", "devtools/devserver.py", "devtools/embedded_servers.py",
-                 "tests/test_layout.py", "loadtest/bench.py"):
+    for path in (
+        "devtools",
+        "devtools/__init__.py",
+        "devtools/devserver.py",
+        "devtools/embedded_servers.py",
+        "tests/test_layout.py",
+        "loadtest/bench.py",
+    ):
         assert _dockerignore_excludes(path), path
 
 
@@ -187,7 +203,10 @@ def test_entrypoint_empties_the_metrics_directory_then_runs_the_command(tmp_path
     done = subprocess.run(
         ["sh", str(ENTRYPOINT), "sh", "-c", 'ls -A "$PROMETHEUS_MULTIPROC_DIR"; echo ran'],
         env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
-        capture_output=True, text=True, timeout=10, check=False,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ran\n"
@@ -205,7 +224,10 @@ def test_entrypoint_refuses_an_unwritable_metrics_directory():
         done = subprocess.run(
             [*as_user, "sh", str(ENTRYPOINT), "echo", "ran"],
             env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": os.path.join(locked, "prometheus")},
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     finally:
         shutil.rmtree(parent, ignore_errors=True)
@@ -219,16 +241,21 @@ def test_entrypoint_refuses_a_metrics_path_that_is_a_file(tmp_path):
     done = subprocess.run(
         ["sh", str(ENTRYPOINT), "echo", "ran"],
         env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(not_a_dir)},
-        capture_output=True, text=True, timeout=10, check=False,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("ticket-cart: PROMETHEUS_MULTIPROC_DIR=") and len(done.stderr.splitlines()) == 1
 
 
-@pytest.mark.skipif(shutil.which("hadolint") is None and not (ROOT / ".venv/bin/hadolint").exists(),
-                    reason="hadolint is not installed")
+@pytest.mark.skipif(
+    shutil.which("hadolint") is None and not (ROOT / ".venv/bin/hadolint").exists(), reason="hadolint is not installed"
+)
 def test_hadolint_finds_nothing():
     hadolint = shutil.which("hadolint") or str(ROOT / ".venv/bin/hadolint")
-    done = subprocess.run([hadolint, str(DEPLOY / "Dockerfile")], capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [hadolint, str(DEPLOY / "Dockerfile")], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -27,9 +27,7 @@ from tests.deploy.deploy_files import (
 
 # Where the image keeps Prometheus' multiprocess files (its ENV, parsed from the Dockerfile).
 MULTIPROC_DIR = re.search(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", (DEPLOY / "Dockerfile").read_text())[1]
-UVICORN_GRACEFUL_SHUTDOWN = int(
-    re.search(r"--timeout-graceful-shutdown (\d+)", (DEPLOY / "Dockerfile").read_text())[1]
-)
+UVICORN_GRACEFUL_SHUTDOWN = int(re.search(r"--timeout-graceful-shutdown (\d+)", (DEPLOY / "Dockerfile").read_text())[1])
 
 
 def _validate(resource: dict) -> None:
@@ -70,7 +68,10 @@ def test_the_validator_rejects_a_misspelt_field(base_resources):
 @pytest.mark.parametrize("directory", [K8S_BASE, K8S_OVERLAY], ids=["base", "overlay"])
 def test_kubectl_kustomize_builds_the_same_valid_resources(directory, request):
     built = subprocess.run(
-        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60,
+        ["kubectl", "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert built.returncode == 0, built.stderr
@@ -81,7 +82,8 @@ def test_kubectl_kustomize_builds_the_same_valid_resources(directory, request):
     # Generated names carry a hash of their content in kustomize's output; ours do not.
     hashed = {
         r["metadata"]["name"]: re.sub(r"-[a-z0-9]{10}$", "", r["metadata"]["name"])
-        for r in resources if r["kind"] in ("ConfigMap", "Secret")
+        for r in resources
+        if r["kind"] in ("ConfigMap", "Secret")
     }
     text = built.stdout
     for name, plain in hashed.items():
@@ -166,7 +168,9 @@ def test_service_hpa_and_pdb_point_at_the_api_pods(base_resources):
     hpa = find(base_resources, "HorizontalPodAutoscaler", "ticket-cart-api")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1", "kind": "Deployment", "name": "ticket-cart-api",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "ticket-cart-api",
     }
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
     assert hpa["spec"]["minReplicas"] >= 2, "one pod cannot survive a disruption"

@@ -46,9 +46,13 @@ class Tools:
 
     def make(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [MAKE, "--no-print-directory", "-f", "deploy/deploy.mk", *args], cwd=ROOT,
+            [MAKE, "--no-print-directory", "-f", "deploy/deploy.mk", *args],
+            cwd=ROOT,
             env={"PATH": str(self.bin), "CALLS": str(self.calls)},
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def called(self) -> list[str]:
@@ -96,8 +100,9 @@ def test_image_builds_from_the_repository_root(tools):
 
 def test_compose_up_needs_the_env_file(tools):
     tools.add("docker")
-    assert_refused(tools.make("compose-up", "COMPOSE_ENV=deploy/no-such.env"), "compose-up",
-                   "deploy/no-such.env is missing")
+    assert_refused(
+        tools.make("compose-up", "COMPOSE_ENV=deploy/no-such.env"), "compose-up", "deploy/no-such.env is missing"
+    )
     assert not [c for c in tools.called() if c.startswith("docker compose -f")]
 
 

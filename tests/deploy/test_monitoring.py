@@ -108,8 +108,9 @@ def test_dashboard_panels_have_unique_ids_and_use_the_datasource_variable():
             assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
 
 
-@pytest.mark.parametrize("command", [["check", "rules", "alerts.yaml"], ["test", "rules", "alerts.test.yaml"]],
-                         ids=["check", "unit-tests"])
+@pytest.mark.parametrize(
+    "command", [["check", "rules", "alerts.yaml"], ["test", "rules", "alerts.test.yaml"]], ids=["check", "unit-tests"]
+)
 def test_promtool(command):
     if shutil.which("promtool") is None:
         # `make test` installs it (devtools/install-test-tools.sh); CI must never skip this.
@@ -117,7 +118,12 @@ def test_promtool(command):
             pytest.fail("promtool is not installed (Debian package prometheus)")
         pytest.skip("promtool is not installed: `make test-tools`")
     done = subprocess.run(
-        ["promtool", *command], cwd=MONITORING, capture_output=True, text=True, timeout=60, check=False,
+        ["promtool", *command],
+        cwd=MONITORING,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -126,8 +132,10 @@ def test_podmonitor_selects_the_pods_and_honours_the_worker_job_label(base_resou
     monitor = yaml.safe_load((MONITORING / "podmonitor.yaml").read_text())
     ports = {
         port["name"]
-        for r in base_resources if r["kind"] == "Deployment"
-        for c in r["spec"]["template"]["spec"]["containers"] for port in c["ports"]
+        for r in base_resources
+        if r["kind"] == "Deployment"
+        for c in r["spec"]["template"]["spec"]["containers"]
+        for port in c["ports"]
     }
     endpoints = {e["port"]: e for e in monitor["spec"]["podMetricsEndpoints"]}
     assert set(endpoints) == ports

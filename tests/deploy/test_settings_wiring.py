@@ -13,7 +13,9 @@ from tests.deploy.deploy_files import DEPLOY, K8S_OVERLAY, container_environment
 # Read by the image and prometheus-client, not by Settings.
 PROCESS_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY"}
 REQUIRED_IN_PRODUCTION = (set(SECRET_VARIABLES) - {"TRUSTED_SERVICE_KEY"}) | {
-    "REDIS_URL", "DATABASE_URL", "APP_ENV",
+    "REDIS_URL",
+    "DATABASE_URL",
+    "APP_ENV",
 }
 # Every container Settings.from_env runs in. The migration runner reads DATABASE_URL alone.
 K8S_WORKLOADS = [("Deployment", "ticket-cart-api"), ("Deployment", "ticket-cart-worker")]

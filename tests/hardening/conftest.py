@@ -33,5 +33,8 @@ async def keys_matching(redis, suffix_glob: str) -> list[bytes]:
 
 
 def is_problem(response, status: int, code: str) -> bool:
-    return (response.status_code == status and response.headers["content-type"].startswith(PROBLEM)
-            and response.json()["code"] == code)
+    return (
+        response.status_code == status
+        and response.headers["content-type"].startswith(PROBLEM)
+        and response.json()["code"] == code
+    )

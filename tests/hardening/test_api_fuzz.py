@@ -42,8 +42,14 @@ def negative_data_refused(ctx, response, case):
     return negative_data_rejection(ctx, response, case)
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance, negative_data_refused]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_refused,
+]
 PROBLEM = "application/problem+json"
 CREDENTIAL_HEADERS = {"authorization", "x-admin-key", "x-cart-token"}
 
@@ -54,16 +60,32 @@ class Seeded:
     def __init__(self, base_url: str, jwt_secret: str) -> None:
         http = httpx.Client(base_url=base_url, timeout=10)
         self.tier_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
-        assert http.put(f"/api/admin/tiers/{self.tier_id}", headers=ADMIN_HEADERS, json={
-            "event_id": event_id, "name": "Fuzzed", "price": 100_000, "currency": "VND",
-            "quantity_total": 10_000, "max_per_order": 10}).status_code == 201
+        assert (
+            http.put(
+                f"/api/admin/tiers/{self.tier_id}",
+                headers=ADMIN_HEADERS,
+                json={
+                    "event_id": event_id,
+                    "name": "Fuzzed",
+                    "price": 100_000,
+                    "currency": "VND",
+                    "quantity_total": 10_000,
+                    "max_per_order": 10,
+                },
+            ).status_code
+            == 201
+        )
         self.promo_code = "FUZZ10"
-        assert http.post("/api/admin/promo-codes", headers=ADMIN_HEADERS, json={
-            "code": self.promo_code, "kind": "percent", "value": 10}).status_code in (200, 201)
+        assert http.post(
+            "/api/admin/promo-codes",
+            headers=ADMIN_HEADERS,
+            json={"code": self.promo_code, "kind": "percent", "value": 10},
+        ).status_code in (200, 201)
         added = http.post("/api/cart/items", json={"tier_id": self.tier_id, "quantity": 1})
         http.cookies.clear()
-        order = http.post("/api/orders", json={"email": "fuzz@example.com"},
-                          headers={"X-Cart-Token": added.headers["x-cart-token"]})
+        order = http.post(
+            "/api/orders", json={"email": "fuzz@example.com"}, headers={"X-Cart-Token": added.headers["x-cart-token"]}
+        )
         assert order.status_code == 201, order.text
         self.order_id, self.order_token = order.json()["id"], order.json()["access_token"]
         again = http.post("/api/cart/items", json={"tier_id": self.tier_id, "quantity": 1})
@@ -81,8 +103,9 @@ class Seeded:
         if any("adminKey" in requirement for requirement in operation.definition.raw.get("security", [])):
             return st.sampled_from([ADMIN_HEADERS] * 4 + [{}, {"X-Admin-Key": "guess"}])
         cart, user = {"X-Cart-Token": self.cart_token}, {"Authorization": self.user}
-        return st.sampled_from([cart, cart, user, user, {**cart, **user}, {"X-Order-Token": self.order_token},
-                                {}, forged])
+        return st.sampled_from(
+            [cart, cart, user, user, {**cart, **user}, {"X-Order-Token": self.order_token}, {}, forged]
+        )
 
 
 def _strategy(operation, seeded: Seeded) -> st.SearchStrategy:
@@ -115,15 +138,22 @@ def _fuzz(operation, seeded: Seeded, base_url: str, statuses: Counter[int]) -> N
     session = requests.Session()
 
     # No shrinking: a failure is reported as found, and the run stays bounded.
-    @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                         phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(drawn=_strategy(operation, seeded))
     def fuzz(drawn) -> None:
         case, credentials = drawn
         session.cookies.clear()
         # The drawn credentials decide who calls, not values generated for the security schemes.
-        case.headers = {name: value for name, value in (case.headers or {}).items()
-                        if name.lower() not in CREDENTIAL_HEADERS} | credentials
+        case.headers = {
+            name: value for name, value in (case.headers or {}).items() if name.lower() not in CREDENTIAL_HEADERS
+        } | credentials
         response = case.call(base_url=base_url, session=session, timeout=10)
         statuses[response.status_code] += 1
         case.validate_response(response, checks=CHECKS)

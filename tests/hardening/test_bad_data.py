@@ -63,11 +63,15 @@ def cursor(text: str | bytes) -> str:
 
 # -- NUL in free text -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, field", [
-    ({"email": "buyer@example.com", "name": f"Ann{NUL}"}, "name"),
-    ({"email": f"buyer{NUL}@example.com"}, "email"),
-    ({"email": f"buyer@example.com{NUL}"}, "email"),
-])
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"email": "buyer@example.com", "name": f"Ann{NUL}"}, "name"),
+        ({"email": f"buyer{NUL}@example.com"}, "email"),
+        ({"email": f"buyer@example.com{NUL}"}, "email"),
+    ],
+)
 async def test_nul_in_a_checkout_is_422_and_the_cart_keeps_its_seats(api, db_pool, body, field):
     tier = await put_tier(api)
     cart = await guest_cart(api, tier["id"])
@@ -84,8 +88,14 @@ async def test_nul_in_a_checkout_is_422_and_the_cart_keeps_its_seats(api, db_poo
 
 async def test_nul_in_a_tier_name_is_422_and_stores_nothing(api, db_pool):
     tier_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
-    body = {"event_id": event_id, "name": f"General{NUL}", "price": 1, "currency": "VND", "quantity_total": 1,
-            "max_per_order": 1}
+    body = {
+        "event_id": event_id,
+        "name": f"General{NUL}",
+        "price": 1,
+        "currency": "VND",
+        "quantity_total": 1,
+        "max_per_order": 1,
+    }
 
     refused(await api.put(f"/api/admin/tiers/{tier_id}", json=body, headers=ADMIN_HEADERS), "name")
     assert await db_pool.fetchval("SELECT count(*) FROM ticket_tiers WHERE id = $1", uuid.UUID(tier_id)) == 0
@@ -97,26 +107,41 @@ async def test_nul_in_a_tier_name_is_422_and_stores_nothing(api, db_pool):
 
 
 async def test_nul_in_a_promo_code_is_422_for_the_admin_and_the_buyer(api, db_pool):
-    refused(await api.post("/api/admin/promo-codes", json={"code": f"SAVE{NUL}", "kind": "percent", "value": 10},
-                           headers=ADMIN_HEADERS), "code")
+    refused(
+        await api.post(
+            "/api/admin/promo-codes", json={"code": f"SAVE{NUL}", "kind": "percent", "value": 10}, headers=ADMIN_HEADERS
+        ),
+        "code",
+    )
     assert await db_pool.fetchval("SELECT count(*) FROM promo_codes") == 0
 
     tier = await put_tier(api)
     cart = await guest_cart(api, tier["id"])
-    assert (await api.post("/api/admin/promo-codes", json={"code": "SAVE", "kind": "percent", "value": 10},
-                           headers=ADMIN_HEADERS)).status_code == 201
+    assert (
+        await api.post(
+            "/api/admin/promo-codes", json={"code": "SAVE", "kind": "percent", "value": 10}, headers=ADMIN_HEADERS
+        )
+    ).status_code == 201
     refused(await api.post("/api/cart/promo", json={"code": f"SAVE{NUL}"}, headers=cart), "code")
     assert (await api.get("/api/cart", headers=cart)).json()["promo_code"] is None
 
 
 # -- instants ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", FAR_INSTANTS.values(), ids=FAR_INSTANTS.keys())
 @pytest.mark.parametrize("field", ["sales_start", "sales_end"])
 async def test_a_tier_sale_time_out_of_range_is_422_and_stores_nothing(api, db_pool, field, value):
     tier_id = str(uuid.uuid4())
-    body = {"event_id": str(uuid.uuid4()), "name": "GA", "price": 1, "currency": "VND", "quantity_total": 1,
-            "max_per_order": 1, field: value}
+    body = {
+        "event_id": str(uuid.uuid4()),
+        "name": "GA",
+        "price": 1,
+        "currency": "VND",
+        "quantity_total": 1,
+        "max_per_order": 1,
+        field: value,
+    }
 
     refused(await api.put(f"/api/admin/tiers/{tier_id}", json=body, headers=ADMIN_HEADERS), field)
 
@@ -170,8 +195,9 @@ async def test_a_cursor_the_api_gave_out_still_pages(api, settings):
     tier = await put_tier(api, max_per_order=10)
     headers = bearer(settings, "pager")
     for _ in range(2):
-        assert (await api.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 1},
-                               headers=headers)).status_code in (200, 201)
+        assert (
+            await api.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 1}, headers=headers)
+        ).status_code in (200, 201)
         assert (await api.post("/api/orders", json={"email": "pager@example.com"}, headers=headers)).status_code == 201
 
     first = (await api.get("/api/orders", params={"limit": 1}, headers=headers)).json()
@@ -183,6 +209,7 @@ async def test_a_cursor_the_api_gave_out_still_pages(api, settings):
 
 # -- what still gets past the edge -------------------------------------------------------------
 
+
 async def test_a_value_postgresql_refuses_is_422_not_500(api, db_pool, monkeypatch):
     """The general mapping, for bad data the edge does not know of: a real DataError."""
     import service.inventory.service as inventory_service
@@ -192,8 +219,14 @@ async def test_a_value_postgresql_refuses_is_422_not_500(api, db_pool, monkeypat
 
     monkeypatch.setattr(inventory_service, "upsert_tier", refuses_nul)
     tier_id = str(uuid.uuid4())
-    body = {"event_id": str(uuid.uuid4()), "name": "GA", "price": 1, "currency": "VND", "quantity_total": 1,
-            "max_per_order": 1}
+    body = {
+        "event_id": str(uuid.uuid4()),
+        "name": "GA",
+        "price": 1,
+        "currency": "VND",
+        "quantity_total": 1,
+        "max_per_order": 1,
+    }
 
     response = await api.put(f"/api/admin/tiers/{tier_id}", json=body, headers=ADMIN_HEADERS)
 
@@ -218,8 +251,11 @@ def _app_inputs(settings) -> tuple[set[type], dict[str, object]]:
                 where = field.kwarg_definition
                 if name == "data":
                     bodies.add(field.annotation)
-                elif name in _NOT_QUERY or type(where).__name__ in ("PathParameter", "HeaderParameter") or (
-                        getattr(where, "header", None) or getattr(where, "cookie", None)):
+                elif (
+                    name in _NOT_QUERY
+                    or type(where).__name__ in ("PathParameter", "HeaderParameter")
+                    or (getattr(where, "header", None) or getattr(where, "cookie", None))
+                ):
                     continue
                 else:
                     queries[f"{route.path}?{name}"] = field
@@ -262,9 +298,16 @@ def test_every_text_field_of_every_body_refuses_nul_and_every_instant_is_bounded
             if isinstance(kind, msgspec.inspect.DateTimeType):
                 assert issubclass(body, RequestBody), (body, name)
                 checked.add(f"{body.__name__}.{name}")
-    assert checked >= {"CheckoutRequest.email", "CheckoutRequest.name", "TierDefinition.name",
-                       "TierDefinition.currency", "TierDefinition.sales_start", "PromoDefinition.code",
-                       "PromoDefinition.ends_at", "ApplyPromo.code"}
+    assert checked >= {
+        "CheckoutRequest.email",
+        "CheckoutRequest.name",
+        "TierDefinition.name",
+        "TierDefinition.currency",
+        "TierDefinition.sales_start",
+        "PromoDefinition.code",
+        "PromoDefinition.ends_at",
+        "ApplyPromo.code",
+    }
 
 
 def test_every_text_query_parameter_refuses_nul(settings):
@@ -279,18 +322,31 @@ def test_a_post_init_error_names_its_field():
     refused_body = {"code": "X", "kind": "percent", "value": 1, "ends_at": "0001-01-01T00:00:00+14:00"}
     with pytest.raises(msgspec.ValidationError, match=r"`\$\.ends_at`$"):
         msgspec.json.decode(msgspec.json.encode(refused_body), type=PromoDefinition)
-    assert dt.datetime(2000, 1, 1, tzinfo=dt.UTC) == msgspec.json.decode(
-        b'{"code":"X","kind":"percent","value":1,"starts_at":"2000-01-01T00:00:00Z"}', type=PromoDefinition).starts_at
+    assert (
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        == msgspec.json.decode(
+            b'{"code":"X","kind":"percent","value":1,"starts_at":"2000-01-01T00:00:00Z"}', type=PromoDefinition
+        ).starts_at
+    )
 
 
 async def test_the_openapi_document_shows_the_constraints(api):
     document = (await api.get("/schema/openapi.json")).json()
     schemas = document["components"]["schemas"]
-    for body, field in [("CheckoutRequest", "email"), ("CheckoutRequest", "name"), ("TierDefinition", "name"),
-                        ("PromoDefinition", "code"), ("ApplyPromo", "code")]:
+    for body, field in [
+        ("CheckoutRequest", "email"),
+        ("CheckoutRequest", "name"),
+        ("TierDefinition", "name"),
+        ("PromoDefinition", "code"),
+        ("ApplyPromo", "code"),
+    ]:
         assert schemas[body]["properties"][field]["pattern"] == NO_NUL_PATTERN, (body, field)
-    for body, field in [("TierDefinition", "sales_start"), ("TierDefinition", "sales_end"),
-                        ("PromoDefinition", "starts_at"), ("PromoDefinition", "ends_at")]:
+    for body, field in [
+        ("TierDefinition", "sales_start"),
+        ("TierDefinition", "sales_end"),
+        ("PromoDefinition", "starts_at"),
+        ("PromoDefinition", "ends_at"),
+    ]:
         assert INSTANT_RULE in schemas[body]["properties"][field]["description"], (body, field)
     parameters = {p["name"]: p for p in document["paths"]["/api/orders"]["get"]["parameters"]}
     assert parameters["cursor"]["schema"]["pattern"] == "^[A-Za-z0-9_-]+$"

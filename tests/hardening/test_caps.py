@@ -17,8 +17,11 @@ pytestmark = pytest.mark.usefixtures("clean_state")
 
 async def add(api, tier_id: str, quantity: int, token: str | None = None):
     api.cookies.clear()
-    return await api.post("/api/cart/items", json={"tier_id": tier_id, "quantity": quantity},
-                          headers={"X-Cart-Token": token} if token else {})
+    return await api.post(
+        "/api/cart/items",
+        json={"tier_id": tier_id, "quantity": quantity},
+        headers={"X-Cart-Token": token} if token else {},
+    )
 
 
 async def held(api, tier_id: str) -> int:

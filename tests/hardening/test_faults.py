@@ -36,8 +36,14 @@ FAST_TIMEOUTS = {"REDIS_TIMEOUT_SECONDS": "1", "DATABASE_TIMEOUT_SECONDS": "2"}
 
 
 def tier_body(total: int, event_id: str | None = None) -> dict:
-    return {"event_id": event_id or str(uuid.uuid4()), "name": "Faulty", "price": 100_000, "currency": "VND",
-            "quantity_total": total, "max_per_order": 4}
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "name": "Faulty",
+        "price": 100_000,
+        "currency": "VND",
+        "quantity_total": total,
+        "max_per_order": 4,
+    }
 
 
 async def put_tier(client: httpx.AsyncClient, total: int) -> str:
@@ -47,8 +53,9 @@ async def put_tier(client: httpx.AsyncClient, total: int) -> str:
     return tier_id
 
 
-async def add(client: httpx.AsyncClient, tier_id: str, quantity: int, token: str | None = None,
-              **headers: str) -> httpx.Response:
+async def add(
+    client: httpx.AsyncClient, tier_id: str, quantity: int, token: str | None = None, **headers: str
+) -> httpx.Response:
     if token:
         headers["X-Cart-Token"] = token
     client.cookies.clear()
@@ -62,8 +69,12 @@ async def timed(call) -> tuple[httpx.Response, float]:
 
 
 def is_unavailable(response: httpx.Response) -> bool:
-    return (response.status_code == 503 and response.headers["content-type"].startswith(PROBLEM)
-            and response.json()["code"] == "unavailable" and "retry-after" in response.headers)
+    return (
+        response.status_code == 503
+        and response.headers["content-type"].startswith(PROBLEM)
+        and response.json()["code"] == "unavailable"
+        and "retry-after" in response.headers
+    )
 
 
 def assert_no_unhandled_error(server) -> None:
@@ -91,9 +102,11 @@ async def test_a_stopped_redis_answers_503_quickly_and_the_service_recovers_by_i
             token = (await add(client, tier_id, 2)).headers["x-cart-token"]
 
             redis_server.stop()
-            for call in (client.get("/api/cart", headers={"X-Cart-Token": token}),
-                         add(client, tier_id, 1, token),
-                         client.get(f"/api/tiers/{tier_id}/availability")):
+            for call in (
+                client.get("/api/cart", headers={"X-Cart-Token": token}),
+                add(client, tier_id, 1, token),
+                client.get(f"/api/tiers/{tier_id}/availability"),
+            ):
                 response, seconds = await timed(call)
                 assert is_unavailable(response), response.text
                 assert seconds < ANSWERS_WITHIN_SECONDS
@@ -114,11 +127,13 @@ async def _status_is(call, status: int) -> bool:
 
 @private_redis_faults
 async def test_a_hung_redis_hits_the_timeout_then_the_service_recovers_and_a_retried_add_counts_once(
-        settings, private_redis):
+    settings, private_redis
+):
     redis_server = private_redis("faults-pause")
     with live_server(settings, **FAST_TIMEOUTS, REDIS_URL=redis_server.url) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
-                                     limits=httpx.Limits(max_connections=50)) as client:
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=30, limits=httpx.Limits(max_connections=50)
+        ) as client:
             tier_id = await put_tier(client, 10)
             token = (await add(client, tier_id, 1)).headers["x-cart-token"]
 
@@ -149,8 +164,9 @@ async def test_a_redis_restart_in_a_flash_sale_oversells_nothing(settings, priva
     redis_server = private_redis("faults-restart")
     total, buyers = 20, 60
     with live_server(settings, **FAST_TIMEOUTS, REDIS_URL=redis_server.url, workers="2") as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
-                                     limits=httpx.Limits(max_connections=60)) as client:
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=30, limits=httpx.Limits(max_connections=60)
+        ) as client:
             tier_id = await put_tier(client, total)
 
             async def buyer(n: int) -> int:
@@ -159,8 +175,11 @@ async def test_a_redis_restart_in_a_flash_sale_oversells_nothing(settings, priva
                 if held.status_code != 201:
                     return 0
                 client.cookies.clear()
-                order = await client.post("/api/orders", json={"email": f"buyer{n}@example.com"},
-                                          headers={"X-Cart-Token": held.headers["x-cart-token"]})
+                order = await client.post(
+                    "/api/orders",
+                    json={"email": f"buyer{n}@example.com"},
+                    headers={"X-Cart-Token": held.headers["x-cart-token"]},
+                )
                 return 1 if order.status_code == 201 else 0
 
             async def restart() -> None:
@@ -171,8 +190,9 @@ async def test_a_redis_restart_in_a_flash_sale_oversells_nothing(settings, priva
             results = await asyncio.gather(restart(), *(buyer(n) for n in range(buyers)))
             ordered = sum(results[1:])
 
-            row = await db_pool.fetchrow("SELECT quantity_sold, quantity_total FROM ticket_tiers WHERE id = $1",
-                                         uuid.UUID(tier_id))
+            row = await db_pool.fetchrow(
+                "SELECT quantity_sold, quantity_total FROM ticket_tiers WHERE id = $1", uuid.UUID(tier_id)
+            )
             tickets = await db_pool.fetchval("SELECT count(*) FROM tickets WHERE tier_id = $1", uuid.UUID(tier_id))
             assert row["quantity_sold"] <= row["quantity_total"] == total
             assert tickets == row["quantity_sold"] == ordered
@@ -209,7 +229,8 @@ async def migrated_database(pg_server, name: str) -> AsyncIterator[str]:
 
 
 async def test_a_stopped_postgres_keeps_carts_working_and_checkout_answers_503_with_holds_kept(
-        settings, private_postgres):
+    settings, private_postgres
+):
     pg_server = private_postgres("faults")
     async with migrated_database(pg_server, "faults") as database_url:
         with live_server(settings, **FAST_TIMEOUTS, DATABASE_URL=database_url) as server:
@@ -220,11 +241,13 @@ async def test_a_stopped_postgres_keeps_carts_working_and_checkout_answers_503_w
 
                 pg_server.stop()
                 assert (await add(client, tier_id, 1, token)).status_code == 200
-                assert (await client.put(f"/api/cart/items/{tier_id}", json={"quantity": 3}, headers=cart)
-                        ).json()["item_count"] == 3
+                assert (await client.put(f"/api/cart/items/{tier_id}", json={"quantity": 3}, headers=cart)).json()[
+                    "item_count"
+                ] == 3
                 assert (await client.get(f"/api/tiers/{tier_id}/availability")).json()["available"] == 7
-                response, seconds = await timed(client.post("/api/orders", json={"email": "b@example.com"},
-                                                            headers=cart))
+                response, seconds = await timed(
+                    client.post("/api/orders", json={"email": "b@example.com"}, headers=cart)
+                )
                 assert is_unavailable(response), response.text
                 assert seconds < ANSWERS_WITHIN_SECONDS
                 kept = (await client.get("/api/cart", headers=cart)).json()
@@ -244,8 +267,9 @@ async def test_a_stopped_postgres_keeps_carts_working_and_checkout_answers_503_w
 async def test_the_api_killed_during_checkouts_loses_and_doubles_no_seat(settings, db_pool, redis):
     total, carts = 200, 30
     with live_server(settings) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
-                                     limits=httpx.Limits(max_connections=40)) as client:
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=30, limits=httpx.Limits(max_connections=40)
+        ) as client:
             tier_id = await put_tier(client, total)
             tokens, wanted = [], {}
             for n in range(carts):
@@ -255,8 +279,9 @@ async def test_the_api_killed_during_checkouts_loses_and_doubles_no_seat(setting
 
             async def check_out(token: str) -> int:
                 try:
-                    answer = await client.post("/api/orders", json={"email": "k@example.com"},
-                                               headers={"X-Cart-Token": token})
+                    answer = await client.post(
+                        "/api/orders", json={"email": "k@example.com"}, headers={"X-Cart-Token": token}
+                    )
                     return answer.status_code
                 except httpx.HTTPError:
                     return 0  # the server died under it
@@ -282,9 +307,12 @@ async def test_the_api_killed_during_checkouts_loses_and_doubles_no_seat(setting
             if recovered[-1].due < 500:
                 break
         print("statuses", sorted(statuses), "recovery", recovered)
-        ordered = {row["cart_id"]: row["n"] for row in await db_pool.fetch(
-            "SELECT o.cart_id, count(t.*) AS n FROM orders o JOIN tickets t ON t.order_id = o.id "
-            "GROUP BY o.cart_id")}
+        ordered = {
+            row["cart_id"]: row["n"]
+            for row in await db_pool.fetch(
+                "SELECT o.cart_id, count(t.*) AS n FROM orders o JOIN tickets t ON t.order_id = o.id GROUP BY o.cart_id"
+            )
+        }
         event_id = (await services.inventory.get_tier(tier_id)).event_id
         for token, cart_id in zip(tokens, cart_ids, strict=True):
             part = (await services.scripts.views(cart_id=cart_id, event_ids=[event_id], now_ms=later))[event_id]

@@ -19,8 +19,9 @@ def has(response, expected: dict[str, str]) -> bool:
 
 async def test_api_answers_and_refusals_carry_every_security_header(api_with):
     api_headers = {**EVERYWHERE, "content-security-policy": STRICT_CSP.decode(), "cache-control": "no-store"}
-    async with api_with(rate_limit_per_minute=1, rate_limit_burst=1, rate_limit_address_per_minute=1,
-                        rate_limit_address_burst=1) as api:
+    async with api_with(
+        rate_limit_per_minute=1, rate_limit_burst=1, rate_limit_address_per_minute=1, rate_limit_address_burst=1
+    ) as api:
         answers = {
             "ok": await api.get("/api/cart"),
             "rate-limited": await api.get("/api/cart"),
@@ -54,20 +55,27 @@ async def test_a_handlers_own_header_is_kept(api_with):
 async def test_cors_is_off_by_default(api_with):
     async with api_with() as api:
         simple = await api.get("/api/cart", headers={"Origin": SHOP})
-        preflight = await api.options("/api/cart/items", headers={
-            "Origin": SHOP, "Access-Control-Request-Method": "POST"})
+        preflight = await api.options(
+            "/api/cart/items", headers={"Origin": SHOP, "Access-Control-Request-Method": "POST"}
+        )
     for response in (simple, preflight):
         assert not any(name.startswith("access-control-allow") for name in response.headers)
 
 
 async def test_cors_allows_named_origins_with_credentials_and_no_others(api_with):
     async with api_with(cors_allow_origins=(SHOP,)) as api:
-        preflight = await api.options("/api/cart/items", headers={
-            "Origin": SHOP, "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type, x-cart-token"})
+        preflight = await api.options(
+            "/api/cart/items",
+            headers={
+                "Origin": SHOP,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, x-cart-token",
+            },
+        )
         simple = await api.get("/api/cart", headers={"Origin": SHOP})
-        evil_preflight = await api.options("/api/cart/items", headers={
-            "Origin": EVIL, "Access-Control-Request-Method": "POST"})
+        evil_preflight = await api.options(
+            "/api/cart/items", headers={"Origin": EVIL, "Access-Control-Request-Method": "POST"}
+        )
         evil = await api.get("/api/cart", headers={"Origin": EVIL, "Cookie": "cart_token=x"})
     assert preflight.status_code in (200, 204)
     assert preflight.headers["access-control-allow-origin"] == SHOP
@@ -81,7 +89,8 @@ async def test_cors_allows_named_origins_with_credentials_and_no_others(api_with
 async def test_a_wildcard_origin_never_allows_credentials(api_with):
     async with api_with(cors_allow_origins=("*",)) as api:
         response = await api.get("/api/cart", headers={"Origin": EVIL, "Cookie": "cart_token=x"})
-        preflight = await api.options("/api/cart/items", headers={
-            "Origin": EVIL, "Access-Control-Request-Method": "POST"})
+        preflight = await api.options(
+            "/api/cart/items", headers={"Origin": EVIL, "Access-Control-Request-Method": "POST"}
+        )
     for answer in (response, preflight):
         assert answer.headers.get("access-control-allow-credentials") != "true"

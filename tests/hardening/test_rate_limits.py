@@ -26,8 +26,12 @@ from tests.live_server import live_server
 pytestmark = pytest.mark.usefixtures("clean_state")
 
 # The address's bucket as small as the cart's, so tests can empty either one.
-LIMITED = {"rate_limit_per_minute": 6, "rate_limit_burst": 3,
-           "rate_limit_address_per_minute": 6, "rate_limit_address_burst": 3}
+LIMITED = {
+    "rate_limit_per_minute": 6,
+    "rate_limit_burst": 3,
+    "rate_limit_address_per_minute": 6,
+    "rate_limit_address_burst": 3,
+}
 SERVICE_KEY = "trusted-backend-key"
 
 
@@ -114,11 +118,14 @@ async def test_trusted_backends_and_the_admin_are_not_limited_and_a_wrong_key_is
         tier = await put_tier(api)
         admin = [await api.get(f"/api/admin/tiers/{tier['id']}", headers=ADMIN_HEADERS) for _ in range(6)]
         assert {a.status_code for a in admin} == {200}
-        wrong = [(await api.get("/api/cart", headers={"X-Service-Key": SERVICE_KEY + "x"})).status_code
-                 for _ in range(4)]
+        wrong = [
+            (await api.get("/api/cart", headers={"X-Service-Key": SERVICE_KEY + "x"})).status_code for _ in range(4)
+        ]
         assert wrong == [200] * 3 + [429]
-        bad_admin = [(await api.get(f"/api/admin/tiers/{tier['id']}", headers={"X-Admin-Key": "guess"})).status_code
-                     for _ in range(4)]
+        bad_admin = [
+            (await api.get(f"/api/admin/tiers/{tier['id']}", headers={"X-Admin-Key": "guess"})).status_code
+            for _ in range(4)
+        ]
         assert bad_admin == [429] * 4  # the address's bucket is empty already
 
 
@@ -163,8 +170,12 @@ def test_an_ipv6_client_counts_by_its_64_and_ipv4_by_its_address():
 # loopback: the "proxy" connects from 127.0.0.2, which is not uvicorn's default trusted
 # 127.0.0.1, and the untrusted client from 127.0.0.1, which is.
 PROXY = "127.0.0.2"
-ADDRESS_LIMITED = {"RATE_LIMIT_PER_MINUTE": "6", "RATE_LIMIT_BURST": "3",
-                   "RATE_LIMIT_ADDRESS_PER_MINUTE": "6", "RATE_LIMIT_ADDRESS_BURST": "3"}
+ADDRESS_LIMITED = {
+    "RATE_LIMIT_PER_MINUTE": "6",
+    "RATE_LIMIT_BURST": "3",
+    "RATE_LIMIT_ADDRESS_PER_MINUTE": "6",
+    "RATE_LIMIT_ADDRESS_BURST": "3",
+}
 
 
 def _statuses(client: httpx.Client, count: int, forwarded_for: str) -> list[int]:
@@ -172,8 +183,10 @@ def _statuses(client: httpx.Client, count: int, forwarded_for: str) -> list[int]
 
 
 def test_two_clients_behind_one_trusted_proxy_are_limited_separately(settings):
-    with live_server(settings, **ADDRESS_LIMITED, TRUSTED_PROXIES=f"{PROXY}/32") as server, \
-            httpx.Client(base_url=server.base_url, transport=httpx.HTTPTransport(local_address=PROXY)) as proxy:
+    with (
+        live_server(settings, **ADDRESS_LIMITED, TRUSTED_PROXIES=f"{PROXY}/32") as server,
+        httpx.Client(base_url=server.base_url, transport=httpx.HTTPTransport(local_address=PROXY)) as proxy,
+    ):
         # As an ingress sends them: what the client claimed, then the address it saw.
         assert _statuses(proxy, 4, "198.51.100.1, 203.0.113.1") == [200] * 3 + [429]
         assert _statuses(proxy, 4, "203.0.113.2") == [200] * 3 + [429]
@@ -184,38 +197,46 @@ def test_two_clients_behind_one_trusted_proxy_are_limited_separately(settings):
 
 def test_an_untrusted_peers_x_forwarded_for_is_ignored(settings):
     # 127.0.0.1 is trusted by uvicorn's own proxy-headers default: the server must not use it.
-    with live_server(settings, **ADDRESS_LIMITED, TRUSTED_PROXIES=f"{PROXY}/32") as server, \
-            httpx.Client(base_url=server.base_url) as direct:
-        statuses = [direct.get("/api/cart", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
-                    for i in range(5)]
+    with (
+        live_server(settings, **ADDRESS_LIMITED, TRUSTED_PROXIES=f"{PROXY}/32") as server,
+        httpx.Client(base_url=server.base_url) as direct,
+    ):
+        statuses = [
+            direct.get("/api/cart", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(5)
+        ]
         assert statuses == [200] * 3 + [429] * 2
 
 
 def _scope(peer: str | None, *forwarded_for: str) -> dict:
-    return {"client": (peer, 4711) if peer else None,
-            "headers": [(b"x-forwarded-for", value.encode()) for value in forwarded_for]}
+    return {
+        "client": (peer, 4711) if peer else None,
+        "headers": [(b"x-forwarded-for", value.encode()) for value in forwarded_for],
+    }
 
 
 INGRESS = ClientAddresses(("10.0.0.0/8", "2001:db8:ffff::/48"))
 
 
-@pytest.mark.parametrize("peer,forwarded_for,client", [
-    ("192.0.2.1", ["203.0.113.5"], "192.0.2.1"),  # an untrusted peer: its header is ignored
-    ("10.1.2.3", [], "10.1.2.3"),  # a proxy's own request
-    ("10.1.2.3", ["203.0.113.5"], "203.0.113.5"),
-    ("10.1.2.3", ["198.51.100.7, 203.0.113.5"], "203.0.113.5"),  # the client's claim on the left: ignored
-    ("10.1.2.3", ["198.51.100.7, 203.0.113.5, 10.9.9.9"], "203.0.113.5"),  # two proxies: both skipped
-    ("10.1.2.3", ["198.51.100.7", "203.0.113.5, 10.9.9.9"], "203.0.113.5"),  # several headers, in order
-    ("10.1.2.3", ["10.7.7.7, 10.9.9.9"], "10.7.7.7"),  # every hop a proxy: the leftmost
-    ("10.1.2.3", ["198.51.100.7, not-an-address"], "10.1.2.3"),  # garbage: the nearest proxy counts
-    ("10.1.2.3", [""], "10.1.2.3"),
-    ("10.1.2.3", ["203.0.113.5:51234"], "203.0.113.5"),  # a port some proxies add
-    ("10.1.2.3", ["[2001:db8:1::7]:443"], "2001:db8:1::7"),
-    ("10.1.2.3", ["2001:DB8:1::7"], "2001:db8:1::7"),  # normalized: one bucket however written
-    ("2001:db8:ffff:1::2", ["203.0.113.5"], "203.0.113.5"),
-    ("::ffff:10.1.2.3", ["203.0.113.5"], "203.0.113.5"),  # an IPv4 proxy seen by a dual-stack socket
-    ("testclient", ["203.0.113.5"], "testclient"),
-])
+@pytest.mark.parametrize(
+    "peer,forwarded_for,client",
+    [
+        ("192.0.2.1", ["203.0.113.5"], "192.0.2.1"),  # an untrusted peer: its header is ignored
+        ("10.1.2.3", [], "10.1.2.3"),  # a proxy's own request
+        ("10.1.2.3", ["203.0.113.5"], "203.0.113.5"),
+        ("10.1.2.3", ["198.51.100.7, 203.0.113.5"], "203.0.113.5"),  # the client's claim on the left: ignored
+        ("10.1.2.3", ["198.51.100.7, 203.0.113.5, 10.9.9.9"], "203.0.113.5"),  # two proxies: both skipped
+        ("10.1.2.3", ["198.51.100.7", "203.0.113.5, 10.9.9.9"], "203.0.113.5"),  # several headers, in order
+        ("10.1.2.3", ["10.7.7.7, 10.9.9.9"], "10.7.7.7"),  # every hop a proxy: the leftmost
+        ("10.1.2.3", ["198.51.100.7, not-an-address"], "10.1.2.3"),  # garbage: the nearest proxy counts
+        ("10.1.2.3", [""], "10.1.2.3"),
+        ("10.1.2.3", ["203.0.113.5:51234"], "203.0.113.5"),  # a port some proxies add
+        ("10.1.2.3", ["[2001:db8:1::7]:443"], "2001:db8:1::7"),
+        ("10.1.2.3", ["2001:DB8:1::7"], "2001:db8:1::7"),  # normalized: one bucket however written
+        ("2001:db8:ffff:1::2", ["203.0.113.5"], "203.0.113.5"),
+        ("::ffff:10.1.2.3", ["203.0.113.5"], "203.0.113.5"),  # an IPv4 proxy seen by a dual-stack socket
+        ("testclient", ["203.0.113.5"], "testclient"),
+    ],
+)
 def test_the_client_address_is_the_first_untrusted_hop_from_the_right(peer, forwarded_for, client):
     assert INGRESS.client(_scope(peer, *forwarded_for)) == client
 
@@ -224,9 +245,13 @@ def test_nothing_is_trusted_by_default():
     assert ClientAddresses(()).client(_scope("127.0.0.1", "203.0.113.5")) == "127.0.0.1"
 
 
-@pytest.mark.parametrize("raw,parsed", [
-    ("", ()), (" 10.0.0.0/8 , 192.0.2.7,2001:db8::/32 ", ("10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32")),
-])
+@pytest.mark.parametrize(
+    "raw,parsed",
+    [
+        ("", ()),
+        (" 10.0.0.0/8 , 192.0.2.7,2001:db8::/32 ", ("10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32")),
+    ],
+)
 def test_trusted_proxies_setting(raw, parsed):
     settings = Settings.from_env({"APP_ENV": "development", "TRUSTED_PROXIES": raw, **TEST_SECRETS})
     assert settings.trusted_proxies == parsed
@@ -243,14 +268,15 @@ def test_every_uvicorn_this_project_starts_leaves_forwarded_headers_to_the_app()
     peer before TRUSTED_PROXIES is consulted: the image, make run, the load tool and the
     tests' live server all turn them off."""
     image = (PROJECT_ROOT / "deploy" / "Dockerfile").read_text()
-    assert re.search(r'^CMD .*exec uvicorn .*--no-proxy-headers', image, re.MULTILINE)
+    assert re.search(r"^CMD .*exec uvicorn .*--no-proxy-headers", image, re.MULTILINE)
     assert "--no-proxy-headers" in _api_command("service.app:app", Settings.from_env({**TEST_SECRETS}))
     assert "--no-proxy-headers" in ServerUnderTest("service.app:app", env={}).command()
     assert "--no-proxy-headers" in inspect.getsource(live_server)
 
 
 async def test_a_cart_token_is_verified_once_per_request_though_the_limiter_and_the_handler_both_ask(
-        api_with, monkeypatch):
+    api_with, monkeypatch
+):
     from service.auth import CartTokens
 
     verified = []

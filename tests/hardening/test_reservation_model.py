@@ -138,8 +138,9 @@ class ReservationModel(RuleBasedStateMachine):
         """Delete every key this test writes (named, not scanned for: the server may hold
         many other keys)."""
         ev = self.keys
-        self.run(self.redis.delete(ev.inventory, ev.carts, ev.expiries, ev.checkouts,
-                                   self.scripts.keys.active_events()))
+        self.run(
+            self.redis.delete(ev.inventory, ev.carts, ev.expiries, ev.checkouts, self.scripts.keys.active_events())
+        )
 
     # -- the model's own arithmetic ------------------------------------------------------------
 
@@ -178,10 +179,26 @@ class ReservationModel(RuleBasedStateMachine):
             self.racy.add(tier)
 
     def install_row(self, tier: str, row: PgTier) -> None:
-        self.run(self.scripts.tier_load(event_id=EVENT, now_ms=self.now, tier=TierFields(
-            tier_id=tier, version=row.version, total=row.total, max_per_order=MAX_PER_ORDER, price=1000,
-            currency="VND", name=tier, sales_start_ms=0, sales_end_ms=0, active=True, sold=row.sold,
-            sold_version=row.sold_version)))
+        self.run(
+            self.scripts.tier_load(
+                event_id=EVENT,
+                now_ms=self.now,
+                tier=TierFields(
+                    tier_id=tier,
+                    version=row.version,
+                    total=row.total,
+                    max_per_order=MAX_PER_ORDER,
+                    price=1000,
+                    currency="VND",
+                    name=tier,
+                    sales_start_ms=0,
+                    sales_end_ms=0,
+                    active=True,
+                    sold=row.sold,
+                    sold_version=row.sold_version,
+                ),
+            )
+        )
 
     def remember(self, tier: str) -> None:
         """Keep the row as it is now: a late writer may install it after newer ones."""
@@ -221,10 +238,22 @@ class ReservationModel(RuleBasedStateMachine):
 
     def reserve(self, cart: str, tier: str, quantity: int, mode: str, request_id: str) -> None:
         def call():
-            reply, *_ = self.run(self.scripts.reserve(
-                event_id=EVENT, cart_id=cart, tier_id=tier, quantity=quantity, mode=mode, now_ms=self.now,
-                ttl_ms=TTL_MS, max_lines=MAX_LINES, sweep_limit=SWEEP_LIMIT, request_id=request_id,
-                meta_fields={}, meta_ttl_ms=TTL_MS))
+            reply, *_ = self.run(
+                self.scripts.reserve(
+                    event_id=EVENT,
+                    cart_id=cart,
+                    tier_id=tier,
+                    quantity=quantity,
+                    mode=mode,
+                    now_ms=self.now,
+                    ttl_ms=TTL_MS,
+                    max_lines=MAX_LINES,
+                    sweep_limit=SWEEP_LIMIT,
+                    request_id=request_id,
+                    meta_fields={},
+                    meta_ttl_ms=TTL_MS,
+                )
+            )
             return reply
 
         if tier not in self.loaded:  # after a flush: "not-loaded", then load and retry, as CartService does
@@ -238,16 +267,26 @@ class ReservationModel(RuleBasedStateMachine):
             assert reply.quantity == expected[1], (reply, expected)
         self.last_reserve = (cart, tier, quantity, mode, request_id)
 
-    @initialize(holds=st.lists(st.tuples(st.sampled_from(CARTS), st.sampled_from(TIERS), st.integers(1, 3)),
-                               min_size=1, max_size=4))
+    @initialize(
+        holds=st.lists(
+            st.tuples(st.sampled_from(CARTS), st.sampled_from(TIERS), st.integers(1, 3)), min_size=1, max_size=4
+        )
+    )
     def some_carts_hold_seats(self, holds):
         for cart, tier, quantity in holds:
             self.reserve(cart, tier, quantity, "add", uuid.uuid4().hex)
 
     # Hypothesis tries rules with fewer arguments first: the common steps take one, the
     # destructive ones (clear, flush) more.
-    @rule(call=st.tuples(st.sampled_from(CARTS), st.sampled_from(TIERS), st.integers(0, 5),
-                         st.sampled_from(["add", "set"]), st.sampled_from([0, 0, 1_000, TTL_MS - 1, TTL_MS])))
+    @rule(
+        call=st.tuples(
+            st.sampled_from(CARTS),
+            st.sampled_from(TIERS),
+            st.integers(0, 5),
+            st.sampled_from(["add", "set"]),
+            st.sampled_from([0, 0, 1_000, TTL_MS - 1, TTL_MS]),
+        )
+    )
     def change(self, call):
         """A buyer's add or set, some time after the last step (a change moves the expiry)."""
         cart, tier, quantity, mode, after_ms = call
@@ -302,8 +341,9 @@ class ReservationModel(RuleBasedStateMachine):
     def sweep(self, limit, later_ms):
         """The worker's bounded sweep: the `limit` earliest expired parts go (by expiry, then id)."""
         self.now += later_ms
-        expired = sorted((p.expiry_ms, c) for c, p in self.parts.items()
-                         if p.state == "open" and p.expiry_ms <= self.now)
+        expired = sorted(
+            (p.expiry_ms, c) for c, p in self.parts.items() if p.state == "open" and p.expiry_ms <= self.now
+        )
         reply = self.run(self.scripts.sweep(event_id=EVENT, now_ms=self.now, limit=limit))
         assert (reply.released, reply.due) == (min(limit, len(expired)), max(0, len(expired) - limit))
         for _, cart in expired[:limit]:
@@ -314,12 +354,16 @@ class ReservationModel(RuleBasedStateMachine):
         """The worker's reconcile: PostgreSQL's pairs as read now, or before the last change
         (a read taken before a commit: never lowers sold), then the parts in checkout whose
         order committed, applied in the same script."""
-        rows = {t: (self.history[t][-2] if stale and len(self.history[t]) > 1 else row)
-                for t, row in self.pg.items() if t in self.loaded}
+        rows = {
+            t: (self.history[t][-2] if stale and len(self.history[t]) > 1 else row)
+            for t, row in self.pg.items()
+            if t in self.loaded
+        }
         pairs = [(t, row.sold, row.sold_version) for t, row in rows.items()]
         committed = {c: p for c, p in self.parts.items() if p.committed is not None}
-        applied = [CommittedPart(cart_id=c, order_id=p.order_id, changes=p.committed)
-                   for c, p in sorted(committed.items())]
+        applied = [
+            CommittedPart(cart_id=c, order_id=p.order_id, changes=p.committed) for c, p in sorted(committed.items())
+        ]
         reply = self.run(self.scripts.reconcile(event_id=EVENT, pairs=pairs, max_parts=max_parts, applied=applied))
         assert reply.applied == len(applied)
         for cart, part in committed.items():
@@ -376,9 +420,16 @@ class ReservationModel(RuleBasedStateMachine):
         cart = (self.pick("open", index) if open_one else None) or cart
         part = self.parts.get(cart)
         proposed = str(uuid.uuid4())
-        reply = self.run(self.scripts.checkout_begin(
-            cart_id=cart, event_ids=[EVENT], order_id=proposed, replace="", now_ms=self.now,
-            deadline_ms=self.now + DEADLINE_MS))[EVENT]
+        reply = self.run(
+            self.scripts.checkout_begin(
+                cart_id=cart,
+                event_ids=[EVENT],
+                order_id=proposed,
+                replace="",
+                now_ms=self.now,
+                deadline_ms=self.now + DEADLINE_MS,
+            )
+        )[EVENT]
         if part is None:
             assert reply.result == "empty"
         elif part.state == "open" and part.expiry_ms <= self.now:
@@ -394,8 +445,9 @@ class ReservationModel(RuleBasedStateMachine):
             assert reply.order_id == part.order_id
 
     def pick_checkout(self, index: int, committed: bool) -> str | None:
-        carts = sorted(c for c, p in self.parts.items()
-                       if p.state == "checkout" and (p.committed is not None) == committed)
+        carts = sorted(
+            c for c, p in self.parts.items() if p.state == "checkout" and (p.committed is not None) == committed
+        )
         return carts[index % len(carts)] if carts else None
 
     @precondition(lambda self: any(p.state == "checkout" and p.committed is None for p in self.parts.values()))
@@ -421,8 +473,9 @@ class ReservationModel(RuleBasedStateMachine):
         cart = self.pick_checkout(index, committed=True)
         part = self.parts[cart]
         for attempt in range(2 if twice else 1):
-            reply = self.run(self.scripts.checkout_apply(cart_id=cart, order_id=part.order_id,
-                                                         changes={EVENT: part.committed}))
+            reply = self.run(
+                self.scripts.checkout_apply(cart_id=cart, order_id=part.order_id, changes={EVENT: part.committed})
+            )
             assert reply[EVENT].result == ("ok" if attempt == 0 else "gone")
         del self.parts[cart]
         self.count_changes(part.committed)
@@ -433,8 +486,11 @@ class ReservationModel(RuleBasedStateMachine):
         """Its order certainly did not commit: back to open, holds kept, naming no order."""
         cart = self.pick_checkout(index, committed=False)
         part = self.parts[cart]
-        reply = self.run(self.scripts.checkout_abort(cart_id=cart, order_id=part.order_id, event_ids=[EVENT],
-                                                     now_ms=self.now, grace_ms=GRACE_MS))
+        reply = self.run(
+            self.scripts.checkout_abort(
+                cart_id=cart, order_id=part.order_id, event_ids=[EVENT], now_ms=self.now, grace_ms=GRACE_MS
+            )
+        )
         assert reply[EVENT].result == "ok"
         part.state, part.expiry_ms = "open", max(part.hold_expiry_ms, self.now + GRACE_MS)
         part.hold_expiry_ms, part.order_id = 0, ""
@@ -482,12 +538,17 @@ class ReservationModel(RuleBasedStateMachine):
             got = parts[cart]
             # A confirmed hold stays exactly as confirmed until expiry, removal or checkout.
             assert (got["s"], got.get("l") or {}, int(got["x"]), got.get("o") or "") == (
-                part.state, part.lines, part.expiry_ms, part.order_id), (cart, got, part)
+                part.state,
+                part.lines,
+                part.expiry_ms,
+                part.order_id,
+            ), (cart, got, part)
             zset = expiries if part.state == "open" else checkouts
             assert zset.get(cart.encode()) == part.expiry_ms
         assert len(expiries) + len(checkouts) == len(self.parts)
 
         for tier, total in self.loaded.items():
+
             def counter(name: str) -> int:  # called in this iteration only
                 return int(inventory[f"{tier}:{name}".encode()])  # noqa: B023
 
@@ -496,8 +557,9 @@ class ReservationModel(RuleBasedStateMachine):
             assert sold == self.sold[tier].value() and counter("total") == total, (tier, sold, self.sold[tier])
             assert int(inventory.get(f"{tier}:sold_v".encode(), -1)) == self.sold[tier].have()
             # No seat counted twice, none granted that PostgreSQL sold.
-            uncommitted = sum(q for p in self.parts.values() if p.committed is None for t, q in p.lines.items()
-                              if t == tier)
+            uncommitted = sum(
+                q for p in self.parts.values() if p.committed is None for t, q in p.lines.items() if t == tier
+            )
             truth = self.pg[tier].sold + uncommitted
             if not self.unapplied(tier):
                 self.racy.discard(tier)
@@ -511,6 +573,13 @@ class ReservationModel(RuleBasedStateMachine):
 
 
 def test_the_reservation_engine_keeps_its_invariants(servers):
-    run_state_machine_as_test(lambda: ReservationModel(servers.redis_url), settings=settings(
-        max_examples=80, stateful_step_count=30, deadline=None, database=None,
-        suppress_health_check=list(HealthCheck)))
+    run_state_machine_as_test(
+        lambda: ReservationModel(servers.redis_url),
+        settings=settings(
+            max_examples=80,
+            stateful_step_count=30,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

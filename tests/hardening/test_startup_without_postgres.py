@@ -56,8 +56,12 @@ async def test_the_api_starts_without_postgres_serves_carts_and_checks_out_once_
         tier_id, redis = str(uuid.uuid4()), create_redis(settings)
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
         services = build_services(msgspec.structs.replace(settings, database_url=database_url), redis, pool)
-        await services.inventory.put_tier(tier_id, TierDefinition(
-            event_id=uuid.uuid4(), name="Early", price=100_000, currency="VND", quantity_total=10, max_per_order=4))
+        await services.inventory.put_tier(
+            tier_id,
+            TierDefinition(
+                event_id=uuid.uuid4(), name="Early", price=100_000, currency="VND", quantity_total=10, max_per_order=4
+            ),
+        )
         await pool.close()
         await redis.aclose()
 
@@ -104,8 +108,10 @@ async def test_a_pool_taken_by_checkouts_queued_on_a_row_lock_keeps_the_api_read
             tokens = [(await add(client, tier_id, 1)).headers["x-cart-token"] for _ in range(3)]
             async with db_pool.acquire() as holder, holder.transaction():
                 await holder.execute("SELECT 1 FROM ticket_tiers WHERE id = $1 FOR UPDATE", uuid.UUID(tier_id))
-                checkouts = [asyncio.create_task(client.post("/api/orders", json=ORDER, headers={"X-Cart-Token": t}))
-                             for t in tokens]
+                checkouts = [
+                    asyncio.create_task(client.post("/api/orders", json=ORDER, headers={"X-Cart-Token": t}))
+                    for t in tokens
+                ]
                 await asyncio.sleep(0.5)  # the first waits on the lock, holding the pool's one connection
                 started = time.monotonic()
                 status, body = await readiness(client)
@@ -128,8 +134,10 @@ async def test_the_monitor_reports_postgres_and_opens_db_pool_min_connections_on
     assert (monitor.state, pool.get_size()) == ("unknown", 0)
     monitor.start()
     try:
+
         async def filled() -> bool:
             return pool.get_size() == 2
+
         assert await until(filled, 5)
         assert monitor.state == "ok" and REGISTRY.get_sample_value("tc_postgres_up") == 1
     finally:

@@ -38,6 +38,7 @@ def claims(**changes) -> dict:
 
 # -- cart tokens: rotation ---------------------------------------------------------------------
 
+
 def test_a_rotated_key_still_verifies_old_tokens_and_new_ones_are_signed_with_the_first():
     old = CartTokens(("old-key",))
     cart_id, old_token = old.new_cart()
@@ -72,29 +73,37 @@ async def test_rotation_through_the_api_keeps_the_buyers_cart(api_with):
 
 # -- user JWTs: pinned checks ----------------------------------------------------------------
 
+
 def test_a_valid_hs256_token_names_its_subject():
     assert UserTokens(SECRET).verify(jwt.encode(claims(), SECRET, "HS256")) == "user-1"
 
 
-@pytest.mark.parametrize("token_of", [
-    pytest.param(lambda: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims())}.", id="alg-none"),
-    pytest.param(lambda: f"{_b64({'alg': 'none'})}.{_b64(claims())}.{_b64(b'sig')}", id="alg-none-with-signature"),
-    pytest.param(lambda: jwt.encode(claims(), SECRET, "HS512"), id="hs512-same-secret"),
-    pytest.param(lambda: jwt.encode(claims(), SECRET, "HS384"), id="hs384-same-secret"),
-    # RS/HS confusion: an RS256 header over an HMAC made with the secret as if it were a public key.
-    pytest.param(lambda: _resign(jwt.encode(claims(), SECRET, "HS256"), "RS256"), id="rs256-header-hmac-body"),
-    pytest.param(lambda: jwt.encode(claims(), OTHER_SECRET, "HS256"), id="wrong-key"),
-    pytest.param(lambda: jwt.encode(claims(exp=None), SECRET, "HS256"), id="no-exp"),
-    pytest.param(lambda: jwt.encode(claims(sub=None), SECRET, "HS256"), id="no-sub"),
-    pytest.param(lambda: jwt.encode(claims(sub=""), SECRET, "HS256"), id="empty-sub"),
-    pytest.param(lambda: jwt.encode(claims(sub="x" * 201), SECRET, "HS256"), id="huge-sub"),
-    pytest.param(lambda: jwt.encode(claims(exp=int(time.time()) - JWT_LEEWAY_SECONDS - 5), SECRET, "HS256"),
-                 id="expired-past-leeway"),
-    pytest.param(lambda: jwt.encode(claims(nbf=int(time.time()) + JWT_LEEWAY_SECONDS + 60), SECRET, "HS256"),
-                 id="not-yet-valid"),
-    pytest.param(lambda: _altered(jwt.encode(claims(), SECRET, "HS256")), id="altered-signature"),
-    pytest.param(lambda: "not.a.jwt", id="garbage"),
-])
+@pytest.mark.parametrize(
+    "token_of",
+    [
+        pytest.param(lambda: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims())}.", id="alg-none"),
+        pytest.param(lambda: f"{_b64({'alg': 'none'})}.{_b64(claims())}.{_b64(b'sig')}", id="alg-none-with-signature"),
+        pytest.param(lambda: jwt.encode(claims(), SECRET, "HS512"), id="hs512-same-secret"),
+        pytest.param(lambda: jwt.encode(claims(), SECRET, "HS384"), id="hs384-same-secret"),
+        # RS/HS confusion: an RS256 header over an HMAC made with the secret as if it were a public key.
+        pytest.param(lambda: _resign(jwt.encode(claims(), SECRET, "HS256"), "RS256"), id="rs256-header-hmac-body"),
+        pytest.param(lambda: jwt.encode(claims(), OTHER_SECRET, "HS256"), id="wrong-key"),
+        pytest.param(lambda: jwt.encode(claims(exp=None), SECRET, "HS256"), id="no-exp"),
+        pytest.param(lambda: jwt.encode(claims(sub=None), SECRET, "HS256"), id="no-sub"),
+        pytest.param(lambda: jwt.encode(claims(sub=""), SECRET, "HS256"), id="empty-sub"),
+        pytest.param(lambda: jwt.encode(claims(sub="x" * 201), SECRET, "HS256"), id="huge-sub"),
+        pytest.param(
+            lambda: jwt.encode(claims(exp=int(time.time()) - JWT_LEEWAY_SECONDS - 5), SECRET, "HS256"),
+            id="expired-past-leeway",
+        ),
+        pytest.param(
+            lambda: jwt.encode(claims(nbf=int(time.time()) + JWT_LEEWAY_SECONDS + 60), SECRET, "HS256"),
+            id="not-yet-valid",
+        ),
+        pytest.param(lambda: _altered(jwt.encode(claims(), SECRET, "HS256")), id="altered-signature"),
+        pytest.param(lambda: "not.a.jwt", id="garbage"),
+    ],
+)
 def test_refused_bearer_tokens(token_of):
     with pytest.raises(InvalidUserToken):
         UserTokens(SECRET).verify(token_of())
@@ -130,6 +139,7 @@ async def test_an_alg_none_token_is_a_401_problem_through_the_api(api_with):
 
 # -- shared keys: constant time --------------------------------------------------------------------
 
+
 @pytest.mark.usefixtures("clean_state")
 async def test_the_admin_and_service_keys_are_compared_in_constant_time(api_with, monkeypatch):
     compared: list[tuple[bytes, bytes]] = []
@@ -149,14 +159,24 @@ async def test_the_admin_and_service_keys_are_compared_in_constant_time(api_with
 
 # -- nothing secret in the logs ------------------------------------------------------------------------
 
+
 @pytest.mark.usefixtures("clean_state")
 async def test_no_secret_or_credential_reaches_a_log_line(api_with):
-    secrets = {"admin": "admin-key-MUST-NOT-BE-LOGGED", "cart": "cart-secret-MUST-NOT-BE-LOGGED",
-               "jwt": "jwt-secret-MUST-NOT-BE-LOGGED-0123456789", "service": "service-key-MUST-NOT-BE-LOGGED"}
+    secrets = {
+        "admin": "admin-key-MUST-NOT-BE-LOGGED",
+        "cart": "cart-secret-MUST-NOT-BE-LOGGED",
+        "jwt": "jwt-secret-MUST-NOT-BE-LOGGED-0123456789",
+        "service": "service-key-MUST-NOT-BE-LOGGED",
+    }
     credentials: list[str] = list(secrets.values())
-    async with api_with(admin_api_key=secrets["admin"], cart_token_secrets=(secrets["cart"],),
-                        jwt_secret=secrets["jwt"], trusted_service_key=secrets["service"],
-                        rate_limit_per_minute=60, promo_attempts_per_minute=2) as api:
+    async with api_with(
+        admin_api_key=secrets["admin"],
+        cart_token_secrets=(secrets["cart"],),
+        jwt_secret=secrets["jwt"],
+        trusted_service_key=secrets["service"],
+        rate_limit_per_minute=60,
+        promo_attempts_per_minute=2,
+    ) as api:
         with captured_logs() as records:
             await _exercise(api, secrets, credentials)
     server_lines = [r for r in records if not r.name.startswith(("httpx", "httpcore"))]
@@ -169,9 +189,20 @@ async def test_no_secret_or_credential_reaches_a_log_line(api_with):
 async def _exercise(api, secrets: dict[str, str], credentials: list[str]) -> None:
     """Requests that carry every kind of credential, rightly and wrongly; adds the ones made."""
     admin = {"X-Admin-Key": secrets["admin"]}
-    tier = (await api.put(f"/api/admin/tiers/{_uuid(1)}", headers=admin, json={
-        "event_id": _uuid(2), "name": "GA", "price": 1000, "currency": "VND", "quantity_total": 10,
-        "max_per_order": 5})).json()
+    tier = (
+        await api.put(
+            f"/api/admin/tiers/{_uuid(1)}",
+            headers=admin,
+            json={
+                "event_id": _uuid(2),
+                "name": "GA",
+                "price": 1000,
+                "currency": "VND",
+                "quantity_total": 10,
+                "max_per_order": 5,
+            },
+        )
+    ).json()
     added = await api.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 1})
     token = added.headers["x-cart-token"]
     user_jwt = UserTokens(secrets["jwt"]).issue("user-logged")
@@ -214,12 +245,21 @@ def captured_logs() -> Iterator[list[logging.LogRecord]]:
 
 
 def test_settings_never_show_their_secrets(settings):
-    shown = msgspec.structs.replace(settings, trusted_service_key="service-key-MUST-NOT-SHOW",
-                                    redis_url="redis://:redis-pass-MUST-NOT-SHOW@127.0.0.1:6379/0",
-                                    database_url="postgresql://app:pg-pass-MUST-NOT-SHOW@db:5432/tc")
+    shown = msgspec.structs.replace(
+        settings,
+        trusted_service_key="service-key-MUST-NOT-SHOW",
+        redis_url="redis://:redis-pass-MUST-NOT-SHOW@127.0.0.1:6379/0",
+        database_url="postgresql://app:pg-pass-MUST-NOT-SHOW@db:5432/tc",
+    )
     text = repr(shown) + str(shown) + f"{shown}"
-    for secret in (shown.admin_api_key, shown.jwt_secret, "service-key-MUST-NOT-SHOW", *shown.cart_token_secrets,
-                   "redis-pass-MUST-NOT-SHOW", "pg-pass-MUST-NOT-SHOW"):
+    for secret in (
+        shown.admin_api_key,
+        shown.jwt_secret,
+        "service-key-MUST-NOT-SHOW",
+        *shown.cart_token_secrets,
+        "redis-pass-MUST-NOT-SHOW",
+        "pg-pass-MUST-NOT-SHOW",
+    ):
         assert secret not in text
     assert "postgresql://app:<secret>@db:5432/tc" in text and "reservation_ttl_seconds=" in text
 

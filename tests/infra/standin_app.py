@@ -16,6 +16,5 @@ async def app(scope, receive, send):
         await send({"type": "lifespan.shutdown.complete"})
         return
     body = json.dumps({name: os.environ.get(name) for name in ("REDIS_URL", "DATABASE_URL")})
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body.encode()})

@@ -22,6 +22,7 @@ from tests.conftest import TEST_KEY_PREFIX
 # These tests are coroutines for their fixtures alone (scratch_database): nothing else runs
 # on their event loop, so the blocking calls marked `noqa: ASYNC210/ASYNC221` hold up nothing.
 
+
 @pytest.mark.usefixtures("clean_state")
 async def test_seeding_twice_inserts_the_demo_tiers_once_and_keeps_admin_changes(db_pool):
     async with db_pool.acquire() as conn:
@@ -30,8 +31,7 @@ async def test_seeding_twice_inserts_the_demo_tiers_once_and_keeps_admin_changes
 
         assert await seed_demo_event(conn) == 0
 
-        rows = await conn.fetch("SELECT id, price, currency FROM ticket_tiers WHERE event_id = $1",
-                                DEMO_EVENT_ID)
+        rows = await conn.fetch("SELECT id, price, currency FROM ticket_tiers WHERE event_id = $1", DEMO_EVENT_ID)
     prices = {row["id"]: row["price"] for row in rows}
     assert prices == {DEMO_TIERS[0].id: 1, DEMO_TIERS[1].id: DEMO_TIERS[1].price}
     assert {row["currency"] for row in rows} == {"VND"}
@@ -49,9 +49,15 @@ async def test_prepare_database_creates_migrates_and_seeds_a_new_database(scratc
 
 
 def _devserver(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "devtools.devserver", *args], cwd=PROJECT_ROOT,
-                            env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "devtools.devserver", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _read_banner(process: subprocess.Popen[str]) -> list[str]:
@@ -75,8 +81,13 @@ async def test_migrate_command_migrates_the_given_database_and_exits(scratch_dat
 async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers, scratch_database):
     url = await scratch_database("devserver_run")
     port = free_port()
-    process = _devserver("run", "--app", "tests.infra.standin_app:app", "--no-worker",
-                         env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(port)})
+    process = _devserver(
+        "run",
+        "--app",
+        "tests.infra.standin_app:app",
+        "--no-worker",
+        env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(port)},
+    )
     try:
         banner = _read_banner(process)
         text = "\n".join(banner)
@@ -94,14 +105,24 @@ async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers,
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
-@pytest.mark.parametrize("command", [["-m", "service.db.migrate"], ["-m", "devtools.devserver", "migrate"]],
-                         ids=["migrate-module", "make-migrate"])
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "service.db.migrate"], ["-m", "devtools.devserver", "migrate"]],
+    ids=["migrate-module", "make-migrate"],
+)
 async def test_the_migration_needs_the_database_url_and_nothing_else(scratch_database, command):
     url = await scratch_database(f"migrate_alone_{len(command)}")
     # Production settings would refuse to start without the secrets: the migration never reads them.
     environment = {"PATH": os.environ["PATH"], "APP_ENV": "production", "DATABASE_URL": url}
-    done = subprocess.run([sys.executable, *command], cwd=PROJECT_ROOT, env=environment, capture_output=True,  # noqa: ASYNC221
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(  # noqa: ASYNC221
+        [sys.executable, *command],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "0001_ticket_tiers" in done.stdout
 
@@ -118,8 +139,13 @@ async def test_a_second_run_on_a_port_in_use_says_so_and_stops(servers, scratch_
     url = await scratch_database("devserver_port_taken")
     with _listening() as taken:
         port = taken.getsockname()[1]
-        process = _devserver("run", "--app", "tests.infra.standin_app:app", "--no-worker",
-                             env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(port)})
+        process = _devserver(
+            "run",
+            "--app",
+            "tests.infra.standin_app:app",
+            "--no-worker",
+            env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(port)},
+        )
         out, err = process.communicate(timeout=60)
     assert process.returncode == 1
     assert f"127.0.0.1:{port} is taken" in err
@@ -132,8 +158,9 @@ def test_the_readiness_check_never_takes_another_process_for_the_api():
     with _listening() as taken:
         port = taken.getsockname()[1]
         # The stand-in API fails to start once the check has reached the other server.
-        api = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(3)"],
-                               stdin=subprocess.PIPE)
+        api = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(3)"], stdin=subprocess.PIPE
+        )
 
         def other_server() -> None:
             connection, _ = taken.accept()
@@ -151,10 +178,18 @@ async def test_a_second_run_puts_the_workers_metrics_on_a_free_port_and_says_whi
     url = await scratch_database("devserver_metrics_taken")
     with _listening("0.0.0.0") as taken:
         metrics_port = taken.getsockname()[1]
-        process = _devserver("run", "--app", "tests.infra.standin_app:app",
-                             env={"REDIS_URL": servers.redis_url, "DATABASE_URL": url, "PORT": str(free_port()),
-                                  "WORKER_METRICS_PORT": str(metrics_port),
-                                  "KEY_PREFIX": f"{TEST_KEY_PREFIX}devserver:"})
+        process = _devserver(
+            "run",
+            "--app",
+            "tests.infra.standin_app:app",
+            env={
+                "REDIS_URL": servers.redis_url,
+                "DATABASE_URL": url,
+                "PORT": str(free_port()),
+                "WORKER_METRICS_PORT": str(metrics_port),
+                "KEY_PREFIX": f"{TEST_KEY_PREFIX}devserver:",
+            },
+        )
         try:
             banner = _read_banner(process)
             (worker,) = [line for line in banner if line.startswith("worker:")]

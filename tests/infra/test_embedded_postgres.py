@@ -19,8 +19,9 @@ async def _fetch_value(url: str, query: str, *more: str):
 async def test_stop_then_start_keeps_the_data_and_the_url(private_postgres):
     server = private_postgres("restart")
     url = server.url
-    await _fetch_value(url, "SELECT 1", "DROP TABLE IF EXISTS restart_probe",
-                       "CREATE TABLE restart_probe AS SELECT 42 AS answer")
+    await _fetch_value(
+        url, "SELECT 1", "DROP TABLE IF EXISTS restart_probe", "CREATE TABLE restart_probe AS SELECT 42 AS answer"
+    )
 
     server.stop()
     with pytest.raises((OSError, asyncpg.PostgresError)):

@@ -48,11 +48,17 @@ def test_pause_freezes_the_server_then_it_answers_again(private_redis):
 def test_only_the_last_live_holder_stops_a_shared_server(private_redis):
     server = private_redis("shared")
     other_process = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from pathlib import Path; from devtools.embedded import start_embedded_redis;"
-         "print(start_embedded_redis(Path(sys.argv[1])).url, flush=True); sys.stdin.read()",
-         str(server.data_dir)],
-        cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from devtools.embedded import start_embedded_redis;"
+            "print(start_embedded_redis(Path(sys.argv[1])).url, flush=True); sys.stdin.read()",
+            str(server.data_dir),
+        ],
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert other_process.stdout.readline().strip() == server.url  # it attached, not started

@@ -12,8 +12,9 @@ STAMP = ".venv/.installed-from-pyproject"
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 @pytest.fixture

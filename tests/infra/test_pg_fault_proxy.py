@@ -160,11 +160,12 @@ async def test_cut_all_ends_live_connections_and_waiting_sees_commits(pg_fault_p
 def test_urls_and_upstreams():
     proxy = PgFaultProxy(Upstream("127.0.0.1"))
     proxy.port = 4321
-    assert url_via(proxy, "postgresql://postgres@/db?host=/tmp/pg%20x&port=5433&sslmode=prefer") == \
-        "postgresql://postgres@127.0.0.1:4321/db?sslmode=prefer"
+    assert (
+        url_via(proxy, "postgresql://postgres@/db?host=/tmp/pg%20x&port=5433&sslmode=prefer")
+        == "postgresql://postgres@127.0.0.1:4321/db?sslmode=prefer"
+    )
     assert proxy.url_via("postgresql://u:p@127.0.0.1:5432/db") == "postgresql://u:p@127.0.0.1:4321/db"
-    assert Upstream.from_url("postgresql://postgres@/db?host=/tmp/pg%20x&port=5433") == \
-        Upstream("/tmp/pg x", 5433)
+    assert Upstream.from_url("postgresql://postgres@/db?host=/tmp/pg%20x&port=5433") == Upstream("/tmp/pg x", 5433)
     assert Upstream.from_url("postgresql://postgres@/db?host=/tmp/s") == Upstream("/tmp/s", 5432)
     assert Upstream.from_url("postgresql://postgres@db.example:6543/db") == Upstream("db.example", 6543)
 
@@ -188,5 +189,6 @@ def test_messages_split_across_reads_and_commit_detection():
     assert not detector.is_commit(message(b"B", b"p\0s\0\0\0\0\0\0\0"))
     assert detector.is_commit(message(b"E", b"p\0\0\0\0\0"))  # Execute: now it runs
     assert not detector.is_commit(message(b"P", b"s\0SELECT 1\0\0\0")) and not detector.is_commit(
-        message(b"B", b"p\0s\0\0\0\0\0\0\0"))
+        message(b"B", b"p\0s\0\0\0\0\0\0\0")
+    )
     assert not detector.is_commit(message(b"E", b"p\0\0\0\0\0"))  # p is a SELECT now

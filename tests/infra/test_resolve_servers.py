@@ -21,8 +21,10 @@ def test_environment_urls_are_used_as_given_and_nothing_starts():
     assert (resolved.database_url, resolved.database_origin) == ("postgresql://app@db/shop", "environment")
     assert resolved.started == []
     assert resolved.database_url_for("other") == "postgresql://app@db/other"
-    assert resolved.environ() == {"REDIS_URL": "redis://cache.internal:6380/2",
-                                  "DATABASE_URL": "postgresql://app@db/shop"}
+    assert resolved.environ() == {
+        "REDIS_URL": "redis://cache.internal:6380/2",
+        "DATABASE_URL": "postgresql://app@db/shop",
+    }
 
 
 def test_database_url_replaces_only_the_database_name():
@@ -68,8 +70,10 @@ def test_force_embedded_ignores_local_servers(private_data_dir):
 
 
 def test_usable_local_servers_are_used():
-    if not (embedded._usable_local_redis(embedded.LOCAL_REDIS_URL)
-            and embedded._usable_local_postgres(embedded.LOCAL_POSTGRES_URL)):
+    if not (
+        embedded._usable_local_redis(embedded.LOCAL_REDIS_URL)
+        and embedded._usable_local_postgres(embedded.LOCAL_POSTGRES_URL)
+    ):
         pytest.skip("no Redis 6.2+ and PostgreSQL 15+ on the local ports")
     resolved = resolve_servers({}, NO_SERVER_STARTS_HERE)
     assert (resolved.redis_origin, resolved.database_origin) == ("local", "local")

@@ -10,8 +10,7 @@ async def test_a_dead_runs_names_are_cleared_and_a_live_runs_are_kept(servers, r
     admin = await asyncpg.connect(servers.database_url_for("postgres"))
     live_run = await asyncpg.connect(servers.database_url_for("postgres"))
     try:
-        await live_run.execute("SELECT pg_advisory_lock($1, hashtext($2))", _RUN_LOCK_SPACE,
-                               DATABASE_PREFIX + "livez")
+        await live_run.execute("SELECT pg_advisory_lock($1, hashtext($2))", _RUN_LOCK_SPACE, DATABASE_PREFIX + "livez")
         for run in ("deadz", "livez"):
             await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE_PREFIX}{run}_scratch"')
             await admin.execute(f'CREATE DATABASE "{DATABASE_PREFIX}{run}_scratch"')

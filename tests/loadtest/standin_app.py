@@ -41,13 +41,26 @@ def tier_or_404(tier_id: str) -> dict:
 def cart_view(cart_id: str) -> dict:
     cart = carts.get(cart_id, {"items": {}, "promo": None})
     items = [
-        {"tier_id": t, "event_id": tiers[t]["event_id"], "name": tiers[t]["name"], "quantity": q,
-         "unit_price": tiers[t]["price"], "line_total": q * tiers[t]["price"]}
+        {
+            "tier_id": t,
+            "event_id": tiers[t]["event_id"],
+            "name": tiers[t]["name"],
+            "quantity": q,
+            "unit_price": tiers[t]["price"],
+            "line_total": q * tiers[t]["price"],
+        }
         for t, q in cart["items"].items()
     ]
     subtotal = sum(i["line_total"] for i in items)
-    return {"items": items, "item_count": sum(cart["items"].values()), "currency": "VND",
-            "subtotal": subtotal, "discount": 0, "total": subtotal, "promo_code": cart["promo"]}
+    return {
+        "items": items,
+        "item_count": sum(cart["items"].values()),
+        "currency": "VND",
+        "subtotal": subtotal,
+        "discount": 0,
+        "total": subtotal,
+        "promo_code": cart["promo"],
+    }
 
 
 def set_quantity(cart: dict, tier_id: str, quantity: int) -> None:
@@ -86,9 +99,15 @@ def checkout(cart_id: str, cart: dict, body: dict, key: str | None) -> tuple[int
         tiers[tier_id]["held"] -= quantity
         tiers[tier_id]["sold"] += quantity
     cart["items"] = {}
-    order = {"id": order_id, "status": "pending_payment", "email": body.get("email"), "items": items,
-             "cart_id": cart_id, "tickets": [{"tier_id": i["tier_id"]} for i in items for _ in range(i["quantity"])],
-             "payment": {"code": order_id[:8].upper(), "amount": 0, "due_at": None}}
+    order = {
+        "id": order_id,
+        "status": "pending_payment",
+        "email": body.get("email"),
+        "items": items,
+        "cart_id": cart_id,
+        "tickets": [{"tier_id": i["tier_id"]} for i in items for _ in range(i["quantity"])],
+        "payment": {"code": order_id[:8].upper(), "amount": 0, "due_at": None},
+    }
     orders[order_id] = order
     if key:
         orders_by_key[(cart_id, key)] = order_id
@@ -106,9 +125,15 @@ def handle(method: str, path: str, headers: dict[str, str], body: dict) -> tuple
         if method == "PUT":
             created = tier_id not in tiers
             old = tiers.get(tier_id, {"sold": 0, "held": 0})
-            tiers[tier_id] = {"event_id": body["event_id"], "name": body["name"], "price": body["price"],
-                              "total": body["quantity_total"], "max_per_order": body["max_per_order"],
-                              "sold": old["sold"], "held": old["held"]}
+            tiers[tier_id] = {
+                "event_id": body["event_id"],
+                "name": body["name"],
+                "price": body["price"],
+                "total": body["quantity_total"],
+                "max_per_order": body["max_per_order"],
+                "sold": old["sold"],
+                "held": old["held"],
+            }
             return (201 if created else 200), {"id": tier_id}, {}
         tier = tier_or_404(tier_id)
         return 200, {"id": tier_id, "inventory": {**inventory(tier), "sold_db": tier["sold"]}}, {}

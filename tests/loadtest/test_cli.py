@@ -13,8 +13,22 @@ from tests.loadtest.conftest import STANDIN_ADMIN_KEY
 
 
 def run_args(server: ServerUnderTest, *extra: str) -> list[str]:
-    return ["run", "--base-url", server.url, "--admin-key", STANDIN_ADMIN_KEY, "--processes", "1",
-            "--connections", "4", "--duration", "0.5", "--progress", "off", *extra]
+    return [
+        "run",
+        "--base-url",
+        server.url,
+        "--admin-key",
+        STANDIN_ADMIN_KEY,
+        "--processes",
+        "1",
+        "--connections",
+        "4",
+        "--duration",
+        "0.5",
+        "--progress",
+        "off",
+        *extra,
+    ]
 
 
 def test_run_prints_the_table_and_writes_comparable_json(
@@ -47,7 +61,20 @@ def test_run_without_admin_key_says_what_is_missing(
 
 
 def test_an_unreachable_server_is_reported_not_measured(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["run", "--base-url", "http://127.0.0.1:9", "--scenario", "read", "--progress", "off",
-                 "--duration", "0.5", "--processes", "1"])
+    code = main(
+        [
+            "run",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--scenario",
+            "read",
+            "--progress",
+            "off",
+            "--duration",
+            "0.5",
+            "--processes",
+            "1",
+        ]
+    )
     assert code == 2
     assert "not answering" in capsys.readouterr().err

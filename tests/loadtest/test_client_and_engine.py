@@ -60,8 +60,10 @@ class ScriptedServer:
             return b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
         if path == "/problem":
             body = b'{"code":"sold-out","available":0}'
-            return (b"HTTP/1.1 409 Conflict\r\nContent-Type: application/problem+json\r\nX-Cart-Token: tok-1\r\n"
-                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            return (
+                b"HTTP/1.1 409 Conflict\r\nContent-Type: application/problem+json\r\nX-Cart-Token: tok-1\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
         return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
@@ -134,8 +136,10 @@ async def test_problem_code_and_cart_token_are_read(scripted: ScriptedServer) ->
 
 def test_a_request_carries_host_length_and_body() -> None:
     raw = encode_request(Target("http://h:81/base"), "POST", "/x", {"X-A": "1"}, b'{"q":1}')
-    assert raw == (b"POST /base/x HTTP/1.1\r\nHost: h:81\r\nX-A: 1\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: 7\r\n\r\n{\"q\":1}")
+    assert raw == (
+        b"POST /base/x HTTP/1.1\r\nHost: h:81\r\nX-A: 1\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 7\r\n\r\n{"q":1}'
+    )
 
 
 def probe_flow(ctx: FlowContext) -> Flow:
@@ -143,8 +147,20 @@ def probe_flow(ctx: FlowContext) -> Flow:
 
 
 def spec(url: str, mode: str, **changes: object) -> ShareSpec:
-    fields = dict(base_url=url, scenario="probe", mode=mode, connections=1, rate=100.0, duration=0.3,
-                  buyers=None, catalog=Catalog(run_id="T"), headers={}, timeout=5.0, seed=1, worker=0)
+    fields = dict(
+        base_url=url,
+        scenario="probe",
+        mode=mode,
+        connections=1,
+        rate=100.0,
+        duration=0.3,
+        buyers=None,
+        catalog=Catalog(run_id="T"),
+        headers={},
+        timeout=5.0,
+        seed=1,
+        worker=0,
+    )
     return ShareSpec(**{**fields, **changes})  # type: ignore[arg-type]
 
 

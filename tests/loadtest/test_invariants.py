@@ -19,8 +19,10 @@ def failing(observed: Observed) -> set[str]:
 
 
 def test_a_consistent_state_passes_every_check() -> None:
-    observed = Observed(tiers=[tier(), tier(tier_id="t2", sold=0, held=0, sold_db=0, tickets_valid=0, bought=0)],
-                        carts_with_several_orders=[])
+    observed = Observed(
+        tiers=[tier(), tier(tier_id="t2", sold=0, held=0, sold_db=0, tickets_valid=0, bought=0)],
+        carts_with_several_orders=[],
+    )
     assert passed(check(observed))
     assert set(statuses(observed).values()) == {"pass"}
 

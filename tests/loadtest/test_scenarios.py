@@ -27,8 +27,12 @@ def target(request: pytest.FixtureRequest) -> Options:
     if request.param == "standin":
         return Options(base_url=server.url, admin_key=STANDIN_ADMIN_KEY, processes=1, seats=10)
     return Options(
-        base_url=server.url, admin_key=TEST_SECRETS["ADMIN_API_KEY"], service_key=SERVICE_KEY,
-        database_url=server.env["DATABASE_URL"], processes=1, seats=10,
+        base_url=server.url,
+        admin_key=TEST_SECRETS["ADMIN_API_KEY"],
+        service_key=SERVICE_KEY,
+        database_url=server.env["DATABASE_URL"],
+        processes=1,
+        seats=10,
     )
 
 

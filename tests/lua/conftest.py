@@ -32,7 +32,19 @@ async def scripts(request, servers) -> AsyncIterator[Scripts]:
 
 
 def tier(tier_id: str = "t1", **overrides) -> TierFields:
-    fields = dict(tier_id=tier_id, version=1, total=10, max_per_order=4, price=500_000, currency="VND",
-                  name="General", sales_start_ms=0, sales_end_ms=0, active=True, sold=0, sold_version=0)
+    fields = dict(
+        tier_id=tier_id,
+        version=1,
+        total=10,
+        max_per_order=4,
+        price=500_000,
+        currency="VND",
+        name="General",
+        sales_start_ms=0,
+        sales_end_ms=0,
+        active=True,
+        sold=0,
+        sold_version=0,
+    )
     fields.update(overrides)
     return TierFields(**fields)

@@ -24,8 +24,10 @@ LATER = NOW + GRACE + 1  # past the grace of a tier loaded at NOW
 
 async def event_keys(s: Scripts) -> dict[str, int]:
     ev = s.keys.event(E)
-    return {name: await s.redis.exists(key) for name, key in
-            (("inv", ev.inventory), ("carts", ev.carts), ("exp", ev.expiries), ("co", ev.checkouts))}
+    return {
+        name: await s.redis.exists(key)
+        for name, key in (("inv", ev.inventory), ("carts", ev.carts), ("exp", ev.expiries), ("co", ev.checkouts))
+    }
 
 
 async def retire(s: Scripts, now: int = LATER) -> str:
@@ -33,6 +35,7 @@ async def retire(s: Scripts, now: int = LATER) -> str:
 
 
 # -- retire_event ------------------------------------------------------------------------------
+
 
 async def test_an_event_whose_sales_ended_and_has_no_part_is_deleted_whole(scripts):
     await scripts.tier_load(event_id=E, tier=tier("t1", sales_end_ms=NOW + 10), now_ms=NOW)
@@ -48,12 +51,15 @@ async def test_an_event_whose_sales_ended_and_has_no_part_is_deleted_whole(scrip
     assert await retire(scripts) == "gone"
 
 
-@pytest.mark.parametrize("fields,result", [
-    ({"sales_end_ms": 0}, "selling"),  # no end: never finished
-    ({"sales_end_ms": LATER + 1}, "selling"),
-    ({"sales_end_ms": LATER}, "retired"),  # the sale closes at its end (reserve.lua: now >= end)
-    ({"active": False}, "retired"),
-])
+@pytest.mark.parametrize(
+    "fields,result",
+    [
+        ({"sales_end_ms": 0}, "selling"),  # no end: never finished
+        ({"sales_end_ms": LATER + 1}, "selling"),
+        ({"sales_end_ms": LATER}, "retired"),  # the sale closes at its end (reserve.lua: now >= end)
+        ({"active": False}, "retired"),
+    ],
+)
 async def test_an_event_is_finished_only_when_every_tier_is_inactive_or_past_its_end(scripts, fields, result):
     await scripts.tier_load(event_id=E, tier=tier("t1", active=False), now_ms=NOW)
     await scripts.tier_load(event_id=E, tier=tier("t2", **fields), now_ms=NOW)
@@ -64,8 +70,9 @@ async def test_an_event_with_a_part_open_or_in_checkout_is_kept(scripts):
     await scripts.tier_load(event_id=E, tier=tier(sales_end_ms=NOW + TTL), now_ms=NOW)
     await reserve(scripts, "c1", 1)
     assert await retire(scripts, now=NOW + TTL) == "parts"  # expired but not swept: still a part
-    await scripts.checkout_begin(cart_id="c1", event_ids=[E], order_id="o1", replace="", now_ms=NOW,
-                                 deadline_ms=NOW + 10)
+    await scripts.checkout_begin(
+        cart_id="c1", event_ids=[E], order_id="o1", replace="", now_ms=NOW, deadline_ms=NOW + 10
+    )
     assert await retire(scripts) == "parts"
     assert (await counters(scripts)).held == 1
 
@@ -97,6 +104,7 @@ async def test_sweep_reports_the_parts_left(scripts):
 
 
 # -- recount_held ------------------------------------------------------------------------------
+
 
 async def recount(s: Scripts, recount_id: str, count: int = 5, *, between=None):
     """Run a recount to its end; ``between(i)`` runs after the i-th call. The last reply."""
@@ -187,23 +195,30 @@ async def test_every_part_writer_keeps_a_running_recount_exact(scripts):
                 case 3:
                     await scripts.clear_part(event_id=E, cart_id=cart)
                 case 4:
-                    await scripts.merge_part(event_id=E, guest_cart_id=cart, user_cart_id=f"user{step}",
-                                             now_ms=now, ttl_ms=TTL, max_lines=20)
+                    await scripts.merge_part(
+                        event_id=E, guest_cart_id=cart, user_cart_id=f"user{step}", now_ms=now, ttl_ms=TTL, max_lines=20
+                    )
                 case 5:
                     order = f"o{n}"
-                    begun = await scripts.checkout_begin(cart_id=cart, event_ids=[E], order_id=order, replace="",
-                                                         now_ms=now, deadline_ms=now + TTL)
+                    begun = await scripts.checkout_begin(
+                        cart_id=cart, event_ids=[E], order_id=order, replace="", now_ms=now, deadline_ms=now + TTL
+                    )
                     if begun[E].result == "ok" and step % 2:
                         await scripts.checkout_apply(cart_id=cart, order_id=order, changes={E: []})
                 case 6:
                     await reserve(scripts, f"new{n}", 3, tier_id="t1", now=now)
         await scripts.sweep(event_id=E, now_ms=now, limit=1)  # releases "old" once
         if step == 3:  # the reconciler applies a committed checkout between two chunks
-            begun = await scripts.checkout_begin(cart_id=uncounted[-1], event_ids=[E], order_id="o-rec",
-                                                 replace="", now_ms=now, deadline_ms=now + TTL)
+            begun = await scripts.checkout_begin(
+                cart_id=uncounted[-1], event_ids=[E], order_id="o-rec", replace="", now_ms=now, deadline_ms=now + TTL
+            )
             assert begun[E].result == "ok"
-            await scripts.reconcile(event_id=E, pairs=[], max_parts=0,
-                                    applied=[CommittedPart(cart_id=uncounted[-1], order_id="o-rec", changes=[])])
+            await scripts.reconcile(
+                event_id=E,
+                pairs=[],
+                max_parts=0,
+                applied=[CommittedPart(cart_id=uncounted[-1], order_id="o-rec", changes=[])],
+            )
 
     reply, calls = await recount(scripts, "rc1", count=40, between=writers)
 

@@ -46,7 +46,7 @@ def header_result_codes(name: str) -> set[str]:
     """The result codes a script's header lists in its Reply section (`r = "code"`, or
     `r = "a" | "b"`)."""
     header = read_script(name).split("]]", 1)[0]
-    reply = header[header.index("Reply"):]
+    reply = header[header.index("Reply") :]
     codes: set[str] = set()
     for alternatives in re.findall(r'\br = ("[a-z-]+"(?:\s*\|\s*"[a-z-]+")*)', reply):
         codes |= set(re.findall(r'"([a-z-]+)"', alternatives))

@@ -12,11 +12,31 @@ NOW = 1_000_000
 TTL = 60_000
 
 
-async def reserve(s: Scripts, cart: str, qty: int, *, tier_id: str = "t1", mode: str = "add",
-                  now: int = NOW, request_id: str = "", max_lines: int = 20):
-    reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id=tier_id, quantity=qty, mode=mode, now_ms=now,
-                               ttl_ms=TTL, max_lines=max_lines, sweep_limit=50, request_id=request_id,
-                               meta_fields={f"ev:{E}": "1"}, meta_ttl_ms=TTL * 2)
+async def reserve(
+    s: Scripts,
+    cart: str,
+    qty: int,
+    *,
+    tier_id: str = "t1",
+    mode: str = "add",
+    now: int = NOW,
+    request_id: str = "",
+    max_lines: int = 20,
+):
+    reply, *_ = await s.reserve(
+        event_id=E,
+        cart_id=cart,
+        tier_id=tier_id,
+        quantity=qty,
+        mode=mode,
+        now_ms=now,
+        ttl_ms=TTL,
+        max_lines=max_lines,
+        sweep_limit=50,
+        request_id=request_id,
+        meta_fields={f"ev:{E}": "1"},
+        meta_ttl_ms=TTL * 2,
+    )
     return reply
 
 
@@ -34,8 +54,13 @@ async def test_reserve_answers_not_loaded_and_creates_nothing_for_an_unknown_tie
 async def test_reserve_holds_seats_and_reports_what_is_left(scripts):
     await scripts.tier_load(event_id=E, tier=tier(total=10), now_ms=NOW)
     reply = await reserve(scripts, "c1", 3)
-    assert (reply.result, reply.quantity, reply.previous, reply.available, reply.expiry_ms) == \
-        ("ok", 3, 0, 7, NOW + TTL)
+    assert (reply.result, reply.quantity, reply.previous, reply.available, reply.expiry_ms) == (
+        "ok",
+        3,
+        0,
+        7,
+        NOW + TTL,
+    )
     assert reply.lines["t1"].quantity == 3 and reply.lines["t1"].price == 500_000
     assert (await counters(scripts)).held == 3
 

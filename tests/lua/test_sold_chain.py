@@ -28,12 +28,24 @@ async def raw(s: Scripts) -> dict[str, str]:
 
 
 async def hold_and_begin(s: Scripts, cart: str, qty: int, order_id: str) -> None:
-    reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id="t1", quantity=qty, mode="add", now_ms=NOW,
-                                ttl_ms=TTL, max_lines=20, sweep_limit=0, request_id="", meta_fields={},
-                                meta_ttl_ms=TTL)
+    reply, *_ = await s.reserve(
+        event_id=E,
+        cart_id=cart,
+        tier_id="t1",
+        quantity=qty,
+        mode="add",
+        now_ms=NOW,
+        ttl_ms=TTL,
+        max_lines=20,
+        sweep_limit=0,
+        request_id="",
+        meta_fields={},
+        meta_ttl_ms=TTL,
+    )
     assert reply.result == "ok"
-    begun = await s.checkout_begin(cart_id=cart, event_ids=[E], order_id=order_id, replace="", now_ms=NOW,
-                                   deadline_ms=NOW + WINDOW)
+    begun = await s.checkout_begin(
+        cart_id=cart, event_ids=[E], order_id=order_id, replace="", now_ms=NOW, deadline_ms=NOW + WINDOW
+    )
     assert begun[E].result == "ok"
 
 
@@ -49,9 +61,20 @@ async def test_a_later_checkout_applied_first_never_counts_an_earlier_ones_seats
     c = await counters(scripts)
     assert (c.sold, c.held, c.available) == (1, 1, 1)
     assert await raw(scripts) == {"t1:sold": "1", "t1:sold_v": "0", "t1:ahead": '{"2":1}'}
-    reply, *_ = await scripts.reserve(event_id=E, cart_id="c", tier_id="t1", quantity=1, mode="add", now_ms=NOW,
-                                      ttl_ms=TTL, max_lines=20, sweep_limit=0, request_id="", meta_fields={},
-                                      meta_ttl_ms=TTL)
+    reply, *_ = await scripts.reserve(
+        event_id=E,
+        cart_id="c",
+        tier_id="t1",
+        quantity=1,
+        mode="add",
+        now_ms=NOW,
+        ttl_ms=TTL,
+        max_lines=20,
+        sweep_limit=0,
+        request_id="",
+        meta_fields={},
+        meta_ttl_ms=TTL,
+    )
     assert reply.result == "ok"  # the last seat is sold to the last buyer
 
     await scripts.checkout_apply(cart_id="a", order_id="order-a", changes={E: [("t1", 1, 1)]})

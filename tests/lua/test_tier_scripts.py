@@ -52,7 +52,11 @@ async def test_cart_touch_keeps_the_first_currency_and_writes_the_fields(scripts
     second = await scripts.redis.evalsha(sha, 1, key, 60_000, "USD", "ev:e2", "1", "owner", "u1")
     assert dict(zip(first[::2], first[1::2], strict=True)) == {b"cur": b"VND", b"ev:e1": b"1"}
     assert dict(zip(second[::2], second[1::2], strict=True)) == {
-        b"cur": b"VND", b"ev:e1": b"1", b"ev:e2": b"1", b"owner": b"u1"}
+        b"cur": b"VND",
+        b"ev:e1": b"1",
+        b"ev:e2": b"1",
+        b"owner": b"u1",
+    }
     assert 0 < await scripts.redis.pttl(key) <= 60_000
 
 

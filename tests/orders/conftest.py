@@ -32,13 +32,28 @@ async def services(settings, db_pool, clean_state) -> AsyncIterator[Services]:
     await redis.aclose()
 
 
-async def make_tier(services: Services, *, total: int = 10, price: int = 100_000, event_id: str | None = None,
-                    max_per_order: int = 10, currency: str = "VND") -> tuple[str, str]:
+async def make_tier(
+    services: Services,
+    *,
+    total: int = 10,
+    price: int = 100_000,
+    event_id: str | None = None,
+    max_per_order: int = 10,
+    currency: str = "VND",
+) -> tuple[str, str]:
     """A new tier (tier id, event id), loaded in Redis."""
     tier_id, event_id = str(uuid.uuid4()), event_id or str(uuid.uuid4())
-    await services.inventory.put_tier(tier_id, TierDefinition(
-        event_id=uuid.UUID(event_id), name=f"Tier {tier_id[:4]}", price=price, currency=currency,
-        quantity_total=total, max_per_order=max_per_order))
+    await services.inventory.put_tier(
+        tier_id,
+        TierDefinition(
+            event_id=uuid.UUID(event_id),
+            name=f"Tier {tier_id[:4]}",
+            price=price,
+            currency=currency,
+            quantity_total=total,
+            max_per_order=max_per_order,
+        ),
+    )
     return tier_id, event_id
 
 

@@ -18,8 +18,9 @@ BUYER = {"email": "Buyer@Example.COM", "name": "Lan Nguyen"}
 
 async def add(client, tier_id: str, quantity: int, headers: dict | None = None) -> dict[str, str]:
     """Hold seats; the headers that name the cart afterwards (a new guest token, or the user's)."""
-    response = await client.post("/api/cart/items", json={"tier_id": tier_id, "quantity": quantity},
-                                 headers=headers or {})
+    response = await client.post(
+        "/api/cart/items", json={"tier_id": tier_id, "quantity": quantity}, headers=headers or {}
+    )
     assert response.status_code in (200, 201), response.text
     token = response.headers.get("x-cart-token")
     client.cookies.clear()
@@ -49,7 +50,9 @@ async def test_a_guest_checks_out_and_gets_the_order_with_payment_code_and_a_tic
     assert order["name"] == "Lan Nguyen"
     assert (order["subtotal"], order["discount"], order["total"], order["currency"]) == (1_650_000, 0, 1_650_000, "VND")
     assert {(i["tier_id"], i["quantity"], i["unit_price"], i["line_total"]) for i in order["items"]} == {
-        (one["id"], 3, 250_000, 750_000), (two["id"], 1, 900_000, 900_000)}
+        (one["id"], 3, 250_000, 750_000),
+        (two["id"], 1, 900_000, 900_000),
+    }
     assert order["payment"]["amount"] == 1_650_000 and payment_code_is_valid(order["payment"]["code"])
     assert len(order["tickets"]) == 4 and len({t["code"] for t in order["tickets"]}) == 4
     assert order["number"].startswith("TC-") and order["access_token"]
@@ -119,13 +122,16 @@ async def test_an_expired_hold_is_refused_reservation_expired_and_its_seats_rele
     assert (await client.get("/api/cart", headers=cart)).json()["status"] != "checkout"
 
 
-@pytest.mark.parametrize("body", [
-    {"email": "not-an-email"},
-    {"email": "a@b"},
-    {"name": "no email"},
-    {"email": "x@example.com", "extra": 1},
-    {"email": "x@example.com", "name": ""},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "not-an-email"},
+        {"email": "a@b"},
+        {"name": "no email"},
+        {"email": "x@example.com", "extra": 1},
+        {"email": "x@example.com", "name": ""},
+    ],
+)
 async def test_bad_bodies_are_refused_422_and_change_nothing(client, db_pool, body):
     tier = await put_tier(client)
     cart = await add(client, tier["id"], 1)
@@ -200,8 +206,9 @@ async def test_idempotency_keys_are_checked(client):
 
 async def test_an_order_with_nothing_to_pay_is_paid_at_checkout_and_never_expires(client, db_pool, services):
     tier = await put_tier(client, quantity_total=10, price=300_000)
-    created = await client.post("/api/admin/promo-codes", headers=ADMIN_HEADERS,
-                                json={"code": "ONTHEHOUSE", "kind": "percent", "value": 100})
+    created = await client.post(
+        "/api/admin/promo-codes", headers=ADMIN_HEADERS, json={"code": "ONTHEHOUSE", "kind": "percent", "value": 100}
+    )
     assert created.status_code in (200, 201), created.text
     cart = await add(client, tier["id"], 2)
     assert (await client.post("/api/cart/promo", json={"code": "ONTHEHOUSE"}, headers=cart)).status_code == 200

@@ -25,8 +25,9 @@ BUYER = {"email": "buyer@example.com"}
 
 
 async def add(client, tier_id: str, quantity: int, headers: dict | None = None) -> dict[str, str]:
-    response = await client.post("/api/cart/items", json={"tier_id": tier_id, "quantity": quantity},
-                                 headers=headers or {})
+    response = await client.post(
+        "/api/cart/items", json={"tier_id": tier_id, "quantity": quantity}, headers=headers or {}
+    )
     assert response.status_code in (200, 201), response.text
     client.cookies.clear()
     return headers or {"X-Cart-Token": response.headers["x-cart-token"]}
@@ -37,9 +38,11 @@ async def inventory(client, tier_id: str) -> dict:
 
 
 async def rows(db_pool) -> tuple[int, int, int]:
-    return (await db_pool.fetchval("SELECT count(*) FROM orders"),
-            await db_pool.fetchval("SELECT count(*) FROM order_items"),
-            await db_pool.fetchval("SELECT count(*) FROM tickets"))
+    return (
+        await db_pool.fetchval("SELECT count(*) FROM orders"),
+        await db_pool.fetchval("SELECT count(*) FROM order_items"),
+        await db_pool.fetchval("SELECT count(*) FROM tickets"),
+    )
 
 
 def in_app(client, function, *args):
@@ -160,7 +163,8 @@ async def test_a_commit_whose_answer_is_lost_is_looked_up_and_answered_as_made(c
 
 
 async def test_a_lost_commit_postgres_cannot_confirm_keeps_the_part_in_checkout_for_the_retry(
-        client, db_pool, monkeypatch):
+    client, db_pool, monkeypatch
+):
     tier = await put_tier(client, quantity_total=10)
     cart = await add(client, tier["id"], 3)
     lose_the_commit_answer(monkeypatch, looked_up=Outcome.UNKNOWN)
@@ -185,8 +189,10 @@ async def test_seats_postgres_no_longer_has_are_refused_sold_out_and_redis_learn
     tier = await put_tier(client, quantity_total=5)
     cart = await add(client, tier["id"], 2)
     # Another writer sold the last seats in PostgreSQL and Redis never heard of it.
-    await db_pool.execute("UPDATE ticket_tiers SET quantity_sold = 4, sold_version = sold_version + 1 WHERE id = $1",
-                          uuid.UUID(tier["id"]))
+    await db_pool.execute(
+        "UPDATE ticket_tiers SET quantity_sold = 4, sold_version = sold_version + 1 WHERE id = $1",
+        uuid.UUID(tier["id"]),
+    )
 
     response = await client.post("/api/orders", json=BUYER, headers=cart)
 
@@ -197,8 +203,9 @@ async def test_seats_postgres_no_longer_has_are_refused_sold_out_and_redis_learn
 
 
 async def create_promo(client, code: str, **fields) -> None:
-    response = await client.post("/api/admin/promo-codes", headers=ADMIN_HEADERS,
-                                 json={"code": code, "kind": "percent", "value": 10, **fields})
+    response = await client.post(
+        "/api/admin/promo-codes", headers=ADMIN_HEADERS, json={"code": code, "kind": "percent", "value": 10, **fields}
+    )
     assert response.status_code in (200, 201), response.text
 
 
@@ -213,7 +220,11 @@ async def test_a_promo_code_on_the_cart_discounts_the_order_and_counts_one_use(c
     order = response.json()
     assert response.status_code == 201, response.text
     assert (order["subtotal"], order["discount"], order["total"], order["promo_code"]) == (
-        400_000, 40_000, 360_000, "TENOFF")
+        400_000,
+        40_000,
+        360_000,
+        "TENOFF",
+    )
     assert order["payment"]["amount"] == 360_000
     assert sum(item["discount"] for item in order["items"]) == 40_000
     assert await db_pool.fetchval("SELECT used FROM promo_codes WHERE code = 'TENOFF'") == 1
@@ -314,8 +325,7 @@ async def test_seats_added_after_a_pending_commit_stay_in_the_cart_for_a_next_or
     assert [(i["tier_id"], i["quantity"]) for i in cart_after["items"]] == [(second["id"], 2)]
     assert next_order.status_code == 201 and next_order.json()["id"] != committed.json()["id"]
     assert [(i["tier_id"], i["quantity"]) for i in next_order.json()["items"]] == [(second["id"], 2)]
-    assert await inventory(client, second["id"]) == {"total": 100, "sold": 2, "held": 0, "available": 98,
-                                                     "sold_db": 2}
+    assert await inventory(client, second["id"]) == {"total": 100, "sold": 2, "held": 0, "available": 98, "sold_db": 2}
 
 
 async def test_an_unanswered_order_survives_a_checkout_that_could_not_read_it(client, db_pool, monkeypatch):

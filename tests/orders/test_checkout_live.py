@@ -23,9 +23,18 @@ TWICE = 50  # carts whose checkout is also sent a second time, at once
 
 async def put_tier(client: httpx.AsyncClient, total: int) -> str:
     tier_id = str(uuid.uuid4())
-    response = await client.put(f"/api/admin/tiers/{tier_id}", headers=ADMIN_HEADERS, json={
-        "event_id": str(uuid.uuid4()), "name": "Last seats", "price": 300_000, "currency": "VND",
-        "quantity_total": total, "max_per_order": 4})
+    response = await client.put(
+        f"/api/admin/tiers/{tier_id}",
+        headers=ADMIN_HEADERS,
+        json={
+            "event_id": str(uuid.uuid4()),
+            "name": "Last seats",
+            "price": 300_000,
+            "currency": "VND",
+            "quantity_total": total,
+            "max_per_order": 4,
+        },
+    )
     assert response.status_code == 201, response.text
     return tier_id
 
@@ -39,8 +48,7 @@ async def test_two_hundred_carts_holding_the_last_seats_check_out_at_once(settin
         # Every cart is a stranger: the client keeps no cookie, carts travel in X-Cart-Token.
         no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=60, limits=limits,
-                                     cookies=no_cookies) as client:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60, limits=limits, cookies=no_cookies) as client:
             floor = await put_tier(client, CARTS)
             balcony = await put_tier(client, SECOND_EVENT_CARTS)
 
@@ -49,8 +57,7 @@ async def test_two_hundred_carts_holding_the_last_seats_check_out_at_once(settin
                 assert added.status_code == 201, added.text
                 cart = {"X-Cart-Token": added.headers["x-cart-token"]}
                 if i < SECOND_EVENT_CARTS:
-                    more = await client.post("/api/cart/items", json={"tier_id": balcony, "quantity": 1},
-                                             headers=cart)
+                    more = await client.post("/api/cart/items", json={"tier_id": balcony, "quantity": 1}, headers=cart)
                     assert more.status_code == 200, more.text
                 return cart
 
@@ -83,13 +90,26 @@ async def test_two_hundred_carts_holding_the_last_seats_check_out_at_once(settin
             balcony_inventory = await inventory(client, balcony)
 
     assert floor_inventory == {"total": CARTS, "sold": CARTS, "held": 0, "available": 0, "sold_db": CARTS}
-    assert balcony_inventory == {"total": SECOND_EVENT_CARTS, "sold": SECOND_EVENT_CARTS, "held": 0,
-                                 "available": 0, "sold_db": SECOND_EVENT_CARTS}
+    assert balcony_inventory == {
+        "total": SECOND_EVENT_CARTS,
+        "sold": SECOND_EVENT_CARTS,
+        "held": 0,
+        "available": 0,
+        "sold_db": SECOND_EVENT_CARTS,
+    }
     assert await db_pool.fetchval("SELECT count(*) FROM orders") == CARTS
-    assert await db_pool.fetchval("SELECT count(*) FROM (SELECT cart_id FROM orders GROUP BY cart_id"
-                                  " HAVING count(*) > 1) AS twice") == 0
+    assert (
+        await db_pool.fetchval(
+            "SELECT count(*) FROM (SELECT cart_id FROM orders GROUP BY cart_id HAVING count(*) > 1) AS twice"
+        )
+        == 0
+    )
     # Invariant 1: every tier's live tickets are exactly its quantity_sold.
-    assert await db_pool.fetch(
-        "SELECT t.id FROM ticket_tiers t LEFT JOIN tickets k ON k.tier_id = t.id AND k.status = 'valid'"
-        " GROUP BY t.id HAVING count(k.id) <> max(t.quantity_sold)") == []
+    assert (
+        await db_pool.fetch(
+            "SELECT t.id FROM ticket_tiers t LEFT JOIN tickets k ON k.tier_id = t.id AND k.status = 'valid'"
+            " GROUP BY t.id HAVING count(k.id) <> max(t.quantity_sold)"
+        )
+        == []
+    )
     assert await db_pool.fetchval("SELECT count(DISTINCT payment_code) FROM orders") == CARTS

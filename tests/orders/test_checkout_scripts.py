@@ -21,15 +21,29 @@ async def load(s: Scripts) -> None:
 
 
 async def hold(s: Scripts, qty: int, tier_id: str = "t1", cart: str = CART, now: int = NOW) -> None:
-    reply, *_ = await s.reserve(event_id=E, cart_id=cart, tier_id=tier_id, quantity=qty, mode="add", now_ms=now,
-                               ttl_ms=TTL, max_lines=20, sweep_limit=10, request_id="", meta_fields={"ev:" + E: "1"},
-                               meta_ttl_ms=TTL * 2)
+    reply, *_ = await s.reserve(
+        event_id=E,
+        cart_id=cart,
+        tier_id=tier_id,
+        quantity=qty,
+        mode="add",
+        now_ms=now,
+        ttl_ms=TTL,
+        max_lines=20,
+        sweep_limit=10,
+        request_id="",
+        meta_fields={"ev:" + E: "1"},
+        meta_ttl_ms=TTL * 2,
+    )
     assert reply.result == "ok"
 
 
 async def begin(s: Scripts, order_id: str = O1, replace: str = "", now: int = NOW, cart: str = CART):
-    return (await s.checkout_begin(cart_id=cart, event_ids=[E], order_id=order_id, replace=replace, now_ms=now,
-                                   deadline_ms=now + WINDOW))[E]
+    return (
+        await s.checkout_begin(
+            cart_id=cart, event_ids=[E], order_id=order_id, replace=replace, now_ms=now, deadline_ms=now + WINDOW
+        )
+    )[E]
 
 
 async def apply(s: Scripts, order_id: str = O1, changes=(("t1", 1, 3),)):
@@ -137,9 +151,20 @@ async def test_reserve_and_clear_refuse_a_part_in_checkout(scripts):
     await hold(scripts, 1)
     await begin(scripts)
 
-    reply, *_ = await scripts.reserve(event_id=E, cart_id=CART, tier_id="t1", quantity=1, mode="add", now_ms=NOW,
-                                 ttl_ms=TTL, max_lines=20, sweep_limit=10, request_id="", meta_fields={},
-                                 meta_ttl_ms=TTL)
+    reply, *_ = await scripts.reserve(
+        event_id=E,
+        cart_id=CART,
+        tier_id="t1",
+        quantity=1,
+        mode="add",
+        now_ms=NOW,
+        ttl_ms=TTL,
+        max_lines=20,
+        sweep_limit=10,
+        request_id="",
+        meta_fields={},
+        meta_ttl_ms=TTL,
+    )
     assert reply.result == "checkout-in-progress"
     assert (await scripts.clear_part(event_id=E, cart_id=CART)).result == "checkout-in-progress"
     assert (await counters(scripts)).held == 1
@@ -246,8 +271,9 @@ async def test_unlock_releases_only_the_holders_lock_and_writes_the_meta(scripts
     assert not await scripts.checkout_lock(CART, "token-b", 10_000)
 
     refused = await scripts.checkout_unlock(CART, "token-b")
-    released = await scripts.checkout_unlock(CART, "token-a", remember={"last_order": "o 1"}, forget=["promo"],
-                                         meta_ttl_ms=10_000)
+    released = await scripts.checkout_unlock(
+        CART, "token-a", remember={"last_order": "o 1"}, forget=["promo"], meta_ttl_ms=10_000
+    )
 
     assert (refused.result, released.result) == ("not-held", "ok")
     assert await scripts.checkout_lock(CART, "token-b", 10_000)
@@ -263,8 +289,9 @@ async def test_due_checkouts_lists_parts_past_their_deadline_with_their_order(sc
 
     due = await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW, limit=10)
 
-    assert [(d.cart_id, d.part.state, d.part.order_id, d.part.lines) for d in due] == \
-        [(CART, "checkout", O1, {"t1": 2})]
+    assert [(d.cart_id, d.part.state, d.part.order_id, d.part.lines) for d in due] == [
+        (CART, "checkout", O1, {"t1": 2})
+    ]
     assert len(await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW + 5000, limit=10)) == 2
     assert len(await scripts.due_checkouts(event_id=E, now_ms=NOW + WINDOW + 5000, limit=1)) == 1
 

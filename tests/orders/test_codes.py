@@ -22,7 +22,7 @@ def test_every_single_mistyped_symbol_is_detected():
         for position in range(2, len(code)):
             for symbol in codes.ALPHABET:
                 if symbol != code[position]:
-                    typo = code[:position] + symbol + code[position + 1:]
+                    typo = code[:position] + symbol + code[position + 1 :]
                     assert not codes.payment_code_is_valid(typo), (code, typo)
 
 
@@ -32,7 +32,7 @@ def test_every_swap_of_two_neighbouring_symbols_is_detected():
         for position in range(2, len(code) - 1):
             a, b = code[position], code[position + 1]
             if a != b:
-                swapped = code[:position] + b + a + code[position + 2:]
+                swapped = code[:position] + b + a + code[position + 2 :]
                 assert not codes.payment_code_is_valid(swapped), (code, swapped)
 
 

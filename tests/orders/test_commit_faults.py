@@ -55,8 +55,9 @@ class Shop:
     async def add(self, tier_id: str, quantity: int, cart: dict | None = None) -> dict:
         """Hold seats; the cart's headers (a new guest cart when ``cart`` is None)."""
         self.api.cookies.clear()
-        response = await self.api.post("/api/cart/items", json={"tier_id": tier_id, "quantity": quantity},
-                                       headers=cart or {})
+        response = await self.api.post(
+            "/api/cart/items", json={"tier_id": tier_id, "quantity": quantity}, headers=cart or {}
+        )
         assert response.status_code in (200, 201), response.text
         return cart or {"X-Cart-Token": response.headers["x-cart-token"]}
 
@@ -87,11 +88,14 @@ class Shop:
         row = await self.db.fetchrow(
             "SELECT quantity_sold, (SELECT count(*) FROM tickets WHERE tier_id = t.id AND status = 'valid') AS live,"
             " (SELECT coalesce(array_agg(id::text), '{}') FROM orders) AS orders"
-            " FROM ticket_tiers t WHERE id = $1", uuid.UUID(tier["id"]))
+            " FROM ticket_tiers t WHERE id = $1",
+            uuid.UUID(tier["id"]),
+        )
         committed = set(row["orders"])
         inv = Keys(self.settings.key_prefix).event(tier["event_id"])
-        fields, flat = await self.redis.eval(SNAPSHOT, 2, inv.inventory, inv.carts,
-                                             f"{tier['id']}:total", f"{tier['id']}:sold", f"{tier['id']}:held")
+        fields, flat = await self.redis.eval(
+            SNAPSHOT, 2, inv.inventory, inv.carts, f"{tier['id']}:total", f"{tier['id']}:sold", f"{tier['id']}:held"
+        )
         total, sold, held = (int(f) for f in fields)
         parts = uncommitted_holds = 0
         for raw in flat[1::2]:  # HGETALL's values
@@ -100,8 +104,15 @@ class Shop:
             parts += seats
             if part.get("o") not in committed:
                 uncommitted_holds += seats
-        return {"total": total, "sold": sold, "held": held, "parts": parts, "sold_db": row["quantity_sold"],
-                "tickets": row["live"], "truly_available": total - row["quantity_sold"] - uncommitted_holds}
+        return {
+            "total": total,
+            "sold": sold,
+            "held": held,
+            "parts": parts,
+            "sold_db": row["quantity_sold"],
+            "tickets": row["live"],
+            "truly_available": total - row["quantity_sold"] - uncommitted_holds,
+        }
 
     async def assert_invariants(self, tier: dict, *, settled: bool = True) -> dict:
         """With ``settled``, the exact state at rest; without, what must hold at every
@@ -121,8 +132,9 @@ class Shop:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def shop(settings, pg_fault_proxy, db_pool, redis) -> AsyncIterator[Shop]:
-    faulty = msgspec.structs.replace(settings, database_url=pg_fault_proxy.database_url,
-                                     database_timeout_seconds=DB_TIMEOUT)
+    faulty = msgspec.structs.replace(
+        settings, database_url=pg_fault_proxy.database_url, database_timeout_seconds=DB_TIMEOUT
+    )
     async with api_client(faulty) as api:
         yield Shop(api, pg_fault_proxy, faulty, db_pool, redis)
 
@@ -272,8 +284,11 @@ async def test_pending_does_not_cost_another_buyer_a_seat_or_a_confirmed_hold(sh
 
 async def test_pending_with_a_promo_code_is_answered_before_the_code_is_quoted_again(shop):
     tier = await put_tier(shop.api, quantity_total=10, price=100_000)
-    created = await shop.api.post("/api/admin/promo-codes", headers=ADMIN_HEADERS, json={
-        "code": "ONCEEACH", "kind": "percent", "value": 10, "max_uses_per_customer": 1})
+    created = await shop.api.post(
+        "/api/admin/promo-codes",
+        headers=ADMIN_HEADERS,
+        json={"code": "ONCEEACH", "kind": "percent", "value": 10, "max_uses_per_customer": 1},
+    )
     assert created.status_code in (200, 201), created.text
     cart = await shop.add(tier["id"], 2)
     assert (await shop.api.post("/api/cart/promo", json={"code": "ONCEEACH"}, headers=cart)).status_code == 200
@@ -307,8 +322,9 @@ class Buyer:
         quantity = self.rng.randint(1, 2)
         for tier in self.rng.sample(self.tiers, len(self.tiers)):
             self.shop.api.cookies.clear()
-            response = await self.shop.api.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": quantity},
-                                                headers=self.cart or {})
+            response = await self.shop.api.post(
+                "/api/cart/items", json={"tier_id": tier["id"], "quantity": quantity}, headers=self.cart or {}
+            )
             if response.status_code in (200, 201):
                 self.cart = self.cart or {"X-Cart-Token": response.headers["x-cart-token"]}
                 self.ever[tier["id"]] += quantity
@@ -326,8 +342,10 @@ async def test_random_commit_faults_never_oversell_double_or_lose_a_line(shop, s
     is settled, exactly."""
     rng = random.Random(seed)
     event = str(uuid.uuid4())
-    tiers = [await put_tier(shop.api, event_id=event, quantity_total=20, name="GA"),
-             await put_tier(shop.api, event_id=event, quantity_total=6, name="VIP")]
+    tiers = [
+        await put_tier(shop.api, event_id=event, quantity_total=20, name="GA"),
+        await put_tier(shop.api, event_id=event, quantity_total=6, name="VIP"),
+    ]
     buyers = [Buyer(shop, tiers, random.Random(rng.random()), f"b{n}") for n in range(24)]
     figures = Counter()
     loop = asyncio.get_running_loop()
@@ -416,9 +434,16 @@ async def test_random_commit_faults_never_oversell_double_or_lose_a_line(shop, s
         if buyer.cart is None:
             continue
         cart_id = buyer.cart["X-Cart-Token"].split(".")[1]
-        ordered = Counter({str(r["tier_id"]): r["quantity"] for r in await shop.db.fetch(
-            "SELECT i.tier_id, i.quantity FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.cart_id = $1",
-            cart_id)})
+        ordered = Counter(
+            {
+                str(r["tier_id"]): r["quantity"]
+                for r in await shop.db.fetch(
+                    "SELECT i.tier_id, i.quantity FROM order_items i JOIN orders o ON o.id = i.order_id "
+                    "WHERE o.cart_id = $1",
+                    cart_id,
+                )
+            }
+        )
         held = Counter({i["tier_id"]: i["quantity"] for i in (await shop.cart(buyer.cart))["items"]})
         found = ordered + held
         # No line vanished (every seat granted since the last clear is ordered or held), none
@@ -429,8 +454,9 @@ async def test_random_commit_faults_never_oversell_double_or_lose_a_line(shop, s
     print(f"seed {seed}:", dict(sorted(figures.items())))
 
 
-async def test_the_api_killed_between_commit_and_apply_loses_and_doubles_nothing(settings, pg_fault_proxy, db_pool,
-                                                                                   redis):
+async def test_the_api_killed_between_commit_and_apply_loses_and_doubles_nothing(
+    settings, pg_fault_proxy, db_pool, redis
+):
     """The API process really dies (SIGKILL) after PostgreSQL committed the order and before
     it heard so: the worker applies the part, and the buyer's next checkout answers that
     order, on a new API process."""
@@ -461,8 +487,9 @@ async def test_the_api_killed_between_commit_and_apply_loses_and_doubles_nothing
         # test passes that time by hand, as it passes the deadline to the recovery.
         cart_id = cart["X-Cart-Token"].split(".")[1]
         await redis.delete(services.keys.cart_checkout_lock(cart_id))
-        stats = await services.recovery.recover(now_ms=now_ms() + checkout_window_ms(
-            settings.database_timeout_seconds) + 1)
+        stats = await services.recovery.recover(
+            now_ms=now_ms() + checkout_window_ms(settings.database_timeout_seconds) + 1
+        )
     finally:
         await services.redis.aclose()
     assert (stats.due, stats.applied) == (1, 1)

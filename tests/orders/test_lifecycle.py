@@ -53,20 +53,23 @@ async def admin(client, order: dict | str, action: str):
 
 
 async def order_row(db_pool, order: dict):
-    return await db_pool.fetchrow("SELECT status, paid_at, cancelled_at, expired_at FROM orders WHERE id = $1",
-                                  uuid.UUID(order["id"]))
+    return await db_pool.fetchrow(
+        "SELECT status, paid_at, cancelled_at, expired_at FROM orders WHERE id = $1", uuid.UUID(order["id"])
+    )
 
 
 async def live_tickets(db_pool, order: dict) -> int:
-    return await db_pool.fetchval("SELECT count(*) FROM tickets WHERE order_id = $1 AND status = 'valid'",
-                                  uuid.UUID(order["id"]))
+    return await db_pool.fetchval(
+        "SELECT count(*) FROM tickets WHERE order_id = $1 AND status = 'valid'", uuid.UUID(order["id"])
+    )
 
 
 async def assert_tickets_match_sold(db_pool) -> None:
     """Invariant 1: a tier's live tickets are exactly its quantity_sold."""
     mismatched = await db_pool.fetch(
         "SELECT t.id FROM ticket_tiers t LEFT JOIN tickets k ON k.tier_id = t.id AND k.status = 'valid'"
-        " GROUP BY t.id HAVING count(k.id) <> max(t.quantity_sold)")
+        " GROUP BY t.id HAVING count(k.id) <> max(t.quantity_sold)"
+    )
     assert mismatched == []
 
 
@@ -224,8 +227,11 @@ async def test_only_unpaid_orders_due_by_now_expire(client, db_pool, services):
 
     assert (await services.lifecycle.expire_unpaid(now=due_at)).expired == 1
 
-    assert [(await order_row(db_pool, o))["status"] for o in (paid, due, not_due)] == \
-        ["paid", "expired", "pending_payment"]
+    assert [(await order_row(db_pool, o))["status"] for o in (paid, due, not_due)] == [
+        "paid",
+        "expired",
+        "pending_payment",
+    ]
     assert await inventory(client, tier["id"]) == unsold(10, sold=4)
 
 
@@ -322,7 +328,8 @@ async def test_a_late_payment_and_a_buyer_holding_the_same_seats_never_oversell(
 
     paid, bought = await asyncio.gather(
         admin(client, order, "mark-paid"),
-        client.post("/api/orders", json={"email": "other@example.com"}, headers=buyer))
+        client.post("/api/orders", json={"email": "other@example.com"}, headers=buyer),
+    )
 
     assert (paid.status_code == 200) != (bought.status_code == 201), (paid.text, bought.text)
     assert await sold_db(db_pool, tier) == 3
@@ -343,7 +350,8 @@ async def test_a_buyer_holding_seats_a_late_payment_took_is_refused_at_checkout(
 
 
 async def test_an_order_that_cannot_expire_is_skipped_and_never_holds_back_the_others(
-        client, db_pool, services, monkeypatch):
+    client, db_pool, services, monkeypatch
+):
     tier = await put_tier(client, quantity_total=10)
     orders = [await buy(client, {tier["id"]: 1}) for _ in range(4)]
     bad = uuid.UUID(orders[1]["id"])

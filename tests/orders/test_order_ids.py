@@ -14,8 +14,16 @@ async def name_orders(services, cart, parts: dict[str, str]) -> None:
     outcome nobody heard does)."""
     now = now_ms()
     for event_id, order_id in parts.items():
-        reply = (await services.scripts.checkout_begin(cart_id=cart.cart_id, event_ids=[event_id], order_id=order_id,
-                                                       replace="", now_ms=now, deadline_ms=now + 60_000))[event_id]
+        reply = (
+            await services.scripts.checkout_begin(
+                cart_id=cart.cart_id,
+                event_ids=[event_id],
+                order_id=order_id,
+                replace="",
+                now_ms=now,
+                deadline_ms=now + 60_000,
+            )
+        )[event_id]
         assert reply.order_id == order_id
 
 
@@ -47,12 +55,23 @@ async def test_when_one_order_exists_it_is_answered_and_the_other_part_stays_in_
     await db_pool.execute(
         "INSERT INTO orders (id, number, cart_id, email, currency, subtotal, total, payment_code, payment_due_at,"
         " event_ids) VALUES ($1, 'TC-TEST-0001', $2, 'a@example.com', 'VND', 100000, 100000, 'TCTEST', now(),"
-        " $3::uuid[])", uuid.UUID(x), cart.cart_id, [uuid.UUID(event_one)])
+        " $3::uuid[])",
+        uuid.UUID(x),
+        cart.cart_id,
+        [uuid.UUID(event_one)],
+    )
     await db_pool.execute(
         "INSERT INTO order_items (order_id, tier_id, event_id, name, unit_price, quantity, line_total)"
-        " VALUES ($1, $2, $3, 'Tier', 100000, 1, 100000)", uuid.UUID(x), uuid.UUID(one), uuid.UUID(event_one))
-    version = await db_pool.fetchval("UPDATE ticket_tiers SET quantity_sold = 1, sold_version = sold_version + 1"
-                                     " WHERE id = $1 RETURNING sold_version", uuid.UUID(one))
+        " VALUES ($1, $2, $3, 'Tier', 100000, 1, 100000)",
+        uuid.UUID(x),
+        uuid.UUID(one),
+        uuid.UUID(event_one),
+    )
+    version = await db_pool.fetchval(
+        "UPDATE ticket_tiers SET quantity_sold = 1, sold_version = sold_version + 1"
+        " WHERE id = $1 RETURNING sold_version",
+        uuid.UUID(one),
+    )
     await db_pool.execute("UPDATE order_items SET sold_version = $1 WHERE order_id = $2", version, uuid.UUID(x))
 
     result = await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None)

@@ -24,8 +24,9 @@ async def guest_order(client, tier_id: str) -> tuple[dict, dict[str, str]]:
 
 async def user_order(client, settings, tier_id: str, user_id: str, quantity: int = 1) -> dict:
     headers = bearer(settings, user_id)
-    assert (await client.post("/api/cart/items", json={"tier_id": tier_id, "quantity": quantity},
-                              headers=headers)).status_code in (200, 201)
+    assert (
+        await client.post("/api/cart/items", json={"tier_id": tier_id, "quantity": quantity}, headers=headers)
+    ).status_code in (200, 201)
     response = await client.post("/api/orders", json=BUYER, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()

@@ -24,6 +24,7 @@ class Crash(BaseException):
 def crash_at(monkeypatch, step: str) -> None:
     """``write``: before the order's transaction; ``apply``: after its commit, before the
     parts are applied."""
+
     async def crash(*args, **kwargs):
         raise Crash(step)
 
@@ -71,7 +72,8 @@ async def test_a_checkout_killed_after_its_commit_is_applied_by_recovery(service
 
 
 async def test_a_checkout_killed_before_its_commit_is_moved_back_and_the_retry_makes_the_order(
-        services, db_pool, monkeypatch):
+    services, db_pool, monkeypatch
+):
     tier_id, event_id = await make_tier(services, total=10)
     cart = guest_cart()
     await hold(services, cart, tier_id, 2)
@@ -104,8 +106,9 @@ async def test_two_recoveries_at_once_resolve_every_part_exactly_once(services, 
         await crashed_checkout(services, cart)
 
     later = after_deadline(services)
-    first, second = await asyncio.gather(services.recovery.recover(now_ms=later),
-                                         services.recovery.recover(now_ms=later))
+    first, second = await asyncio.gather(
+        services.recovery.recover(now_ms=later), services.recovery.recover(now_ms=later)
+    )
 
     assert first.applied + second.applied == 4
     assert first.aborted + second.aborted == 3
@@ -161,7 +164,8 @@ async def test_recovery_with_nothing_due_changes_nothing(services):
 
 
 async def test_a_checkout_that_reaches_postgres_too_late_gives_up_so_recovery_never_races_its_commit(
-        services, db_pool, monkeypatch):
+    services, db_pool, monkeypatch
+):
     tier_id, event_id = await make_tier(services)
     cart = guest_cart()
     await hold(services, cart, tier_id, 1)
@@ -174,8 +178,9 @@ async def test_a_checkout_that_reaches_postgres_too_late_gives_up_so_recovery_ne
 
     monkeypatch.setattr(checkout_module._Checkout, "quote", stalled_quote)
     with pytest.raises(Unavailable):
-        await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None,
-                       clock=lambda: clock[0])
+        await services.checkouts.checkout(
+            cart, email="a@example.com", name=None, idempotency_key=None, clock=lambda: clock[0]
+        )
 
     assert len(await orders(db_pool)) == 0
     assert (await part(services, event_id, cart)).state == "open"
@@ -183,7 +188,8 @@ async def test_a_checkout_that_reaches_postgres_too_late_gives_up_so_recovery_ne
 
 
 async def test_a_checkout_failing_just_before_the_hold_expires_leaves_the_buyer_a_minute_to_retry(
-        services, monkeypatch):
+    services, monkeypatch
+):
     tier_id, event_id = await make_tier(services)
     cart = guest_cart()
     await hold(services, cart, tier_id, 2)
@@ -195,8 +201,9 @@ async def test_a_checkout_failing_just_before_the_hold_expires_leaves_the_buyer_
 
     monkeypatch.setattr(writer_module.OrderWriter, "transaction", connection_lost)
     with pytest.raises(Unavailable):
-        await services.checkouts.checkout(cart, email="a@example.com", name=None, idempotency_key=None,
-                                          clock=lambda: at)
+        await services.checkouts.checkout(
+            cart, email="a@example.com", name=None, idempotency_key=None, clock=lambda: at
+        )
 
     reopened = await part(services, event_id, cart)
     assert (reopened.state, reopened.expiry_ms) == ("open", at + 60_000)

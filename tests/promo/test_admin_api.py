@@ -18,9 +18,17 @@ async def post_code(api, **fields):
 
 async def test_a_code_is_created_upper_case_and_read_back_with_its_use_count(api):
     event, tier = str(uuid.uuid4()), str(uuid.uuid4())
-    created = await post_code(api, code="  Summer10 ", event_id=event, tier_ids=[tier], min_subtotal=100_000,
-                              max_uses=50, max_uses_per_customer=1, starts_at="2030-01-01T00:00:00+07:00",
-                              ends_at="2030-02-01T00:00:00Z")
+    created = await post_code(
+        api,
+        code="  Summer10 ",
+        event_id=event,
+        tier_ids=[tier],
+        min_subtotal=100_000,
+        max_uses=50,
+        max_uses_per_customer=1,
+        starts_at="2030-01-01T00:00:00+07:00",
+        ends_at="2030-02-01T00:00:00Z",
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["code"] == "SUMMER10" and body["used"] == 0 and body["active"] is True
@@ -45,26 +53,29 @@ async def test_max_uses_cannot_go_below_the_uses_counted(api, db_pool):
     assert (await post_code(api, max_uses=4)).status_code == 200
 
 
-@pytest.mark.parametrize(("fields", "words"), [
-    ({"code": "two words"}, "A-Z"),
-    ({"code": ""}, ""),
-    ({"code": "x" * 65}, "64"),
-    ({"kind": "percent", "value": 101}, "between 1 and 100"),
-    ({"kind": "percent", "value": 0}, ""),
-    ({"kind": "fixed", "value": 0, "currency": "VND"}, ""),
-    ({"kind": "fixed", "value": 50_000}, "currency"),
-    ({"kind": "percent", "value": 10, "currency": "VND"}, "no currency"),
-    ({"kind": "fixed", "value": 50_000, "currency": "vnd"}, "currency"),
-    ({"kind": "bogus"}, ""),
-    ({"starts_at": "2030-01-01T00:00:00"}, "time zone"),
-    ({"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "before"),
-    ({"tier_ids": []}, "at least one"),
-    ({"tier_ids": ["not-a-uuid"]}, ""),
-    ({"min_subtotal": -1}, ""),
-    ({"max_uses": 0}, ""),
-    ({"max_uses_per_customer": 0}, ""),
-    ({"surprise": 1}, ""),
-])
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"code": "two words"}, "A-Z"),
+        ({"code": ""}, ""),
+        ({"code": "x" * 65}, "64"),
+        ({"kind": "percent", "value": 101}, "between 1 and 100"),
+        ({"kind": "percent", "value": 0}, ""),
+        ({"kind": "fixed", "value": 0, "currency": "VND"}, ""),
+        ({"kind": "fixed", "value": 50_000}, "currency"),
+        ({"kind": "percent", "value": 10, "currency": "VND"}, "no currency"),
+        ({"kind": "fixed", "value": 50_000, "currency": "vnd"}, "currency"),
+        ({"kind": "bogus"}, ""),
+        ({"starts_at": "2030-01-01T00:00:00"}, "time zone"),
+        ({"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "before"),
+        ({"tier_ids": []}, "at least one"),
+        ({"tier_ids": ["not-a-uuid"]}, ""),
+        ({"min_subtotal": -1}, ""),
+        ({"max_uses": 0}, ""),
+        ({"max_uses_per_customer": 0}, ""),
+        ({"surprise": 1}, ""),
+    ],
+)
 async def test_bad_definitions_are_422_with_a_clear_detail_and_store_nothing(api, db_pool, fields, words):
     refused = await post_code(api, **fields)
     assert refused.status_code == 422, refused.text

@@ -112,9 +112,18 @@ async def test_each_refusal_says_why_and_the_cart_keeps_its_code(api, db_pool):
     await db_pool.execute("UPDATE promo_codes SET used = 2 WHERE code = 'GONE'")
     assert (await apply(api, cart, "GOOD")).status_code == 200
 
-    expected = {"NOPE": "not-found", "bad code!": "not-found", "OLD": "expired", "LATER": "not-started",
-                "ELSEWHERE": "not-applicable", "OTHERTIER": "not-applicable", "BIGSPENDER": "below-minimum",
-                "OFF": "inactive", "DOLLARS": "currency", "GONE": "exhausted"}
+    expected = {
+        "NOPE": "not-found",
+        "bad code!": "not-found",
+        "OLD": "expired",
+        "LATER": "not-started",
+        "ELSEWHERE": "not-applicable",
+        "OTHERTIER": "not-applicable",
+        "BIGSPENDER": "below-minimum",
+        "OFF": "inactive",
+        "DOLLARS": "currency",
+        "GONE": "exhausted",
+    }
     for code, reason in expected.items():
         assert refusal(await apply(api, cart, code)) == reason, code
     api.cookies.clear()
@@ -165,8 +174,10 @@ async def test_a_signed_in_buyer_past_their_own_limit_is_told_when_applying(api,
     user = bearer(settings, "user-7")
     await cart_with(api, (tier, 1), headers=user)
     await define(api, "ONCE", max_uses_per_customer=1)
-    await db_pool.execute("INSERT INTO promo_customer_uses (code, customer_key, uses) VALUES ('ONCE', $1, 1)",
-                          customer_key("user-7", "ignored@example.com"))
+    await db_pool.execute(
+        "INSERT INTO promo_customer_uses (code, customer_key, uses) VALUES ('ONCE', $1, 1)",
+        customer_key("user-7", "ignored@example.com"),
+    )
     assert refusal(await apply(api, user, "ONCE")) == "exhausted"
 
 
@@ -214,8 +225,9 @@ async def test_a_trusted_backend_speaking_for_many_buyers_is_limited_per_cart(se
 
 
 async def test_the_promo_limit_speaks_for_promo_attempts_alone(settings, clean_state):
-    both = msgspec.structs.replace(settings, promo_attempts_per_minute=5, rate_limit_per_minute=600,
-                                   rate_limit_burst=100)
+    both = msgspec.structs.replace(
+        settings, promo_attempts_per_minute=5, rate_limit_per_minute=600, rate_limit_burst=100
+    )
     async with api_client(both) as api:
         tier = await put_tier(api)
         cart = await cart_with(api, (tier, 1))

@@ -43,7 +43,11 @@ async def test_an_order_carries_the_discount_per_line_and_counts_the_use(api, db
     assert response.status_code == 201, response.text
     order = response.json()
     assert (order["subtotal"], order["discount"], order["total"], order["promo_code"]) == (
-        350_000, 45_000, 305_000, "VIP15")
+        350_000,
+        45_000,
+        305_000,
+        "VIP15",
+    )
     assert {i["tier_id"]: i["discount"] for i in order["items"]} == {scoped["id"]: 45_000, other["id"]: 0}
     assert order["payment"]["amount"] == 305_000
     redemption = await db_pool.fetchrow("SELECT * FROM promo_redemptions")
@@ -78,10 +82,12 @@ async def test_100_concurrent_checkouts_with_a_code_limited_to_10_make_10_orders
         carts.append(await cart_with_code(api, tier, 1, "TEN"))
     api.cookies.clear()
 
-    responses = await asyncio.gather(*(
-        api.post("/api/orders", json={"email": f"buyer{i}@example.com"}, headers=cart)
-        for i, cart in enumerate(carts)
-    ))
+    responses = await asyncio.gather(
+        *(
+            api.post("/api/orders", json={"email": f"buyer{i}@example.com"}, headers=cart)
+            for i, cart in enumerate(carts)
+        )
+    )
 
     created = [r for r in responses if r.status_code == 201]
     refused = [r for r in responses if r.status_code != 201]
@@ -94,8 +100,13 @@ async def test_100_concurrent_checkouts_with_a_code_limited_to_10_make_10_orders
 
     inventory = (await api.get(f"/api/admin/tiers/{tier['id']}", headers=ADMIN_HEADERS)).json()["inventory"]
     assert (inventory["sold"], inventory["held"], inventory["sold_db"]) == (10, 90, 10)
-    views = await asyncio.gather(*(api.get("/api/cart", headers=refused_cart) for refused_cart, response
-                                   in zip(carts, responses, strict=True) if response.status_code == 409))
+    views = await asyncio.gather(
+        *(
+            api.get("/api/cart", headers=refused_cart)
+            for refused_cart, response in zip(carts, responses, strict=True)
+            if response.status_code == 409
+        )
+    )
     assert all(v.json()["status"] == "open" and v.json()["item_count"] == 1 for v in views)
 
 

@@ -26,30 +26,51 @@ async def test_fixed_codes_made_before_get_their_scopes_currency_or_vnd(scratch_
     eur_tier = uuid.uuid4()
     conn = await asyncpg.connect(url)
     try:
-        tiers = [(uuid.uuid4(), usd_event, "USD"), (uuid.uuid4(), usd_event, "USD"), (eur_tier, uuid.uuid4(), "EUR"),
-                 (uuid.uuid4(), mixed_event, "VND"), (uuid.uuid4(), mixed_event, "USD")]
+        tiers = [
+            (uuid.uuid4(), usd_event, "USD"),
+            (uuid.uuid4(), usd_event, "USD"),
+            (eur_tier, uuid.uuid4(), "EUR"),
+            (uuid.uuid4(), mixed_event, "VND"),
+            (uuid.uuid4(), mixed_event, "USD"),
+        ]
         await conn.executemany(
             "INSERT INTO ticket_tiers (id, event_id, name, price, currency, quantity_total, max_per_order)"
-            " VALUES ($1, $2, 'T', 1, $3, 1, 1)", tiers)
-        codes = [("PLAIN", "fixed", None, None), ("USDEVENT", "fixed", usd_event, None),
-                 ("EURTIER", "fixed", None, [eur_tier]), ("EURTIERUSDEVENT", "fixed", usd_event, [eur_tier]),
-                 ("MIXED", "fixed", mixed_event, None), ("EMPTY", "fixed", empty_event, None),
-                 ("SHARE", "percent", usd_event, None)]
+            " VALUES ($1, $2, 'T', 1, $3, 1, 1)",
+            tiers,
+        )
+        codes = [
+            ("PLAIN", "fixed", None, None),
+            ("USDEVENT", "fixed", usd_event, None),
+            ("EURTIER", "fixed", None, [eur_tier]),
+            ("EURTIERUSDEVENT", "fixed", usd_event, [eur_tier]),
+            ("MIXED", "fixed", mixed_event, None),
+            ("EMPTY", "fixed", empty_event, None),
+            ("SHARE", "percent", usd_event, None),
+        ]
         await conn.executemany(
-            "INSERT INTO promo_codes (code, kind, value, event_id, tier_ids) VALUES ($1, $2, 10, $3, $4)", codes)
+            "INSERT INTO promo_codes (code, kind, value, event_id, tier_ids) VALUES ($1, $2, 10, $3, $4)", codes
+        )
 
         monkeypatch.undo()
         assert await apply_migrations(url) == [p.stem for p in every if p.stem >= CURRENCY_MIGRATION]
 
         currencies = dict(await conn.fetch("SELECT code, currency FROM promo_codes"))
-        assert currencies == {"PLAIN": "VND", "USDEVENT": "USD", "EURTIER": "EUR",
-                              "EURTIERUSDEVENT": "VND",  # a scope no tier is in
-                              "MIXED": "VND", "EMPTY": "VND", "SHARE": None}
+        assert currencies == {
+            "PLAIN": "VND",
+            "USDEVENT": "USD",
+            "EURTIER": "EUR",
+            "EURTIERUSDEVENT": "VND",  # a scope no tier is in
+            "MIXED": "VND",
+            "EMPTY": "VND",
+            "SHARE": None,
+        }
 
-        for change in ("UPDATE promo_codes SET currency = NULL WHERE code = 'PLAIN'",
-                       "UPDATE promo_codes SET currency = 'VND' WHERE code = 'SHARE'",
-                       "UPDATE promo_codes SET currency = 'vnd' WHERE code = 'PLAIN'",
-                       "INSERT INTO promo_codes (code, kind, value) VALUES ('NEW', 'fixed', 1)"):
+        for change in (
+            "UPDATE promo_codes SET currency = NULL WHERE code = 'PLAIN'",
+            "UPDATE promo_codes SET currency = 'VND' WHERE code = 'SHARE'",
+            "UPDATE promo_codes SET currency = 'vnd' WHERE code = 'PLAIN'",
+            "INSERT INTO promo_codes (code, kind, value) VALUES ('NEW', 'fixed', 1)",
+        ):
             with pytest.raises(asyncpg.CheckViolationError):
                 await conn.execute(change)
     finally:

@@ -82,6 +82,7 @@ def test_a_subjects_key_is_its_own_hash_tag(scripts):
 
 # -- promo attempts --------------------------------------------------------------------------
 
+
 async def test_promo_attempts_are_limited_per_cart_and_per_client(scripts):
     attempts = PromoAttempts(scripts, scripts.keys, per_minute=2, per_address_per_minute=2)
     await attempts.spend("cart-1", "10.0.0.1", NOW)

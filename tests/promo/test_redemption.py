@@ -33,8 +33,9 @@ async def promos(settings, db_pool, redis) -> PromoService:
 @pytest_asyncio.fixture(loop_scope="session")
 async def wide_pool(settings):
     """Enough connections for transactions to really overlap."""
-    pool = await asyncpg.create_pool(settings.database_url, min_size=CONCURRENT_CONNECTIONS,
-                                     max_size=CONCURRENT_CONNECTIONS)
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=CONCURRENT_CONNECTIONS, max_size=CONCURRENT_CONNECTIONS
+    )
     yield pool
     await pool.close()
 
@@ -50,13 +51,16 @@ async def insert_order(conn: asyncpg.Connection) -> uuid.UUID:
         "INSERT INTO orders (id, number, cart_id, email, currency, subtotal, discount, total, payment_code,"
         " payment_due_at, event_ids) VALUES ($1, $2, 'cart', 'buyer@example.com', 'VND', 100000, 0, 100000,"
         " $3, now() + interval '30 minutes', ARRAY[]::uuid[])",
-        order_id, f"TC-{order_id.hex[:12]}", f"PAY{order_id.hex[:12]}",
+        order_id,
+        f"TC-{order_id.hex[:12]}",
+        f"PAY{order_id.hex[:12]}",
     )
     return order_id
 
 
-async def checkout(pool: asyncpg.Pool, promos: PromoService, quote: PromoQuote, customer: str,
-                   start: asyncio.Event | None = None) -> uuid.UUID | Exception:
+async def checkout(
+    pool: asyncpg.Pool, promos: PromoService, quote: PromoQuote, customer: str, start: asyncio.Event | None = None
+) -> uuid.UUID | Exception:
     """One order transaction that redeems the code; the order id, or what refused it."""
     if start is not None:
         await start.wait()
@@ -84,6 +88,7 @@ def quote_of(code: str, discount: int = 1_000) -> PromoQuote:
 
 
 # -- quote -----------------------------------------------------------------------------------
+
 
 async def test_a_quote_gives_the_discount_per_tier_for_the_lines_in_scope(promos):
     await define(promos, "HALF", value=50, event_id=EVENT_A)
@@ -131,8 +136,10 @@ def test_customer_keys_name_the_user_or_hash_the_email():
 
 # -- redeem under concurrency ----------------------------------------------------------------
 
+
 async def test_a_code_limited_to_10_is_redeemed_exactly_10_times_by_100_concurrent_checkouts(
-        promos, wide_pool, db_pool):
+    promos, wide_pool, db_pool
+):
     await define(promos, "TEN", max_uses=10)
     start = asyncio.Event()
     tasks = [asyncio.create_task(checkout(wide_pool, promos, quote_of("TEN"), f"user:{i}", start)) for i in range(100)]
@@ -140,8 +147,9 @@ async def test_a_code_limited_to_10_is_redeemed_exactly_10_times_by_100_concurre
     results = await asyncio.gather(*tasks)
 
     assert sum(isinstance(r, uuid.UUID) for r in results) == 10
-    assert all(isinstance(r, PromoExhausted) and r.extra["limit"] == "total" for r in results
-               if not isinstance(r, uuid.UUID))
+    assert all(
+        isinstance(r, PromoExhausted) and r.extra["limit"] == "total" for r in results if not isinstance(r, uuid.UUID)
+    )
     assert await counts(db_pool, "TEN") == (10, 10, 10)
 
 
@@ -149,8 +157,7 @@ async def test_a_customer_limit_holds_under_concurrent_checkouts_by_that_custome
     await define(promos, "TWICE", max_uses_per_customer=2)
     same_buyer = customer_key(None, "buyer@example.com")
     start = asyncio.Event()
-    tasks = [asyncio.create_task(checkout(wide_pool, promos, quote_of("TWICE"), same_buyer, start))
-             for _ in range(30)]
+    tasks = [asyncio.create_task(checkout(wide_pool, promos, quote_of("TWICE"), same_buyer, start)) for _ in range(30)]
     tasks += [asyncio.create_task(checkout(wide_pool, promos, quote_of("TWICE"), "user:other", start))]
     start.set()
     results = await asyncio.gather(*tasks)
@@ -188,6 +195,7 @@ async def test_redeem_needs_the_callers_transaction(promos, db_pool):
 
 # -- release ---------------------------------------------------------------------------------
 
+
 async def test_release_gives_the_use_back_once(promos, db_pool):
     await define(promos, "ONE", max_uses=1, max_uses_per_customer=1)
     order_id = await checkout(db_pool, promos, quote_of("ONE"), "user:1")
@@ -198,8 +206,7 @@ async def test_release_gives_the_use_back_once(promos, db_pool):
         assert await promos.release(conn, order_id) is True
         assert await promos.release(conn, order_id) is False
     assert await counts(db_pool, "ONE") == (0, 0, 0)
-    assert await db_pool.fetchval("SELECT released_at IS NOT NULL FROM promo_redemptions WHERE order_id = $1",
-                                  order_id)
+    assert await db_pool.fetchval("SELECT released_at IS NOT NULL FROM promo_redemptions WHERE order_id = $1", order_id)
     assert isinstance(await checkout(db_pool, promos, quote_of("ONE"), "user:1"), uuid.UUID)
 
 
@@ -222,6 +229,7 @@ async def test_releasing_an_order_without_a_code_changes_nothing(promos, db_pool
 
 
 # -- retake (a late payment revives an expired order) ----------------------------------------
+
 
 async def released_order(db_pool, promos, code: str, customer: str) -> uuid.UUID:
     order_id = await checkout(db_pool, promos, quote_of(code), customer)

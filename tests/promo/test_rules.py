@@ -31,26 +31,46 @@ DISCOUNT_CASES = [
     ("percent rounds up to the unit", promo("percent", 10), [line("a", 99_999)], {"a": 10_000}),
     ("a fraction of a unit is a whole unit off", promo("percent", 15), [line("a", 1)], {"a": 1}),
     ("100 percent is everything", promo("percent", 100), [line("a", 125_000, 2)], {"a": 250_000}),
-    ("percent over lines adds up exactly", promo("percent", 33),
-     [line("a", 100), line("b", 100), line("c", 100)], {"a": 33, "b": 33, "c": 33}),
-    ("a unit left over goes to the smallest tier id on a tie", promo("percent", 10),
-     [line("b", 1), line("a", 1), line("c", 1)], {"a": 1, "b": 0, "c": 0}),
+    (
+        "percent over lines adds up exactly",
+        promo("percent", 33),
+        [line("a", 100), line("b", 100), line("c", 100)],
+        {"a": 33, "b": 33, "c": 33},
+    ),
+    (
+        "a unit left over goes to the smallest tier id on a tie",
+        promo("percent", 10),
+        [line("b", 1), line("a", 1), line("c", 1)],
+        {"a": 1, "b": 0, "c": 0},
+    ),
     ("fixed below the subtotal", promo("fixed", 50_000), [line("a", 200_000)], {"a": 50_000}),
     ("fixed never exceeds the subtotal", promo("fixed", 50_000), [line("a", 30_000)], {"a": 30_000}),
-    ("fixed is spread by largest remainder", promo("fixed", 100),
-     [line("a", 200), line("b", 100)], {"a": 67, "b": 33}),
-    ("event scope leaves other events alone", promo("percent", 50, event_id=EVENT_A),
-     [line("a", 100_000), line("b", 100_000, event=EVENT_B)], {"a": 50_000}),
-    ("tier scope leaves other tiers alone", promo("fixed", 10_000, tier_ids=("b",)),
-     [line("a", 100_000), line("b", 5_000, 3)], {"b": 10_000}),
-    ("event and tiers together: both must match", promo("percent", 10, event_id=EVENT_B, tier_ids=("a", "b")),
-     [line("a", 1_000), line("b", 1_000, event=EVENT_B), line("c", 1_000, event=EVENT_B)], {"b": 100}),
+    ("fixed is spread by largest remainder", promo("fixed", 100), [line("a", 200), line("b", 100)], {"a": 67, "b": 33}),
+    (
+        "event scope leaves other events alone",
+        promo("percent", 50, event_id=EVENT_A),
+        [line("a", 100_000), line("b", 100_000, event=EVENT_B)],
+        {"a": 50_000},
+    ),
+    (
+        "tier scope leaves other tiers alone",
+        promo("fixed", 10_000, tier_ids=("b",)),
+        [line("a", 100_000), line("b", 5_000, 3)],
+        {"b": 10_000},
+    ),
+    (
+        "event and tiers together: both must match",
+        promo("percent", 10, event_id=EVENT_B, tier_ids=("a", "b")),
+        [line("a", 1_000), line("b", 1_000, event=EVENT_B), line("c", 1_000, event=EVENT_B)],
+        {"b": 100},
+    ),
     ("a free line takes nothing", promo("fixed", 5_000), [line("a", 0, 4)], {}),
 ]
 
 
-@pytest.mark.parametrize(("code", "lines", "expected"), [c[1:] for c in DISCOUNT_CASES],
-                         ids=[c[0] for c in DISCOUNT_CASES])
+@pytest.mark.parametrize(
+    ("code", "lines", "expected"), [c[1:] for c in DISCOUNT_CASES], ids=[c[0] for c in DISCOUNT_CASES]
+)
 async def test_discount_table(code, lines, expected):
     assert line_discounts(code, lines) == expected
     subtotal, discount, total = await totals(lines, code.code, _rule(code))
@@ -60,23 +80,29 @@ async def test_discount_table(code, lines, expected):
 def _rule(code):
     async def rule(items, _):
         return sum(line_discounts(code, items).values())
+
     return rule
 
 
 TIERS = [f"t{i}" for i in range(8)]
 lines_strategy = st.lists(
-    st.builds(line, st.sampled_from(TIERS), st.integers(0, 10**9), st.integers(1, 50),
-              st.sampled_from([EVENT_A, EVENT_B])),
-    min_size=1, max_size=8, unique_by=lambda item: item.tier_id,
+    st.builds(
+        line, st.sampled_from(TIERS), st.integers(0, 10**9), st.integers(1, 50), st.sampled_from([EVENT_A, EVENT_B])
+    ),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda item: item.tier_id,
 )
 codes_strategy = st.one_of(
     st.builds(promo, st.just("percent"), st.integers(1, 100)),
     st.builds(promo, st.just("fixed"), st.integers(1, 10**11)),
-).flatmap(lambda code: st.builds(
-    lambda event, tiers: msgspec.structs.replace(code, event_id=event, tier_ids=tiers),
-    st.sampled_from([None, EVENT_A, EVENT_B]),
-    st.one_of(st.none(), st.lists(st.sampled_from(TIERS), min_size=1, unique=True).map(lambda t: tuple(sorted(t)))),
-))
+).flatmap(
+    lambda code: st.builds(
+        lambda event, tiers: msgspec.structs.replace(code, event_id=event, tier_ids=tiers),
+        st.sampled_from([None, EVENT_A, EVENT_B]),
+        st.one_of(st.none(), st.lists(st.sampled_from(TIERS), min_size=1, unique=True).map(lambda t: tuple(sorted(t)))),
+    )
+)
 
 
 @given(code=codes_strategy, lines=lines_strategy)
@@ -98,8 +124,11 @@ async def test_discount_stays_within_the_lines_in_scope(code, lines):
     assert total == subtotal - discount >= 0
 
 
-@given(amount_and_weights=st.dictionaries(st.text(min_size=1, max_size=3), st.integers(1, 10**12), min_size=1)
-       .flatmap(lambda w: st.tuples(st.integers(0, sum(w.values())), st.just(w))))
+@given(
+    amount_and_weights=st.dictionaries(st.text(min_size=1, max_size=3), st.integers(1, 10**12), min_size=1).flatmap(
+        lambda w: st.tuples(st.integers(0, sum(w.values())), st.just(w))
+    )
+)
 def test_spread_adds_up_and_each_share_is_its_proportion_rounded(amount_and_weights):
     amount, weights = amount_and_weights
     shares = spread(amount, weights)
@@ -111,14 +140,24 @@ def test_spread_adds_up_and_each_share_is_its_proportion_rounded(amount_and_weig
 
 # -- codes and definitions -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("summer10", "SUMMER10"), ("  Summer-10_x \n", "SUMMER-10_X"), ("A" * 64, "A" * 64),
-    ("", None), ("   ", None), ("A" * 65, None), ("SUMMER 10", None), ("SUMMER!", None),
-    # Confusables on purpose (RUF001): the long s and the dotless i upper-case to ASCII
-    # letters; refused, not folded.
-    ("ſummer", None),  # noqa: RUF001
-    ("ıNFO", None),  # noqa: RUF001
-])
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("summer10", "SUMMER10"),
+        ("  Summer-10_x \n", "SUMMER-10_X"),
+        ("A" * 64, "A" * 64),
+        ("", None),
+        ("   ", None),
+        ("A" * 65, None),
+        ("SUMMER 10", None),
+        ("SUMMER!", None),
+        # Confusables on purpose (RUF001): the long s and the dotless i upper-case to ASCII
+        # letters; refused, not folded.
+        ("ſummer", None),  # noqa: RUF001
+        ("ıNFO", None),  # noqa: RUF001
+    ],
+)
 def test_codes_are_trimmed_and_upper_cased_and_only_plain_characters(raw, expected):
     assert normalize_code(raw) == expected
 
@@ -129,31 +168,38 @@ def definition(**fields) -> PromoDefinition:
 
 def test_a_valid_definition_is_stored_upper_case_with_its_scope_as_text():
     tier = uuid.uuid4()
-    stored = check_definition(definition(code=" Save10 ", event_id=str(uuid.UUID(EVENT_A)),
-                                         tier_ids=[str(tier), str(tier)]))
+    stored = check_definition(
+        definition(code=" Save10 ", event_id=str(uuid.UUID(EVENT_A)), tier_ids=[str(tier), str(tier)])
+    )
     assert stored.code == "SAVE10" and stored.event_id == EVENT_A and stored.tier_ids == (str(tier),)
     assert stored.used == 0 and stored.active
 
 
-@pytest.mark.parametrize(("fields", "field", "words"), [
-    ({"code": "no spaces"}, "code", "A-Z"),
-    ({"code": "X" * 65}, "code", "64"),
-    ({"value": 101}, "value", "between 1 and 100"),
-    ({"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "ends_at", "before"),
-    ({"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "ends_at", "before"),
-    ({"tier_ids": []}, "tier_ids", "at least one"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"code": "no spaces"}, "code", "A-Z"),
+        ({"code": "X" * 65}, "code", "64"),
+        ({"value": 101}, "value", "between 1 and 100"),
+        ({"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "ends_at", "before"),
+        ({"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "ends_at", "before"),
+        ({"tier_ids": []}, "tier_ids", "at least one"),
+    ],
+)
 def test_bad_definitions_are_refused_naming_the_field(fields, field, words):
     with pytest.raises(ValidationFailed) as refused:
         check_definition(definition(**fields))
     assert refused.value.extra["field"] == field and words in refused.value.detail
 
 
-@pytest.mark.parametrize(("fields", "words"), [
-    ({"starts_at": "2030-01-01T00:00:00"}, "time zone"),
-    ({"ends_at": "2030-01-01T00:00:00"}, "time zone"),
-    ({"ends_at": "2100-01-01T00:00:00Z"}, "2100"),
-])
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"starts_at": "2030-01-01T00:00:00"}, "time zone"),
+        ({"ends_at": "2030-01-01T00:00:00"}, "time zone"),
+        ({"ends_at": "2100-01-01T00:00:00Z"}, "2100"),
+    ],
+)
 def test_a_window_without_a_time_zone_or_out_of_range_is_refused_while_decoding(fields, words):
     (field,) = fields
     with pytest.raises(msgspec.ValidationError, match=rf"{words}.* - at `\$\.{field}`$"):
@@ -164,10 +210,13 @@ def test_a_fixed_code_may_be_worth_more_than_100():
     assert check_definition(definition(kind="fixed", value=250_000, currency="VND")).value == 250_000
 
 
-@pytest.mark.parametrize(("fields", "words"), [
-    ({"kind": "fixed", "value": 50_000}, "needs the currency"),
-    ({"kind": "percent", "value": 10, "currency": "VND"}, "no currency"),
-])
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"kind": "fixed", "value": 50_000}, "needs the currency"),
+        ({"kind": "percent", "value": 10, "currency": "VND"}, "no currency"),
+    ],
+)
 def test_a_fixed_code_carries_its_currency_and_a_percent_code_none(fields, words):
     with pytest.raises(ValidationFailed) as refused:
         check_definition(definition(**fields))
@@ -183,6 +232,7 @@ def test_a_currency_is_three_upper_case_letters(currency):
 
 
 # -- whether a code applies ------------------------------------------------------------------
+
 
 def reason(code, lines, now=NOW) -> str | None:
     try:

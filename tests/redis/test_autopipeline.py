@@ -19,7 +19,8 @@ K = TEST_KEY_PREFIX + "ap:"
 STOPPED_AT_MOST = 60.0
 pytestmark = pytest.mark.standalone_only(
     reason="auto-pipelining wraps a standalone connection; on a cluster the service sends through "
-           "redis-py's cluster client (tests/cluster/test_scripts_on_cluster.py)")
+    "redis-py's cluster client (tests/cluster/test_scripts_on_cluster.py)"
+)
 
 
 async def test_calls_of_one_tick_leave_as_one_write(redis, monkeypatch):
@@ -61,7 +62,8 @@ async def test_each_call_gets_its_own_reply_or_error(redis):
     auto = AutoPipelined(redis)
     await redis.set(K + "s", "text")
     ok, wrong_type, no_script = await asyncio.gather(
-        auto.get(K + "s"), auto.hgetall(K + "s"), auto.evalsha("0" * 40, 0), return_exceptions=True)
+        auto.get(K + "s"), auto.hgetall(K + "s"), auto.evalsha("0" * 40, 0), return_exceptions=True
+    )
     assert ok == b"text"
     assert isinstance(wrong_type, ResponseError)
     assert isinstance(no_script, NoScriptError)

@@ -38,8 +38,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def make_tier(services: Services, *, event_id: str | None = None, total: int = 10, sold: int = 0,
-                    active: bool = True, load: bool = True) -> TierRow:
+async def make_tier(
+    services: Services,
+    *,
+    event_id: str | None = None,
+    total: int = 10,
+    sold: int = 0,
+    active: bool = True,
+    load: bool = True,
+) -> TierRow:
     """A tier in PostgreSQL (``sold`` seats sold, one version bump), loaded in Redis."""
     tier_id = uuid.uuid4()
     event = uuid.UUID(event_id) if event_id else uuid.uuid4()
@@ -58,14 +65,24 @@ async def sell(services: Services, tier_id: str, seats: int) -> tuple[int, int] 
     return (record["quantity_sold"], record["sold_version"]) if record else None
 
 
-async def hold(services: Services, row: TierRow, quantity: int, *, cart_id: str | None = None,
-               at_ms: int | None = None) -> str:
+async def hold(
+    services: Services, row: TierRow, quantity: int, *, cart_id: str | None = None, at_ms: int | None = None
+) -> str:
     """Reserve ``quantity`` seats of the tier in a cart (reserve.lua, as the cart API does)."""
     cart_id = cart_id or uuid.uuid4().hex
     reply, *_ = await services.scripts.reserve(
-        event_id=str(row.event_id), cart_id=cart_id, tier_id=str(row.id), quantity=quantity, mode="add",
-        now_ms=at_ms or now_ms(), ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="",
-        meta_fields={f"ev:{row.event_id}": "1"}, meta_ttl_ms=2 * TTL_MS,
+        event_id=str(row.event_id),
+        cart_id=cart_id,
+        tier_id=str(row.id),
+        quantity=quantity,
+        mode="add",
+        now_ms=at_ms or now_ms(),
+        ttl_ms=TTL_MS,
+        max_lines=20,
+        sweep_limit=0,
+        request_id="",
+        meta_fields={f"ev:{row.event_id}": "1"},
+        meta_ttl_ms=2 * TTL_MS,
     )
     assert reply.result == "ok", reply
     return cart_id
@@ -77,6 +94,5 @@ async def counters(services: Services, row: TierRow):
 
 
 async def pg_sold(services: Services, row: TierRow) -> tuple[int, int]:
-    record = await services.pool.fetchrow(
-        "SELECT quantity_sold, sold_version FROM ticket_tiers WHERE id = $1", row.id)
+    record = await services.pool.fetchrow("SELECT quantity_sold, sold_version FROM ticket_tiers WHERE id = $1", row.id)
     return record["quantity_sold"], record["sold_version"]

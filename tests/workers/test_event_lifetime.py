@@ -31,14 +31,18 @@ def after_grace() -> int:
     return now_ms() + RETIRE_GRACE_MS + 1
 
 
-async def change_tier(services, row: TierRow, *, ended: bool | None = None, active: bool | None = None,
-                      load: bool = True) -> TierRow:
+async def change_tier(
+    services, row: TierRow, *, ended: bool | None = None, active: bool | None = None, load: bool = True
+) -> TierRow:
     """An admin's change of the sale window or the active flag (the definition's version
     bumped), installed in Redis as the admin API does."""
     end = {True: "now() - interval '1 hour'", False: "now() + interval '1 hour'", None: "sales_end"}[ended]
     await services.pool.execute(
         f"UPDATE ticket_tiers SET sales_end = {end}, active = coalesce($2, active), version = version + 1"
-        " WHERE id = $1", row.id, active)
+        " WHERE id = $1",
+        row.id,
+        active,
+    )
     row = await fetch_tier(services.pool, row.id)
     if load:
         await services.catalog.install(row)
@@ -76,13 +80,35 @@ async def test_a_late_read_reloads_a_retired_event_cleanly_and_the_sweep_retires
     assert await event_keys(services, event_id) == 0
 
     refused, *_ = await services.scripts.reserve(
-        event_id=event_id, cart_id="late", tier_id=str(row.id), quantity=1, mode="add", now_ms=now_ms(),
-        ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="", meta_fields={}, meta_ttl_ms=1)
+        event_id=event_id,
+        cart_id="late",
+        tier_id=str(row.id),
+        quantity=1,
+        mode="add",
+        now_ms=now_ms(),
+        ttl_ms=TTL_MS,
+        max_lines=20,
+        sweep_limit=0,
+        request_id="",
+        meta_fields={},
+        meta_ttl_ms=1,
+    )
     assert refused.result == "not-loaded"
     await services.catalog.load(str(row.id))  # what the API does then
     again, *_ = await services.scripts.reserve(
-        event_id=event_id, cart_id="late", tier_id=str(row.id), quantity=1, mode="add", now_ms=now_ms(),
-        ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="", meta_fields={}, meta_ttl_ms=1)
+        event_id=event_id,
+        cart_id="late",
+        tier_id=str(row.id),
+        quantity=1,
+        mode="add",
+        now_ms=now_ms(),
+        ttl_ms=TTL_MS,
+        max_lines=20,
+        sweep_limit=0,
+        request_id="",
+        meta_fields={},
+        meta_ttl_ms=1,
+    )
 
     assert again.result == "sale-closed"
     tier = await counters(services, row)
@@ -120,8 +146,7 @@ async def test_an_event_with_a_part_or_a_tier_still_on_sale_is_kept_and_an_inact
         assert str(kept.event_id) in await indexed_events(services)
 
 
-async def test_a_tier_load_between_the_retirement_and_the_index_update_keeps_the_event_indexed(
-        services, monkeypatch):
+async def test_a_tier_load_between_the_retirement_and_the_index_update_keeps_the_event_indexed(services, monkeypatch):
     row = await change_tier(services, await make_tier(services, load=False), ended=True)
     reopened = await change_tier(services, row, ended=False, load=False)
     real = services.scripts.retire_event
@@ -206,20 +231,42 @@ async def test_a_chunked_recount_racing_buyers_and_checkouts_corrects_exactly_th
             match rng.randrange(6):
                 case 0 | 1:  # refused when the line is at its limit or the part in checkout: fine
                     await scripts.reserve(
-                        event_id=event_id, cart_id=cart, tier_id=str(row.id), quantity=rng.randint(0, 3),
-                        mode=rng.choice(["add", "set"]), now_ms=now, ttl_ms=TTL_MS, max_lines=20, sweep_limit=0,
-                        request_id="", meta_fields={}, meta_ttl_ms=TTL_MS)
+                        event_id=event_id,
+                        cart_id=cart,
+                        tier_id=str(row.id),
+                        quantity=rng.randint(0, 3),
+                        mode=rng.choice(["add", "set"]),
+                        now_ms=now,
+                        ttl_ms=TTL_MS,
+                        max_lines=20,
+                        sweep_limit=0,
+                        request_id="",
+                        meta_fields={},
+                        meta_ttl_ms=TTL_MS,
+                    )
                 case 2:
                     await scripts.remove_line(event_id=event_id, cart_id=cart, tier_id=str(row.id), now_ms=now)
                 case 3:
                     await scripts.clear_part(event_id=event_id, cart_id=cart)
                 case 4:
-                    await scripts.merge_part(event_id=event_id, guest_cart_id=cart, user_cart_id=other,
-                                             now_ms=now, ttl_ms=TTL_MS, max_lines=20)
+                    await scripts.merge_part(
+                        event_id=event_id,
+                        guest_cart_id=cart,
+                        user_cart_id=other,
+                        now_ms=now,
+                        ttl_ms=TTL_MS,
+                        max_lines=20,
+                    )
                 case 5:
                     order = str(uuid.uuid4())
-                    begun = await scripts.checkout_begin(cart_id=cart, event_ids=[event_id], order_id=order,
-                                                         replace="", now_ms=now, deadline_ms=now + TTL_MS)
+                    begun = await scripts.checkout_begin(
+                        cart_id=cart,
+                        event_ids=[event_id],
+                        order_id=order,
+                        replace="",
+                        now_ms=now,
+                        deadline_ms=now + TTL_MS,
+                    )
                     if begun[event_id].result == "ok":
                         await scripts.checkout_apply(cart_id=cart, order_id=order, changes={event_id: []})
 
@@ -261,7 +308,8 @@ async def test_a_recount_taken_over_by_another_is_reported_not_recounted(service
     assert (stats.not_recounted, stats.recounted_in_chunks) == (1, 0)
     assert metric("tc_reconcile_not_recounted_total") == before + 1
     assert [line["event_id"] for line in logs if line["event"] == "reconcile could not recount held"] == [
-        str(row.event_id)]
+        str(row.event_id)
+    ]
     assert (await counters(services, row)).held == 600
 
 

@@ -38,8 +38,15 @@ async def test_a_job_writes_one_json_summary_line_and_updates_its_metrics(capsys
     assert len(lines) == 1
     line = lines[0]
     assert {k: line[k] for k in ("msg", "level", "job", "ok", "events", "calls", "released", "unfinished")} == {
-        "msg": "job done", "level": "info", "job": "test-ok", "ok": True,
-        "events": 2, "calls": 3, "released": 501, "unfinished": 0}
+        "msg": "job done",
+        "level": "info",
+        "job": "test-ok",
+        "ok": True,
+        "events": 2,
+        "calls": 3,
+        "released": 501,
+        "unfinished": 0,
+    }
     assert line["duration_ms"] >= 0 and line["ts"].endswith("+00:00") and line["logger"] == "ticket_cart.worker"
     assert counts["released"] == 501
     assert sample("tc_worker_job_duration_seconds_count", "test-ok") == runs_before + 1
@@ -73,9 +80,13 @@ class Fake:
 async def test_expiry_goes_on_after_each_full_page_and_counts_what_expired_and_failed():
     now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     keys = [(now, uuid.UUID(int=i)) for i in range(3)]
-    batches = iter([ExpiryBatch(picked=4, last=keys[0], expired=4),
-                    ExpiryBatch(picked=4, last=keys[1], expired=3, skipped=[uuid.UUID(int=9)]),
-                    ExpiryBatch(picked=1, last=keys[2], expired=1)])
+    batches = iter(
+        [
+            ExpiryBatch(picked=4, last=keys[0], expired=4),
+            ExpiryBatch(picked=4, last=keys[1], expired=3, skipped=[uuid.UUID(int=9)]),
+            ExpiryBatch(picked=1, last=keys[2], expired=1),
+        ]
+    )
     calls = []
 
     async def expire_unpaid(*, now, limit, after):
@@ -108,16 +119,19 @@ async def test_expiry_expires_a_real_unpaid_order_and_gives_its_seats_back(servi
         tier = await put_tier(client, quantity_total=10)
         added = await client.post("/api/cart/items", json={"tier_id": tier["id"], "quantity": 2})
         assert added.status_code in (200, 201), added.text
-        ordered = await client.post("/api/orders", json={"email": "buyer@example.com"},
-                                    headers={"X-Cart-Token": added.headers["x-cart-token"]})
+        ordered = await client.post(
+            "/api/orders", json={"email": "buyer@example.com"}, headers={"X-Cart-Token": added.headers["x-cart-token"]}
+        )
         assert ordered.status_code == 201, ordered.text
 
     stats = await expire_orders(services, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
 
     assert (stats.expired, stats.batches) == (1, 1)
     order = await services.pool.fetchrow(
-        "SELECT o.status, t.quantity_sold FROM orders o JOIN ticket_tiers t ON t.id = $2::uuid"
-        " WHERE o.id = $1::uuid", ordered.json()["id"], tier["id"])
+        "SELECT o.status, t.quantity_sold FROM orders o JOIN ticket_tiers t ON t.id = $2::uuid WHERE o.id = $1::uuid",
+        ordered.json()["id"],
+        tier["id"],
+    )
     assert (order["status"], order["quantity_sold"]) == ("expired", 0)
     inventory = await services.scripts.inventory(event_id=tier["event_id"], tier_ids=[tier["id"]])
     assert (inventory.tiers[tier["id"]].sold, inventory.tiers[tier["id"]].held) == (0, 0)
@@ -127,8 +141,14 @@ async def test_recovery_moves_a_stuck_checkout_with_no_order_back_to_open(servic
     row = await make_tier(services, total=10)
     cart = await hold(services, row, 2)
     event_id = str(row.event_id)
-    await services.scripts.checkout_begin(cart_id=cart, event_ids=[event_id], order_id=str(uuid.uuid4()),
-                                          replace="", now_ms=now_ms(), deadline_ms=now_ms() - 1)
+    await services.scripts.checkout_begin(
+        cart_id=cart,
+        event_ids=[event_id],
+        order_id=str(uuid.uuid4()),
+        replace="",
+        now_ms=now_ms(),
+        deadline_ms=now_ms() - 1,
+    )
 
     totals = await recover_checkouts(services)
 

@@ -81,8 +81,14 @@ async def test_an_install_postgresql_made_that_redis_missed_is_drift(services):
 async def test_redis_behind_while_a_part_of_the_tier_is_in_checkout_is_a_checkout_in_flight(services):
     row = await make_tier(services, total=10)
     cart = await hold(services, row, 2)
-    await services.scripts.checkout_begin(cart_id=cart, event_ids=[str(row.event_id)], order_id=str(uuid.uuid4()),
-                                          replace="", now_ms=now_ms(), deadline_ms=now_ms() + 60_000)
+    await services.scripts.checkout_begin(
+        cart_id=cart,
+        event_ids=[str(row.event_id)],
+        order_id=str(uuid.uuid4()),
+        replace="",
+        now_ms=now_ms(),
+        deadline_ms=now_ms() + 60_000,
+    )
     await sell(services, str(row.id), 2)  # sold by someone PostgreSQL has no order of (by hand)
 
     stats = await reconcile_inventory(services)
@@ -92,8 +98,7 @@ async def test_redis_behind_while_a_part_of_the_tier_is_in_checkout_is_a_checkou
     assert (stats.sold_drift, stats.sold_installed, stats.held_drift, stats.applied) == (0, 1, 0, 0)
 
 
-async def test_a_committed_order_whose_part_is_still_in_checkout_is_applied_not_counted_twice(
-        services, monkeypatch):
+async def test_a_committed_order_whose_part_is_still_in_checkout_is_applied_not_counted_twice(services, monkeypatch):
     row = await make_tier(services, total=10)
     cart = await hold(services, row, 2)
 
@@ -152,7 +157,8 @@ async def test_a_tier_missing_from_a_loaded_event_is_loaded(services):
 async def test_a_newer_definition_in_postgresql_is_installed(services):
     row = await make_tier(services, total=10)
     await services.pool.execute(
-        "UPDATE ticket_tiers SET quantity_total = 12, version = version + 1 WHERE id = $1", row.id)
+        "UPDATE ticket_tiers SET quantity_total = 12, version = version + 1 WHERE id = $1", row.id
+    )
 
     stats = await reconcile_inventory(services)
 

@@ -39,9 +39,19 @@ class Market:
         mode, quantity = self.rng.choice([("add", 1), ("add", 2), ("add", 3), ("set", 0)])
         cart = self.rng.choice(self.carts)
         await self.services.scripts.reserve(
-            event_id=self.event_id, cart_id=cart, tier_id=str(row.id), quantity=quantity, mode=mode,
-            now_ms=now_ms(), ttl_ms=TTL_MS, max_lines=20, sweep_limit=0, request_id="",
-            meta_fields={f"ev:{self.event_id}": "1"}, meta_ttl_ms=2 * TTL_MS)
+            event_id=self.event_id,
+            cart_id=cart,
+            tier_id=str(row.id),
+            quantity=quantity,
+            mode=mode,
+            now_ms=now_ms(),
+            ttl_ms=TTL_MS,
+            max_lines=20,
+            sweep_limit=0,
+            request_id="",
+            meta_fields={f"ev:{self.event_id}": "1"},
+            meta_ttl_ms=2 * TTL_MS,
+        )
 
     async def release(self) -> None:
         await self.services.scripts.clear_part(event_id=self.event_id, cart_id=self.rng.choice(self.carts))
@@ -51,12 +61,14 @@ class Market:
 
     async def checkout(self) -> None:
         """A whole checkout saga in one go: begin, commit, apply."""
+
         async def saga(cart: str) -> None:
             await self._begin(cart)
             if cart in self.orders and cart not in self.committed:
                 await self._commit(cart)
             if cart in self.committed:
                 await self._apply(cart)
+
         await self._locked(self.carts, saga)
 
     async def commit(self) -> None:
@@ -81,8 +93,13 @@ class Market:
 
     async def _begin(self, cart: str) -> None:
         replies = await self.services.scripts.checkout_begin(
-            cart_id=cart, event_ids=[self.event_id], order_id=self.orders.get(cart) or str(uuid.uuid4()),
-            replace="", now_ms=now_ms(), deadline_ms=now_ms() + 60_000)
+            cart_id=cart,
+            event_ids=[self.event_id],
+            order_id=self.orders.get(cart) or str(uuid.uuid4()),
+            replace="",
+            now_ms=now_ms(),
+            deadline_ms=now_ms() + 60_000,
+        )
         if replies[self.event_id].result == "ok":
             self.orders[cart] = replies[self.event_id].order_id
 
@@ -103,12 +120,14 @@ class Market:
 
     async def _apply(self, cart: str) -> None:
         await self.services.scripts.checkout_apply(
-            cart_id=cart, order_id=self.orders[cart], changes={self.event_id: self.committed[cart]})
+            cart_id=cart, order_id=self.orders[cart], changes={self.event_id: self.committed[cart]}
+        )
         del self.orders[cart], self.committed[cart]
 
     async def _abort(self, cart: str) -> None:
         await self.services.scripts.checkout_abort(
-            cart_id=cart, order_id=self.orders[cart], event_ids=[self.event_id], now_ms=now_ms(), grace_ms=0)
+            cart_id=cart, order_id=self.orders[cart], event_ids=[self.event_id], now_ms=now_ms(), grace_ms=0
+        )
 
     async def expire_an_order(self) -> None:
         """An unpaid order expires: one seat back in PostgreSQL; its install sometimes lost."""
@@ -116,7 +135,8 @@ class Market:
         record = await self.services.pool.fetchrow(SELL, row.id, -1)
         if record is not None and self.rng.random() < 0.7:
             await self.services.scripts.count_sold(
-                event_id=self.event_id, changes=[(str(row.id), record["sold_version"], -1)])
+                event_id=self.event_id, changes=[(str(row.id), record["sold_version"], -1)]
+            )
 
     async def reconcile(self) -> None:
         await reconcile_inventory(self.services)
@@ -134,9 +154,21 @@ class Market:
         monkeypatch.setattr(self.services.scripts, "reconcile", late_reconcile)
 
     async def round(self) -> None:
-        steps = [self.reserve, self.reserve, self.reserve, self.release, self.checkout, self.checkout,
-                 self.begin, self.commit, self.apply, self.abort, self.expire_an_order,
-                 self.reconcile, self.reconcile]
+        steps = [
+            self.reserve,
+            self.reserve,
+            self.reserve,
+            self.release,
+            self.checkout,
+            self.checkout,
+            self.begin,
+            self.commit,
+            self.apply,
+            self.abort,
+            self.expire_an_order,
+            self.reconcile,
+            self.reconcile,
+        ]
         await asyncio.gather(*(self.rng.choice(steps)() for _ in range(10)))
 
     async def check(self) -> None:
@@ -170,8 +202,7 @@ class Market:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_reconcile_racing_carts_and_checkouts_never_shows_more_seats_than_the_truth(
-        services, seed, monkeypatch):
+async def test_reconcile_racing_carts_and_checkouts_never_shows_more_seats_than_the_truth(services, seed, monkeypatch):
     first = await make_tier(services, total=TOTAL)
     second = await make_tier(services, event_id=str(first.event_id), total=TOTAL)
     market = Market(services, [first, second], seed)

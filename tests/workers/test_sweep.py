@@ -66,8 +66,13 @@ async def test_sweep_never_releases_a_part_in_checkout(services):
     await hold(services, row, 2)
     in_checkout = await hold(services, row, 3)
     begun = await services.scripts.checkout_begin(
-        cart_id=in_checkout, event_ids=[str(row.event_id)], order_id="order-1", replace="",
-        now_ms=now_ms(), deadline_ms=now_ms() + 60_000)
+        cart_id=in_checkout,
+        event_ids=[str(row.event_id)],
+        order_id="order-1",
+        replace="",
+        now_ms=now_ms(),
+        deadline_ms=now_ms() + 60_000,
+    )
     assert begun[str(row.event_id)].result == "ok"
 
     stats = await sweep_expired_parts(services, now_ms=now_ms() + 10 * TTL_MS)

@@ -62,14 +62,20 @@ async def test_the_arq_worker_starts_runs_a_queued_job_and_shuts_down(services, 
 
 
 async def test_the_arq_worker_starts_without_postgres_and_runs_the_jobs_that_need_only_redis(settings):
-    settings = msgspec.structs.replace(settings, worker_metrics_port=0, database_timeout_seconds=1.0,
-                                       database_url="postgresql://postgres@127.0.0.1:9/nothing-listens")
+    settings = msgspec.structs.replace(
+        settings,
+        worker_metrics_port=0,
+        database_timeout_seconds=1.0,
+        database_url="postgresql://postgres@127.0.0.1:9/nothing-listens",
+    )
     worker_settings = create_worker_settings(settings)
     queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
     job_ids = [f"test-{name}-{uuid.uuid4()}" for name in ("sweep", "reconcile")]
     try:
-        sweep, reconcile = [await queue.enqueue_job(f"{settings.key_prefix}{name}", _job_id=job_id)
-                            for name, job_id in zip(("sweep", "reconcile"), job_ids, strict=True)]
+        sweep, reconcile = [
+            await queue.enqueue_job(f"{settings.key_prefix}{name}", _job_id=job_id)
+            for name, job_id in zip(("sweep", "reconcile"), job_ids, strict=True)
+        ]
         worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
         try:
             await worker.async_run()  # start-up does not need PostgreSQL
@@ -107,8 +113,14 @@ async def test_the_worker_writes_the_info_lines_of_shared_domain_code(services, 
     the same JSON lines as the worker's own."""
     row = await make_tier(services, total=10)
     cart = await hold(services, row, 2)
-    await services.scripts.checkout_begin(cart_id=cart, event_ids=[str(row.event_id)], order_id=str(uuid.uuid4()),
-                                          replace="", now_ms=now_ms(), deadline_ms=now_ms() - 1)
+    await services.scripts.checkout_begin(
+        cart_id=cart,
+        event_ids=[str(row.event_id)],
+        order_id=str(uuid.uuid4()),
+        replace="",
+        now_ms=now_ms(),
+        deadline_ms=now_ms() - 1,
+    )
     settings = msgspec.structs.replace(settings, worker_metrics_port=0, log_level="INFO")
     worker_settings = create_worker_settings(settings)
     queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
@@ -125,9 +137,14 @@ async def test_the_worker_writes_the_info_lines_of_shared_domain_code(services, 
         await queue.aclose()
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    (domain,) = [line for line in lines if line["logger"] == "ticket_cart.orders"
-                 and line["msg"].startswith("checkout recovery")]
+    (domain,) = [
+        line for line in lines if line["logger"] == "ticket_cart.orders" and line["msg"].startswith("checkout recovery")
+    ]
     (summary,) = [line for line in lines if line["msg"] == "job done" and line["job"] == "recover_checkouts"]
     assert (domain["level"], summary["logger"], summary["job"], summary["aborted"]) == (
-        "info", "ticket_cart.worker", "recover_checkouts", 1)
+        "info",
+        "ticket_cart.worker",
+        "recover_checkouts",
+        1,
+    )
     assert {"ts", "level", "logger", "msg"} <= domain.keys() & summary.keys()
