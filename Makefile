@@ -41,7 +41,8 @@ test-tools: ## install the non-Python tools some tests drive (Debian packages), 
 # the types, strictly, of the packages pyproject's [tool.mypy] names. Both are configured
 # in pyproject.toml; mypy's cache (.mypy_cache) keeps a second run to a second or two.
 LINT_PATHS := service workers devtools tests loadtest locustfile.py deploy/lock_requirements.py
-lint: $(STAMP) ## ruff check and mypy (configured in pyproject.toml); make test runs it first
+lint: $(STAMP) ## ruff (format check, then lint) and mypy, configured in pyproject.toml; make test runs it first
+	$(VENV)/bin/ruff format --check $(LINT_PATHS) || { echo "make lint: run '$(VENV)/bin/ruff format' to format" >&2; exit 1; }
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
