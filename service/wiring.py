@@ -3,9 +3,12 @@
 The API's lifespan and the worker's start-up both call ``open_services``; each domain
 object gets only what it uses (its pool, scripts, settings, the other services it calls),
 never the container. HTTP handlers receive their area's service by Litestar dependency
-injection (``DEPENDENCIES``, declared once in ``create_app``); code below the handlers
-(middleware, the fast lane) reads the container through ``services_of``. Nothing else
-holds global state.
+injection (``DEPENDENCIES``, declared once in ``create_app``); a buyer's route asks for one:
+Litestar resolves two or more dependencies of a handler concurrently, in an anyio task
+group per request, which cost the promo route half a millisecond (``make bench``; the two
+admin routes of payment outcomes take two). Code
+at the edge (middleware, the fast lane, ``service.http.identity`` for the caller's cart and
+user) reads the container through ``services_of``. Nothing else holds global state.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from service.orders.lifecycle import OrderLifecycle
 from service.orders.reads import OrderReads
 from service.orders.recovery import CheckoutRecovery
 from service.orders.settlement import Settlement
+from service.promo.attempts import PromoAttempts
+from service.promo.on_cart import CartPromos
 from service.promo.service import PromoService
 from service.redis.autopipeline import AutoPipelined
 from service.redis.client import RedisClient, create_redis
@@ -53,6 +58,7 @@ class Services:
     carts: CartService
     inventory: InventoryService
     promos: PromoService
+    cart_promos: CartPromos
     cart_tokens: CartTokens
     user_tokens: UserTokens
     orders: OrderReads
@@ -71,7 +77,7 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
     # CommandsProtocol declares a connection_pool, which AutoPipelined has no use for.)
     scripts = Scripts(redis if settings.redis_cluster else AutoPipelined(cast(Redis, redis)), keys)  # type: ignore[abstract]
     catalog = TierCatalog(pool, scripts, max_per_line=settings.max_quantity_per_line)
-    promos = PromoService(settings, pool, scripts, keys)
+    promos = PromoService(pool)
     settlement = Settlement(settings, pool, scripts)
     carts = CartService(
         settings,
@@ -91,6 +97,13 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         carts=carts,
         inventory=InventoryService(pool, scripts, catalog),
         promos=promos,
+        cart_promos=CartPromos(
+            promos,
+            carts,
+            PromoAttempts(
+                scripts, keys, settings.promo_attempts_per_minute, settings.promo_attempts_address_per_minute
+            ),
+        ),
         cart_tokens=CartTokens(settings.cart_token_secrets),
         user_tokens=UserTokens(settings.jwt_secret),
         orders=OrderReads(pool),
@@ -144,24 +157,8 @@ def _provider(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-# What handlers may ask for by name: each area's service, and the few shared objects.
+# What handlers may ask for by name: each area's service (a buyer's route asks for one: see above).
 DEPENDENCIES = {
     name: _provider(name)
-    for name in (
-        "settings",
-        "carts",
-        "merges",
-        "inventory",
-        "promos",
-        "orders",
-        "checkouts",
-        "lifecycle",
-        "cart_tokens",
-        "user_tokens",
-        "catalog",
-        "scripts",
-        "pool",
-        "redis",
-        "postgres",
-    )
+    for name in ("inventory", "merges", "promos", "cart_promos", "orders", "checkouts", "lifecycle")
 }

@@ -8,10 +8,10 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 
-from service.auth import CartRef, CartTokens, UserTokens, user_cart_id
+from service.auth import CartRef, user_cart_id
 from service.cart.merge import CartMerge, MergedCartView
 from service.errors import Unauthorized, ValidationFailed
-from service.http.identity import CART_TOKEN_COOKIE, bearer_user, guest_token
+from service.http.identity import CART_TOKEN_COOKIE, guest_cart_id, signed_in_user
 from service.http.openapi import problems
 
 
@@ -26,19 +26,16 @@ from service.http.openapi import problems
 async def merge_cart(
     request: Request[Any, Any, Any],
     merges: NamedDependency[CartMerge],
-    cart_tokens: NamedDependency[CartTokens],
-    user_tokens: NamedDependency[UserTokens],
 ) -> Response[MergedCartView]:
-    user_id = bearer_user(request.scope, user_tokens)
+    user_id = signed_in_user(request.scope)
     if user_id is None:
         raise Unauthorized("Sign in (Authorization: Bearer <token>) to merge a guest cart")
-    token = guest_token(request.scope)
-    if not token:
+    guest_cart = guest_cart_id(request.scope)
+    if guest_cart is None:
         raise ValidationFailed(
             "Name the guest cart with its X-Cart-Token header or cart_token cookie", field="X-Cart-Token"
         )
-    guest_cart_id = cart_tokens.verify(token)
-    view, guest_gone = await merges.merge(CartRef(cart_id=user_cart_id(user_id), user_id=user_id), guest_cart_id)
+    view, guest_gone = await merges.merge(CartRef(cart_id=user_cart_id(user_id), user_id=user_id), guest_cart)
     response = Response(view)
     if guest_gone:  # the guest token names an empty cart now: let the browser forget it
         response.delete_cookie(CART_TOKEN_COOKIE, path="/")

@@ -14,6 +14,7 @@ from litestar.types import Scope
 
 from service.auth import CartRef, CartTokens, UserTokens, user_cart_id
 from service.errors import DomainError, InvalidUserToken
+from service.wiring import services_of
 
 CART_TOKEN_HEADER = "x-cart-token"
 CART_TOKEN_COOKIE = "cart_token"
@@ -113,8 +114,20 @@ def resolve_cart(
 
 def existing_cart(scope: Scope) -> CartRef | None:
     """The cart the request names, if it names one; reads and removals never create one."""
-    s = scope["app"].state.services  # the container (service.wiring), read at the edge
+    s = services_of(scope)
     return resolve_cart(scope, s.cart_tokens, s.user_tokens, create=False)[0]
+
+
+def signed_in_user(scope: Scope) -> str | None:
+    """The signed-in user's id (bearer JWT), None without an Authorization header; 401 for a bad one."""
+    return bearer_user(scope, services_of(scope).user_tokens)
+
+
+def guest_cart_id(scope: Scope) -> str | None:
+    """The guest cart the request's cart token (header, else cookie) names, verified; None
+    without one; 401 for a bad one."""
+    token = guest_token(scope)
+    return services_of(scope).cart_tokens.verify(token) if token else None
 
 
 def cart_token_headers(token: str | None, secure: bool) -> dict[str, str]:

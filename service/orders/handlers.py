@@ -13,9 +13,8 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
-from service.auth import CartTokens, UserTokens
 from service.errors import CartEmpty, Unauthorized, ValidationFailed
-from service.http.identity import bearer_user, resolve_cart
+from service.http.identity import existing_cart, signed_in_user
 from service.http.openapi import problems
 from service.http.params import idempotency_key as idempotency_key_of
 from service.orders.checkout import Checkouts
@@ -57,13 +56,11 @@ async def create_order(
     request: Request[Any, Any, Any],
     data: JSONBody[CheckoutRequest],
     checkouts: NamedDependency[Checkouts],
-    cart_tokens: NamedDependency[CartTokens],
-    user_tokens: NamedDependency[UserTokens],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[OrderView]:
     email = _email(data.email)
     key = idempotency_key_of(idempotency_key)
-    cart, _ = resolve_cart(request.scope, cart_tokens, user_tokens, create=False)
+    cart = existing_cart(request.scope)
     if cart is None:
         raise CartEmpty("There is no cart to check out")
     name = data.name.strip() if data.name and data.name.strip() else None
@@ -81,14 +78,13 @@ async def create_order(
 async def list_orders(
     request: Request[Any, Any, Any],
     orders: NamedDependency[OrderReads],
-    user_tokens: NamedDependency[UserTokens],
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     cursor: Annotated[
         str | None,
         QueryParameter(max_length=200, pattern=CURSOR_PATTERN, description="next_cursor of the previous page"),
     ] = None,
 ) -> OrderPage:
-    user_id = bearer_user(request.scope, user_tokens)
+    user_id = signed_in_user(request.scope)
     if user_id is None:
         raise Unauthorized("Sign in (Authorization: Bearer <token>) to list your orders")
     return await orders.list_for_user(user_id, limit=limit, cursor=cursor)
@@ -104,10 +100,9 @@ async def get_order(
     request: Request[Any, Any, Any],
     order_id: FromPath[str],
     orders: NamedDependency[OrderReads],
-    user_tokens: NamedDependency[UserTokens],
     order_token: OrderToken = None,
 ) -> OrderView:
-    return await orders.get(order_id, user_id=bearer_user(request.scope, user_tokens), access_token=order_token)
+    return await orders.get(order_id, user_id=signed_in_user(request.scope), access_token=order_token)
 
 
 ROUTES = [create_order, list_orders, get_order]

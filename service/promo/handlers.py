@@ -9,25 +9,26 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
-from service.auth import CartTokens, UserTokens, key_matches
+from service.auth import key_matches
 from service.cart.dto import CartView
 from service.cart.handlers import EMPTY_CART
-from service.cart.service import CartService
 from service.http.forwarded import client_addresses
 from service.http.guards import ADMIN
-from service.http.identity import existing_cart, resolve_cart
+from service.http.identity import existing_cart
 from service.http.openapi import problems
 from service.http.ratelimit import client_subject
 from service.promo.dto import ApplyPromo, PromoCode, PromoDefinition
+from service.promo.on_cart import CartPromos
 from service.promo.service import PromoService
-from service.settings import Settings
+from service.wiring import services_of
 
 
-def client_address(request: Request[Any, Any, Any], settings: Settings) -> str | None:
+def client_address(request: Request[Any, Any, Any]) -> str | None:
     """Whose attempts the per-address limit counts: the client's address as the general
     limit sees it (behind trusted proxies, the forwarded one; an IPv6 client by its /64);
     None for a trusted backend (X-Service-Key), which speaks for many buyers from one
     address."""
+    settings = services_of(request.scope).settings
     if key_matches(settings.trusted_service_key, request.headers.get("x-service-key")):
         return None
     return client_subject(client_addresses(settings.trusted_proxies).client(request.scope)).name
@@ -67,14 +68,10 @@ async def get_promo_code(code: FromPath[str], promos: NamedDependency[PromoServi
 async def apply_promo(
     request: Request[Any, Any, Any],
     data: JSONBody[ApplyPromo],
-    promos: NamedDependency[PromoService],
-    carts: NamedDependency[CartService],
-    cart_tokens: NamedDependency[CartTokens],
-    user_tokens: NamedDependency[UserTokens],
-    settings: NamedDependency[Settings],
+    cart_promos: NamedDependency[CartPromos],
 ) -> Response[CartView]:
-    cart, _ = resolve_cart(request.scope, cart_tokens, user_tokens, create=False)
-    view, limit = await promos.apply(carts, cart, data.code, client_address(request, settings))
+    cart = existing_cart(request.scope)
+    view, limit = await cart_promos.apply(cart, data.code, client_address(request))
     return Response(view, headers=limit.headers())
 
 
@@ -85,13 +82,11 @@ async def apply_promo(
     status_code=200,
     responses=problems(401, 409),
 )
-async def remove_promo(
-    request: Request[Any, Any, Any], promos: NamedDependency[PromoService], carts: NamedDependency[CartService]
-) -> CartView:
+async def remove_promo(request: Request[Any, Any, Any], cart_promos: NamedDependency[CartPromos]) -> CartView:
     cart = existing_cart(request.scope)
     if cart is None:
         return EMPTY_CART
-    return await promos.remove(carts, cart)
+    return await cart_promos.remove(cart)
 
 
 ROUTES = [put_promo_code, get_promo_code, apply_promo, remove_promo]

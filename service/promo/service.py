@@ -1,5 +1,5 @@
-"""Promo codes: admin definitions, applying a code to a cart, and the checkout's quote,
-redemption and release.
+"""Promo codes: admin definitions, the cart view's discount, and the checkout's quote,
+redemption and release (applying a code to a cart: on_cart.py).
 
 Definitions live in PostgreSQL; the cart view reads them through a short per-process
 cache, so a view never waits on PostgreSQL more than once per code every few seconds.
@@ -18,21 +18,15 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from service.auth import CartRef
-from service.cart.dto import CartItem, CartView
-from service.cart.service import CartService
-from service.clock import now_ms, utcnow
+from service.cart.dto import CartItem
+from service.clock import utcnow
 from service.errors import (
-    CheckoutInProgress,
     Conflict,
     InvalidPromo,
     NotFound,
     PromoExhausted,
-    RateLimited,
 )
-from service.keys import Keys
 from service.promo import store
-from service.promo.attempts import AttemptLimit, PromoAttempts
 from service.promo.dto import PromoCode, PromoDefinition, PromoQuote
 from service.promo.rules import (
     check_applies,
@@ -42,8 +36,6 @@ from service.promo.rules import (
     normalize_code,
     uses_refusal,
 )
-from service.redis.scripts import Scripts
-from service.settings import Settings
 
 CACHE_TTL_SECONDS = 5.0
 _CACHE_LIMIT = 10_000
@@ -62,18 +54,8 @@ def customer_key(user_id: str | None, email: str) -> str:
 class PromoService:
     customer_key = staticmethod(customer_key)
 
-    def __init__(
-        self,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        scripts: Scripts,
-        keys: Keys,
-        cache_ttl_seconds: float = CACHE_TTL_SECONDS,
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache_ttl_seconds: float = CACHE_TTL_SECONDS) -> None:
         self.pool = pool
-        self.attempts = PromoAttempts(
-            scripts, keys, settings.promo_attempts_per_minute, settings.promo_attempts_address_per_minute
-        )
         self.cache_ttl = cache_ttl_seconds
         self._cache: dict[str, tuple[float, PromoCode | None]] = {}
         self._loading: dict[str, asyncio.Future[PromoCode | None]] = {}
@@ -148,51 +130,12 @@ class PromoService:
             return 0
         return sum(line_discounts(promo, items).values())
 
-    # -- the buyer's cart ------------------------------------------------------------------
-
-    async def apply(
-        self, carts: CartService, cart: CartRef | None, raw_code: str, client: str | None
-    ) -> tuple[CartView, AttemptLimit]:
-        """Check the code against the cart and name it there; the cart keeps its previous
-        code when this one does not apply. Every attempt counts against the limits, and
-        a caller without a cart is refused (not-applicable) without one being made."""
-        cart_id = cart.cart_id if cart else None
-        code = normalize_code(raw_code)
-        try:
-            limit = await self.attempts.spend(cart_id, client, now_ms())
-        except RateLimited:
-            _log_attempt(code, "rate-limited", cart_id, client)
-            raise
-        try:
-            view = await carts.settled_view(cart) if cart else None
-            if view is not None and view.status == "checkout":
-                raise CheckoutInProgress("The cart is being checked out; the promo code cannot change now")
-            if code is None:
-                raise invalid("not-found")
-            # Fresh from PostgreSQL: an admin's change shows here at once, and a signed-in
-            # buyer learns of their own use limit before checkout.
-            user_key = customer_key(cart.user_id, "") if cart and cart.user_id else None
-            promo, customer_uses = await store.fetch_promo_for_customer(self.pool, code, user_key)
-            self._remember(code, promo)
-            check_applies(promo, view.items if view else [], utcnow())
-            assert promo is not None and cart is not None  # a code that applies has lines
-            if uses_refusal(promo, customer_uses if user_key else None):
-                raise invalid("exhausted")
-            view = await carts.set_promo(cart, code)
-        except InvalidPromo as exc:
-            _log_attempt(code, exc.extra.get("reason", "invalid"), cart_id, client)
-            exc.headers.update(limit.headers())  # a refused attempt spent from the limit too
-            raise
-        _log_attempt(code, "applied", cart_id, client)
-        return view, limit
-
-    async def remove(self, carts: CartService, cart: CartRef) -> CartView:
-        view = await carts.settled_view(cart)
-        if view.status == "checkout":
-            raise CheckoutInProgress("The cart is being checked out; the promo code cannot change now")
-        if view.promo_code is None:
-            return view
-        return await carts.set_promo(cart, None)
+    async def for_customer(self, code: str, user_key: str | None) -> tuple[PromoCode | None, int]:
+        """The code fresh from PostgreSQL (an admin's change shows at once), with the uses
+        ``user_key`` made of it (0 without one)."""
+        promo, customer_uses = await store.fetch_promo_for_customer(self.pool, code, user_key)
+        self._remember(code, promo)
+        return promo, customer_uses
 
     # -- checkout --------------------------------------------------------------------------
 
@@ -301,14 +244,3 @@ def _exhausted(limit: str) -> PromoExhausted:
     if limit == "customer":
         return PromoExhausted("This customer has used this promo code the most times allowed", limit="customer")
     return PromoExhausted("This promo code has been used up", limit="total")
-
-
-def _log_attempt(code: str | None, result: str, cart_id: str | None, client: str | None) -> None:
-    # Only a well-formed code is logged: what a buyer typed may be anything, their e-mail too.
-    log.info(
-        "promo attempt code=%s result=%s cart=%s client=%s",
-        code or "(malformed)",
-        result,
-        cart_id,
-        client or "(trusted service)",
-    )

@@ -13,11 +13,8 @@ import pytest
 import pytest_asyncio
 
 from service.errors import InvalidPromo, PromoExhausted
-from service.keys import Keys
 from service.promo.dto import PromoDefinition, PromoQuote
 from service.promo.service import PromoService, customer_key
-from service.redis.scripts import Scripts
-from tests.conftest import TEST_KEY_PREFIX
 from tests.promo.factories import EVENT_A, EVENT_B, line
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -26,8 +23,8 @@ CONCURRENT_CONNECTIONS = 25
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def promos(settings, db_pool, redis) -> PromoService:
-    return PromoService(settings, db_pool, Scripts(redis, Keys(TEST_KEY_PREFIX)), Keys(TEST_KEY_PREFIX))
+async def promos(db_pool) -> PromoService:
+    return PromoService(db_pool)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
