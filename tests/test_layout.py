@@ -15,6 +15,7 @@ run time and under TYPE_CHECKING alike.
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 from devtools import PROJECT_ROOT
@@ -86,3 +87,20 @@ def test_each_domain_area_imports_only_the_areas_before_it():
         for file, name in _violations((area.replace(".", "/"),), AREA_ORDER[i + 1 :])
     }
     assert backwards == set()
+
+
+def test_a_buyers_route_asks_for_at_most_one_dependency(settings):
+    """Litestar resolves two or more dependencies of a handler concurrently, in an anyio task
+    group per request: half a millisecond on the promo route (service/wiring.py)."""
+    from service.app import create_app
+
+    asked = {
+        f"{sorted(handler.http_methods)} {route.path}": sorted(
+            set(handler.resolve_dependencies()) & set(inspect.signature(handler.fn).parameters)
+        )
+        for route in create_app(settings).routes
+        for handler in getattr(route, "route_handlers", [])
+        if not route.path.startswith("/api/admin/")
+    }
+    assert asked, "no route found"
+    assert {route: names for route, names in asked.items() if len(names) > 1} == {}
