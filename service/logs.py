@@ -79,6 +79,9 @@ def configure_logging(level: str = "INFO") -> None:
         handler.set_name(_HANDLER_NAME)
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
+    # Our lines are written here once: not again by the root logger's handler (Litestar
+    # installs one in the API, in its own plain format).
+    logger.propagate = False
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, _to_standard_library],
         wrapper_class=structlog.make_filtering_bound_logger(number),
