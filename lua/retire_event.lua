@@ -9,8 +9,9 @@ opened again sells normally; a late read of an ended tier loads it, and a later 
 retires it again). A tier loaded less than `grace_ms` ago keeps the event: a buyer's
 load-then-retry, or an admin's change, is never undone under its feet.
 
-The worker (workers/active_events.py) then takes the event out of its index; the index
-lives in another slot, so that is a second step (see there for why it is safe).
+The worker (workers/active_events.py) then takes the event out of its index and its tiers
+out of the tier -> event map (`ids` names them); both live in other slots, so that is a
+second step (see there for why it is safe).
 
 KEYS[1] inv    hash: event inventory
 KEYS[2] carts  hash: cart id -> part (JSON)
@@ -20,7 +21,7 @@ KEYS[4] co     sorted set: cart id -> checkout deadline (ms)
 ARGV[1] now_ms
 ARGV[2] grace_ms   how long after its last tier load an event is kept anyway
 
-Reply: JSON {r = result, tiers (how many tiers the inventory had)}
+Reply: JSON {r = result, tiers (how many tiers the inventory had), ids (their ids, when any)}
   r = "retired":  the event's keys were deleted
   r = "gone":     no inventory (never loaded, flushed, or retired before) and no part; any
                   stale entries of `exp` and `co` were deleted
@@ -46,7 +47,7 @@ if loaded + grace > now then
   return cjson.encode({ r = 'recent' })
 end
 
-local tiers = 0
+local ids = {}
 for _, field in ipairs(redis.call('HKEYS', inv)) do
   if string.sub(field, -6) == ':total' then
     local tier = string.sub(field, 1, -7)
@@ -55,9 +56,12 @@ for _, field in ipairs(redis.call('HKEYS', inv)) do
     if f[1] == '1' and (sale_end == 0 or sale_end > now) then
       return cjson.encode({ r = 'selling' })
     end
-    tiers = tiers + 1
+    ids[#ids + 1] = tier
   end
 end
 
 redis.call('DEL', inv, carts, exp, co)
-return cjson.encode({ r = 'retired', tiers = tiers })
+if #ids == 0 then  -- cjson writes an empty table as {}: left out, the reply defaults it
+  return cjson.encode({ r = 'retired', tiers = 0 })
+end
+return cjson.encode({ r = 'retired', tiers = #ids, ids = ids })

@@ -28,6 +28,11 @@ async def retire_if_finished(services: Services, event_id: str, now_ms: int) -> 
     A load after that look adds the event itself. So an event with an inventory is never
     left out of the index; at worst an event is in it with none, and the next sweep
     removes it again.
+
+    The retired tiers then leave the tier -> event map (``Keys.tier_places``), which would
+    otherwise grow by every tier ever sold. A request naming one of them later finds no
+    place and loads the tier from PostgreSQL, as for any tier Redis does not hold; a load
+    racing this HDEL only costs the next request that same load.
     """
     reply = await services.scripts.retire_event(event_id=event_id, now_ms=now_ms, grace_ms=RETIRE_GRACE_MS)
     if reply.result not in ("retired", "gone"):
@@ -37,4 +42,6 @@ async def retire_if_finished(services: Services, event_id: str, now_ms: int) -> 
     if await services.redis.exists(services.keys.event(event_id).inventory):
         await services.redis.zadd(index, {event_id: now_ms})
         return False
+    if reply.tier_ids:
+        await services.scripts.forget_tier_places(reply.tier_ids)
     return reply.result == "retired"

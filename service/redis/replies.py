@@ -95,9 +95,10 @@ class SweepReply(msgspec.Struct, frozen=True, rename={"result": "r"}):
     parts: int = -1  # parts of the event left (open or in checkout); 0: it may be finished
 
 
-class RetireReply(msgspec.Struct, frozen=True, rename={"result": "r"}):
+class RetireReply(msgspec.Struct, frozen=True, rename={"result": "r", "tier_ids": "ids"}):
     result: RetireResult
     tiers: int = 0
+    tier_ids: list[str] = msgspec.field(default_factory=list)  # "retired": the tiers the event had
 
 
 class RecountedTier(msgspec.Struct, frozen=True):

@@ -264,6 +264,10 @@ class Scripts(LuaGateway):
         raw = await self.redis.hget(self.keys.tier_places(), tier_id)  # type: ignore[misc]
         return None if raw is None else msgspec.json.decode(raw, type=TierPlace)
 
+    async def forget_tier_places(self, tier_ids: list[str]) -> None:
+        """Drop tiers from the tier -> event map (a retired event's: workers/active_events.py)."""
+        await self.redis.hdel(self.keys.tier_places(), *tier_ids)  # type: ignore[misc]
+
     async def install_sold(self, *, event_id: str, pairs: list[tuple[str, int, int]]) -> InstallReply:
         """Install (tier, sold, sold_version) triples read from PostgreSQL (install_sold.lua)."""
         if not pairs:

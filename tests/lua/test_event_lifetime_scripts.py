@@ -46,7 +46,7 @@ async def test_an_event_whose_sales_ended_and_has_no_part_is_deleted_whole(scrip
 
     reply = await scripts.retire_event(event_id=E, now_ms=LATER, grace_ms=GRACE)
 
-    assert (reply.result, reply.tiers) == ("retired", 2)
+    assert (reply.result, reply.tiers, sorted(reply.tier_ids)) == ("retired", 2, ["t1", "t2"])
     assert await event_keys(scripts) == {"inv": 0, "carts": 0, "exp": 0, "co": 0}
     assert await retire(scripts) == "gone"
 

@@ -65,6 +65,7 @@ async def test_a_finished_event_leaves_redis_and_the_index_and_reconcile_does_no
     assert stats.retired == 1 and metric("tc_events_retired_total") == retired_before + 1
     assert await event_keys(services, event_id) == 0
     assert event_id not in await indexed_events(services)
+    assert await services.scripts.tier_place(str(row.id)) is None  # the tier -> event map forgets it
 
     stats = await reconcile_inventory(services)
 
