@@ -18,6 +18,7 @@ from service.health import live, ready
 from service.http import fastlane
 from service.http.observability import observe_requests
 from service.http.openapi import document_refusals
+from service.http.options import methods_of, with_options
 from service.http.problems import EXCEPTION_HANDLERS
 from service.http.ratelimit import limit_requests
 from service.http.security import add_security_headers, refuse_large_headers
@@ -77,12 +78,24 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         finally:
             await close_services(services)
 
+    handlers = [
+        *cart_handlers.ROUTES,
+        *merge_handlers.ROUTES,
+        *tier_handlers.ROUTES,
+        *order_admin_handlers.ROUTES,
+        *promo_handlers.ROUTES,
+        *order_handlers.ROUTES,
+        live,
+        ready,
+        metrics,
+    ]
     cors = (
         # Credentials (the cart cookie) only for named origins: with "*" Litestar would echo any
         # origin and let every site send the buyer's cookie.
         CORSConfig(
             allow_origins=list(settings.cors_allow_origins),
             allow_credentials="*" not in settings.cors_allow_origins,
+            allow_methods=[*methods_of(handlers)],  # a preflight is answered before routing: the app's methods
             allow_headers=["content-type", "authorization", "x-cart-token", "x-order-token", "idempotency-key"],
             expose_headers=[
                 "x-cart-token",
@@ -97,17 +110,7 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         else None
     )
     app = Litestar(
-        route_handlers=[
-            *cart_handlers.ROUTES,
-            *merge_handlers.ROUTES,
-            *tier_handlers.ROUTES,
-            *order_admin_handlers.ROUTES,
-            *promo_handlers.ROUTES,
-            *order_handlers.ROUTES,
-            live,
-            ready,
-            metrics,
-        ],
+        route_handlers=with_options(handlers),  # OPTIONS lists every method of a path
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,  # each area's service, handed to its handlers by name
         exception_handlers=EXCEPTION_HANDLERS,
