@@ -8,6 +8,7 @@ text, a date out of range, ...); a Redis or PostgreSQL outage becomes 503 ``unav
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import asyncpg
@@ -64,17 +65,42 @@ def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[
 
 def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     """Litestar's (msgspec's) refusal of a body or parameter: the detail says what is wrong
-    with which field, and ``field`` names it when there is one, as ValidationFailed does."""
-    errors = [_readable(e) for e in exc.extra] if isinstance(exc.extra, list) else []
+    with which field, and ``field`` names it when there is one, as ValidationFailed does.
+    A field inside the body is named by its path (``quantity``, ``tier_ids[1]``,
+    ``items[0].x``), whether it is unknown, missing, of the wrong type or out of bounds."""
+    errors = [_readable(_named(e)) for e in exc.extra] if isinstance(exc.extra, list) else []
     extra: dict[str, Any] = {"errors": errors}
-    keyed = [e for e in errors if isinstance(e, dict) and e.get("key")]
-    if keyed:
-        detail = "; ".join(f"{e['key']}: {e.get('message', 'not valid')}" for e in keyed)
+    described = [e for e in errors if isinstance(e, dict) and (e.get("key") or e.get("source"))]
+    if described:
+        detail = "; ".join(f"{e.get('key') or e['source']}: {e.get('message', 'not valid')}" for e in described)
+        keyed = [e for e in described if e.get("key")]
         if len(keyed) == 1:
             extra["field"] = keyed[0]["key"]
     else:
         detail = _detail(exc.detail)
     return problem(422, "validation-error", "The request is not valid", detail, request, **extra)
+
+
+# msgspec names an unknown or missing field in its message, and the path of the object
+# holding it after " - at" (which Litestar turns into the key): the field is both together.
+_OBJECT_FIELD = re.compile(r"Object (?:contains unknown|missing required) field `(?P<name>.+)`")
+_BODY = "data"  # the handlers' body parameter: Litestar's key of an error at the body's top
+
+
+def _named(error: Any) -> Any:
+    """The error of a body keyed by the offending field's path. Litestar keys it by the path
+    msgspec gave, less ``$.`` (``items[0].x``), or by ``data`` at the body's top; an unknown or
+    missing field is named only in the message, so its name joins the key. An error of the
+    body as a whole (``Expected `object`, got `array```) has no key."""
+    if not isinstance(error, dict) or error.get("source") != "body":
+        return error
+    key, message = error.get("key", _BODY), str(error.get("message", ""))
+    parent = "" if key == _BODY else key
+    if (found := _OBJECT_FIELD.fullmatch(message)) is not None:
+        return {**error, "key": f"{parent}.{found['name']}" if parent else found["name"]}
+    if not parent:
+        return {name: value for name, value in error.items() if name != "key"}
+    return error
 
 
 def _readable(error: Any) -> Any:
