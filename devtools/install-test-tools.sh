@@ -2,11 +2,13 @@
 # The tools some tests drive that are not Python packages, from Debian's packages: installed
 # here when missing, so `make test` on a fresh machine runs every test and skips none.
 #   promtool  (package prometheus): the alert rules' checks and unit tests (tests/deploy)
+#   chromium  (package chromium): the browser that renders /schema (tests/http/test_schema_viewer.py,
+#             through Playwright, which downloads no browser of its own)
 # Needs apt and root (or sudo). Without them it says what is missing and carries on: the
 # tests that need a tool then say so, and fail under CI.
 set -uo pipefail
 
-declare -A package_of=([promtool]=prometheus)
+declare -A package_of=([promtool]=prometheus [chromium]=chromium)
 missing=()
 for tool in "${!package_of[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
