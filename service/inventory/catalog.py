@@ -62,6 +62,11 @@ class TierCatalog:
         self._unknown: dict[str, float] = {}
         self._loading: dict[str, asyncio.Future[TierRow]] = {}
 
+    @property
+    def max_per_line(self) -> int | None:
+        """MAX_QUANTITY_PER_LINE, which caps every tier's max_per_order (None: no cap)."""
+        return self._max_per_line
+
     def remember(self, row: TierRow) -> TierPlace:
         return self._remember(str(row.id), _place_of(row))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -22,6 +22,9 @@ class TierDefinition(RequestBody):
     sales_start: Instant | None = None
     sales_end: Instant | None = None
     active: bool = True
+
+
+SaleStatus = Literal["on-sale", "sold-out", "not-open", "closed", "inactive"]
 
 
 class Availability(msgspec.Struct):
@@ -54,3 +57,27 @@ class TierView(msgspec.Struct):
     version: int
     sold_version: int
     inventory: Inventory | None = None
+
+
+class CatalogueTier(msgspec.Struct):
+    """A tier as a buyer sees it: what it costs, how many one order may hold, whether it is on
+    sale and how many seats are left now."""
+
+    id: str
+    name: str
+    price: Annotated[int, Meta(description="Minor units of the currency")]
+    currency: str
+    max_per_order: Annotated[
+        int, Meta(description="The most seats of this tier one cart may hold (the tier's limit, or the service's)")
+    ]
+    sales_start: dt.datetime | None
+    sales_end: dt.datetime | None
+    status: SaleStatus
+    available: Annotated[int, Meta(description="Seats neither sold nor held, at the time of the answer")]
+
+
+class EventTiers(msgspec.Struct):
+    """The public catalogue of one event: its active tiers, cheapest first."""
+
+    event_id: str
+    tiers: list[CatalogueTier]

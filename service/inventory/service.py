@@ -9,20 +9,11 @@ import asyncpg
 from service.clock import now_ms
 from service.errors import Conflict, TierNotFound, ValidationFailed
 from service.inventory.catalog import TierCatalog
-from service.inventory.dto import Availability, Inventory, TierDefinition, TierView
+from service.inventory.dto import Availability, EventTiers, Inventory, TierDefinition, TierView
+from service.inventory.listing import EventListing, sale_status
 from service.inventory.store import TierRow, fetch_tier, upsert_tier
 from service.redis.replies import TierCounters
 from service.redis.scripts import Scripts
-
-
-def sale_status(counters: TierCounters, now_ms: int) -> str:
-    if not counters.active:
-        return "inactive"
-    if counters.start_ms and now_ms < counters.start_ms:
-        return "not-open"
-    if counters.end_ms and now_ms >= counters.end_ms:
-        return "closed"
-    return "sold-out" if counters.available == 0 else "on-sale"
 
 
 def _tier_view(row: TierRow, inventory: Inventory | None = None) -> TierView:
@@ -49,6 +40,7 @@ class InventoryService:
         self.pool = pool
         self.scripts = scripts
         self.catalog = catalog
+        self.listing = EventListing(pool, scripts, catalog)
 
     async def counters(self, tier_id: str) -> tuple[str, TierCounters]:
         """(event id, Redis counters) of a tier, loading it into Redis when missing."""
@@ -67,6 +59,10 @@ class InventoryService:
             available=counters.available,
             status=sale_status(counters, now_ms()),
         )
+
+    async def event_tiers(self, event_id: str) -> EventTiers:
+        """The public catalogue of an event (``service.inventory.listing``)."""
+        return await self.listing.tiers(event_id)
 
     async def put_tier(self, tier_id: str, body: TierDefinition) -> tuple[TierView, bool]:
         """Create or update a tier (catalogue sync); install the change in Redis."""
@@ -108,6 +104,7 @@ class InventoryService:
         assert row is not None
         await self.catalog.install(row)
         self.catalog.remember(row)
+        self.listing.forget(str(row.event_id))
         return _tier_view(row), created
 
     async def get_tier(self, tier_id: str) -> TierView:

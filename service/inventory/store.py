@@ -68,6 +68,14 @@ async def fetch_tiers(conn: asyncpg.Pool | asyncpg.Connection, tier_ids: list[uu
     return [_row(r) for r in records]
 
 
+async def fetch_event_tiers(conn: asyncpg.Pool | asyncpg.Connection, event_id: uuid.UUID) -> list[TierRow]:
+    """Every tier of an event (the public catalogue), cheapest first."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM ticket_tiers WHERE event_id = $1 ORDER BY price, name, id", event_id
+    )
+    return [_row(r) for r in records]
+
+
 async def upsert_tier(conn: asyncpg.Connection, values: tuple[Any, ...]) -> tuple[TierRow | None, bool]:
     """(row, created); row is None when nothing changed (the same definition again)."""
     record = await conn.fetchrow(UPSERT_TIER, *values)
