@@ -17,19 +17,30 @@ import asyncio
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.openapi import ResponseSpec
 
 from service.wiring import services_of
 
 _CHECK_TIMEOUT_SECONDS = 1.0
 
 
-@get("/health/live", summary="The process is up", tags=["ops"], sync_to_thread=False)
+@get("/health/live", operation_id="live", summary="The process is up", tags=["ops"], sync_to_thread=False)
 def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @get(
-    "/health/ready", summary="Can serve carts: Redis answers, scripts loaded; PostgreSQL's state reported", tags=["ops"]
+    "/health/ready",
+    operation_id="ready",
+    summary="Can serve carts: Redis answers, scripts loaded; PostgreSQL's state reported",
+    tags=["ops"],
+    responses={
+        503: ResponseSpec(
+            dict[str, str],
+            description="Not ready: Redis does not answer or the scripts are not loaded (the body says which)",
+            generate_examples=False,
+        )
+    },
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     s = services_of(request.app)

@@ -18,9 +18,20 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.types import Scope
 
 from service.cart.dto import AddItem, CartView, SetQuantity
+from service.errors import (
+    CheckoutInProgress,
+    CheckoutPending,
+    CurrencyMismatch,
+    LimitExceeded,
+    SaleClosed,
+    SaleNotOpen,
+    SoldOut,
+    TierNotFound,
+    ValidationFailed,
+)
 from service.http.fastlane import FAST_LANE, Answer, fast
 from service.http.identity import cart_token_headers, existing_cart, resolve_cart
-from service.http.openapi import problems
+from service.http.openapi import CART_CALLER, problems
 from service.http.params import request_id_for_retry, uuid_param
 from service.wiring import services_of
 
@@ -39,7 +50,9 @@ EMPTY_CART = CartView(
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
-        name="Idempotency-Key", description="Makes a retried add change nothing (1 to 200 printable characters)"
+        name="Idempotency-Key",
+        description="Makes a retried add change nothing: the same key on the same cart adds once "
+        "(1 to 200 visible ASCII characters, spaces inside allowed)",
     ),
 ]
 
@@ -47,9 +60,26 @@ NEW_CART_TOKEN = [
     ResponseHeader(
         name="X-Cart-Token",
         documentation_only=True,
-        description="A new guest cart's token, sent once (also the cart_token cookie)",
+        description="A new guest cart's token, sent once (also the cart_token cookie): send it back as the "
+        "X-Cart-Token header (or the cookie) to name the cart",
     )
 ]
+# What a change of the cart's lines can be refused for (reserve.lua, then the cart's rules).
+CHANGE_REFUSALS = (
+    TierNotFound,
+    SoldOut,
+    LimitExceeded,
+    SaleNotOpen,
+    SaleClosed,
+    CurrencyMismatch,
+    CheckoutInProgress,
+    ValidationFailed,
+    CheckoutPending,
+)
+WHO = (
+    "The cart is the signed-in user's (bearer) or the guest cart named by X-Cart-Token (or the cart_token "
+    "cookie); a bearer token wins when both are sent. "
+)
 
 # Strict: a body Litestar's lenient parsing would still take ("quantity": "2") goes to the handler.
 _ADD_ITEM = msgspec.json.Decoder(AddItem)
@@ -73,7 +103,7 @@ async def _add(scope: Scope, data: AddItem, idempotency_key: str | None) -> Answ
     cart, new_token = resolve_cart(scope, s.cart_tokens, s.user_tokens, create=True)
     assert cart is not None
     view = await s.carts.change(cart, str(data.tier_id), data.quantity, "add", request_id_for_retry(idempotency_key))
-    return Answer(201 if new_token else 200, view, cart_token_headers(new_token, s.settings.is_production))
+    return Answer(201 if new_token else 200, view, cart_token_headers(new_token, s.settings.is_production, scope))
 
 
 async def _set(scope: Scope, tier_id: str, data: SetQuantity) -> Answer:
@@ -83,7 +113,7 @@ async def _set(scope: Scope, tier_id: str, data: SetQuantity) -> Answer:
     if cart is None:
         return Answer(200, EMPTY_CART)
     view = await s.carts.change(cart, tier, data.quantity, "set", request_id_for_retry(None))
-    return Answer(200, view, cart_token_headers(new_token, s.settings.is_production))
+    return Answer(200, view, cart_token_headers(new_token, s.settings.is_production, scope))
 
 
 async def _remove(scope: Scope, tier_id: str) -> Answer:
@@ -100,15 +130,32 @@ async def _clear(scope: Scope) -> Answer:
 # -- the handlers: the documented contract ----------------------------------------------------
 
 
-@get("/api/cart", summary="The caller's cart", tags=["cart"], responses=problems(401), opt={FAST_LANE: fast(_show)})
+@get(
+    "/api/cart",
+    operation_id="getCart",
+    summary="The caller's cart",
+    description=WHO + "Without either, or for a cart that holds nothing: the empty cart (status `empty`). "
+    "Reading never makes a cart.",
+    tags=["cart"],
+    security=CART_CALLER,
+    opt={FAST_LANE: fast(_show)},
+)
 async def get_cart(request: Request[Any, Any, Any]) -> Response[CartView]:
     return _response(await _show(request.scope))
 
 
 @post(
     "/api/cart/items",
+    operation_id="addItem",
     summary="Add seats of a tier to the cart (creates the cart)",
+    description=WHO + "Without either, a new guest cart is made (201) and its token sent back in "
+    "X-Cart-Token and the cart_token cookie. The seats are held for RESERVATION_TTL_SECONDS after the "
+    "cart's last change. A line holds at most the tier's max_per_order (409 limit-exceeded, what "
+    "`per-order`), a cart at most MAX_LINES_PER_CART tiers per event (`lines`) and MAX_EVENTS_PER_CART events "
+    "(`events`), all in one currency (409 currency-mismatch). The same Idempotency-Key on the same cart "
+    "adds once.",
     tags=["cart"],
+    security=CART_CALLER,
     status_code=200,
     response_headers=NEW_CART_TOKEN,
     responses={
@@ -117,7 +164,7 @@ async def get_cart(request: Request[Any, Any, Any]) -> Response[CartView]:
             description="A new guest cart holds the seats; its token is in X-Cart-Token",
             generate_examples=False,
         ),
-        **problems(401, 404, 409),
+        **problems(*CHANGE_REFUSALS),
     },
     opt={FAST_LANE: fast(_add, body=_ADD_ITEM, header=b"idempotency-key")},
 )
@@ -129,10 +176,15 @@ async def add_item(
 
 @put(
     "/api/cart/items/{tier_id:str}",
+    operation_id="setItem",
     summary="Set a line's quantity (0 removes it)",
+    description=WHO + "Without either, a quantity above 0 makes a new guest cart (its token in X-Cart-Token "
+    "and the cart_token cookie); 0 answers the empty cart. Lowering a quantity is never refused for the sale "
+    "window or the seats left; raising it is, as an add is.",
     tags=["cart"],
+    security=CART_CALLER,
     response_headers=NEW_CART_TOKEN,
-    responses=problems(401, 404, 409),
+    responses=problems(*CHANGE_REFUSALS),
     opt={FAST_LANE: fast(_set, path="tier_id", body=_SET_QUANTITY)},
 )
 async def set_item(
@@ -143,10 +195,13 @@ async def set_item(
 
 @delete(
     "/api/cart/items/{tier_id:str}",
+    operation_id="removeItem",
     summary="Remove a line",
+    description=WHO + "Releases the line's seats; without a cart, the empty cart.",
     tags=["cart"],
+    security=CART_CALLER,
     status_code=200,
-    responses=problems(401, 404, 409),
+    responses=problems(TierNotFound, CheckoutInProgress, ValidationFailed, CheckoutPending),
     opt={FAST_LANE: fast(_remove, path="tier_id")},
 )
 async def remove_item(request: Request[Any, Any, Any], tier_id: FromPath[str]) -> Response[CartView]:
@@ -155,10 +210,13 @@ async def remove_item(request: Request[Any, Any, Any], tier_id: FromPath[str]) -
 
 @delete(
     "/api/cart",
+    operation_id="clearCart",
     summary="Empty the cart and release its holds",
+    description=WHO + "Without a cart, the empty cart.",
     tags=["cart"],
+    security=CART_CALLER,
     status_code=200,
-    responses=problems(401, 409),
+    responses=problems(CheckoutInProgress, CheckoutPending),
     opt={FAST_LANE: fast(_clear)},
 )
 async def clear_cart(request: Request[Any, Any, Any]) -> Response[CartView]:

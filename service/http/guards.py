@@ -9,6 +9,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from service.auth import check_admin_key
+from service.http.openapi import ADMIN_KEY
 
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -16,4 +17,4 @@ def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
 
 
 # Spread into an admin route's decorator: the guard, the OpenAPI tag and security scheme.
-ADMIN: dict[str, Any] = {"guards": [admin_guard], "tags": ["admin"], "security": [{"adminKey": []}]}
+ADMIN: dict[str, Any] = {"guards": [admin_guard], "tags": ["admin"], "security": ADMIN_KEY}

@@ -9,6 +9,7 @@ from litestar import post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from service.errors import Conflict, NotFound, SeatsGone, ValidationFailed
 from service.http.guards import ADMIN
 from service.http.openapi import problems
 from service.http.params import uuid_param
@@ -23,11 +24,15 @@ async def _view(orders: NamedDependency[OrderReads], state: OrderState) -> Order
 
 @post(
     "/api/admin/orders/{order_id:str}/mark-paid",
-    summary="Record an order's payment (a late one "
-    "revives an expired order if its seats are still free, else 409 seats-gone)",
+    operation_id="markPaid",
+    summary="Record an order's payment",
+    description="pending_payment becomes paid; paid stays paid (200, unchanged). A late payment revives an "
+    "expired order if every tier still has its seats, else 409 seats-gone and nothing changes (refund the "
+    "payment). A cancelled order cannot be paid: 409 conflict. Answers the order as GET /api/orders/{order_id} "
+    "shows it.",
     status_code=200,
     **ADMIN,
-    responses=problems(401, 404, 409),
+    responses=problems(NotFound, SeatsGone, Conflict, ValidationFailed),
 )
 async def mark_paid(
     order_id: FromPath[str], lifecycle: NamedDependency[OrderLifecycle], orders: NamedDependency[OrderReads]
@@ -37,10 +42,14 @@ async def mark_paid(
 
 @post(
     "/api/admin/orders/{order_id:str}/cancel",
+    operation_id="cancelOrder",
     summary="Cancel an order, releasing its seats",
+    description="pending_payment or paid becomes cancelled and its seats and promo use go back; an expired "
+    "one becomes cancelled too (its seats went back when it expired); a cancelled one stays as it is (200). "
+    "Answers the order as GET /api/orders/{order_id} shows it.",
     status_code=200,
     **ADMIN,
-    responses=problems(401, 404, 409),
+    responses=problems(NotFound, ValidationFailed),
 )
 async def cancel(
     order_id: FromPath[str], lifecycle: NamedDependency[OrderLifecycle], orders: NamedDependency[OrderReads]

@@ -13,9 +13,21 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
-from service.errors import CartEmpty, Unauthorized, ValidationFailed
+from service.errors import (
+    CartEmpty,
+    CheckoutInProgress,
+    CheckoutPending,
+    CurrencyMismatch,
+    InvalidPromo,
+    NotFound,
+    PromoExhausted,
+    ReservationExpired,
+    SoldOut,
+    Unauthorized,
+    ValidationFailed,
+)
 from service.http.identity import existing_cart, signed_in_user
-from service.http.openapi import problems
+from service.http.openapi import CART_CALLER, OWNER_OR_ORDER_TOKEN, SIGNED_IN, problems
 from service.http.params import idempotency_key as idempotency_key_of
 from service.orders.checkout import Checkouts
 from service.orders.dto import CheckoutRequest, OrderPage, OrderView
@@ -25,7 +37,11 @@ CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as OrderPage.n
 
 IdempotencyKey = Annotated[
     str | None,
-    HeaderParameter(name="Idempotency-Key", description="The same key answers the same order again (retries)"),
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="The same key on the same cart answers the same order again, for as long as it lives "
+        "(1 to 200 visible ASCII characters, spaces inside allowed)",
+    ),
 ]
 OrderToken = Annotated[
     str | None,
@@ -42,14 +58,34 @@ def _email(raw: str) -> str:
 
 @post(
     "/api/orders",
+    operation_id="createOrder",
     summary="Check out the cart: the order, its payment code and tickets",
+    description="Checks out the signed-in user's cart (bearer) or the guest cart named by X-Cart-Token (or "
+    "the cart_token cookie); a bearer token wins when both are sent. Without either there is no cart: 409 "
+    "cart-empty. 201 with the new order: `payment` holds the bank transfer's code and due time (null when "
+    "there is nothing to pay: the order is `paid` at once) and a guest gets `access_token`, the key to "
+    "GET /api/orders/{order_id} (X-Order-Token), only here. The same checkout again (the same Idempotency-Key, "
+    "or the same cart once emptied by it) answers that order again, 200. The cart's promo code is checked "
+    "again (422 invalid-promo, 409 promo-exhausted). 503 checkout-pending with Retry-After: the outcome of an "
+    "earlier try is being found out and the seats stay held; retry the same checkout.",
     tags=["orders"],
+    security=CART_CALLER,
     status_code=201,
     responses={
         200: ResponseSpec(
             OrderView, description="A retried checkout: the order it made before", generate_examples=False
         ),
-        **problems(401, 409),
+        **problems(
+            CartEmpty,
+            ReservationExpired,
+            SoldOut,
+            CurrencyMismatch,
+            PromoExhausted,
+            CheckoutInProgress,
+            InvalidPromo,
+            ValidationFailed,
+            CheckoutPending,
+        ),
     },
 )
 async def create_order(
@@ -70,18 +106,27 @@ async def create_order(
 
 @get(
     "/api/orders",
+    operation_id="listOrders",
     summary="The signed-in user's orders, newest first",
+    description='A page of the signed-in user\'s orders, newest first: `{"orders": [...], "next_cursor": '
+    "...}`. `limit` orders at most (1 to 100, default 20). `next_cursor` is null on the last page; else pass "
+    "it as `cursor` to get the next, older page. A cursor is opaque: only one this API gave out is taken "
+    "(anything else: 422 validation-error, field `cursor`).",
     tags=["orders"],
-    security=[{"bearer": []}],
-    responses=problems(401),
+    security=SIGNED_IN,
+    responses=problems(ValidationFailed),
 )
 async def list_orders(
     request: Request[Any, Any, Any],
     orders: NamedDependency[OrderReads],
-    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    limit: Annotated[int, QueryParameter(ge=1, le=100, description="The most orders on the page")] = 20,
     cursor: Annotated[
         str | None,
-        QueryParameter(max_length=200, pattern=CURSOR_PATTERN, description="next_cursor of the previous page"),
+        QueryParameter(
+            max_length=200,
+            pattern=CURSOR_PATTERN,
+            description="next_cursor of the previous page (opaque: only one this API gave out is taken)",
+        ),
     ] = None,
 ) -> OrderPage:
     user_id = signed_in_user(request.scope)
@@ -92,9 +137,14 @@ async def list_orders(
 
 @get(
     "/api/orders/{order_id:str}",
+    operation_id="getOrder",
     summary="One order, for its owner or with its access token",
+    description="For the signed-in user who made it (bearer), or for anyone sending its guest access token "
+    "(the checkout's `access_token`) in X-Order-Token. Anyone else gets 404 not-found, as for an order that "
+    "does not exist (a malformed id too): nothing tells them it exists.",
     tags=["orders"],
-    responses=problems(401, 404),
+    security=OWNER_OR_ORDER_TOKEN,
+    responses=problems(NotFound),
 )
 async def get_order(
     request: Request[Any, Any, Any],
