@@ -14,6 +14,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.types import Scope
 
+from service.errors import Conflict, NotFound, TierNotFound, ValidationFailed
 from service.http.fastlane import FAST_LANE, Answer, fast
 from service.http.guards import ADMIN
 from service.http.openapi import problems
@@ -25,11 +26,16 @@ from service.wiring import services_of
 
 @put(
     "/api/admin/tiers/{tier_id:str}",
+    operation_id="putTier",
     summary="Create or update a tier",
+    description="Catalogue sync: the tier as the catalogue defines it, created (201) or changed (200), and "
+    "installed in Redis at once. Rules across fields or over time, each refused before anything changes: "
+    "`sales_start` must be before `sales_end` (422 validation-error); a tier never moves to another event or "
+    "currency, and quantity_total never goes below the seats sold (409 conflict, `field` naming which).",
     **ADMIN,
     responses={
         201: ResponseSpec(TierView, description="The tier was created", generate_examples=False),
-        **problems(401, 409),
+        **problems(Conflict, ValidationFailed),
     },
 )
 async def put_tier(
@@ -39,7 +45,13 @@ async def put_tier(
     return Response(view, status_code=201 if created else 200)
 
 
-@get("/api/admin/tiers/{tier_id:str}", summary="A tier with its inventory", **ADMIN, responses=problems(401, 404))
+@get(
+    "/api/admin/tiers/{tier_id:str}",
+    operation_id="getTier",
+    summary="A tier with its inventory",
+    **ADMIN,
+    responses=problems(TierNotFound, ValidationFailed),
+)
 async def get_tier(tier_id: FromPath[str], inventory: NamedDependency[InventoryService]) -> TierView:
     return await inventory.get_tier(uuid_param(tier_id, "tier_id"))
 
@@ -50,9 +62,10 @@ async def _availability(scope: Scope, tier_id: str) -> Answer:
 
 @get(
     "/api/tiers/{tier_id:str}/availability",
+    operation_id="availability",
     summary="Seats available and sale status",
     tags=["tiers"],
-    responses=problems(404),
+    responses=problems(TierNotFound, ValidationFailed),
     opt={FAST_LANE: fast(_availability, path="tier_id")},
 )
 async def availability(request: Request[Any, Any, Any], tier_id: FromPath[str]) -> Response[Availability]:
@@ -83,6 +96,7 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 
 @get(
     "/api/events/{event_id:str}/tiers",
+    operation_id="eventTiers",
     summary="An event's tiers: prices, seats left, sale status",
     description="The public catalogue of one event, its active tiers cheapest first, with the seats left and "
     "the sale's status now (as GET /api/tiers/{tier_id}/availability says). Cacheable for a few seconds "
@@ -96,7 +110,7 @@ def matches(if_none_match: str | None, etag: str) -> bool:
         304: ResponseSpec(
             None, description="Not modified: the copy named by If-None-Match is current", generate_examples=False
         ),
-        **problems(404),
+        **problems(NotFound, ValidationFailed),
     },
 )
 async def event_tiers(
