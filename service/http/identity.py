@@ -13,18 +13,23 @@ from typing import Literal, NamedTuple, cast
 from litestar.types import Scope
 
 from service.auth import CartRef, CartTokens, UserTokens, user_cart_id
-from service.errors import DomainError, InvalidUserToken
+from service.errors import DomainError, InvalidCartToken, InvalidUserToken
 from service.wiring import services_of
 
 CART_TOKEN_HEADER = "x-cart-token"
 CART_TOKEN_COOKIE = "cart_token"
 COOKIE_MAX_AGE = 30 * 24 * 3600
+# Sent with the 401 for a cart_token cookie that does not verify (a key retired after a
+# rotation, a cookie altered): the browser drops it, and its next change makes a new cart,
+# instead of every request being refused for the cookie's 30 days.
+CLEAR_CART_COOKIE = f"{CART_TOKEN_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
 _COOKIE_NAME = CART_TOKEN_COOKIE.encode()
 
 
 class Credentials(NamedTuple):
     authorization: str | None  # the Authorization header as sent
     cart_token: str | None  # X-Cart-Token, else the cart_token cookie
+    from_cookie: bool = False  # cart_token came from the cookie
 
 
 def credentials(scope: Scope) -> Credentials:
@@ -38,10 +43,14 @@ def credentials(scope: Scope) -> Credentials:
             token = value if token is None else token
         elif name == b"cookie":
             cookie = value if cookie is None else cookie
+    from_cookie = False
     if not token and cookie:
         token = _cookie(cookie, _COOKIE_NAME)
+        from_cookie = token is not None
     return Credentials(
-        authorization.decode("latin-1") if authorization else None, token.decode("latin-1") if token else None
+        authorization.decode("latin-1") if authorization else None,
+        token.decode("latin-1") if token else None,
+        from_cookie,
     )
 
 
@@ -95,7 +104,12 @@ def _verify(sent: Credentials, tokens: CartTokens, users: UserTokens) -> CartRef
     if user_id is not None:
         return CartRef(cart_id=user_cart_id(user_id), user_id=user_id)
     if sent.cart_token:
-        return CartRef(cart_id=tokens.verify(sent.cart_token))
+        try:
+            return CartRef(cart_id=tokens.verify(sent.cart_token))
+        except InvalidCartToken as refused:
+            if sent.from_cookie:  # a script cannot delete an HttpOnly cookie: the answer does
+                refused.headers = {**refused.headers, "set-cookie": CLEAR_CART_COOKIE}
+            raise
     return False  # no credentials (cached as such; None means "not asked yet")
 
 
@@ -130,14 +144,22 @@ def guest_cart_id(scope: Scope) -> str | None:
     return services_of(scope).cart_tokens.verify(token) if token else None
 
 
-def cart_token_headers(token: str | None, secure: bool) -> dict[str, str]:
-    """A newly made guest token, sent back in the header and an HttpOnly cookie."""
+def cart_token_headers(token: str | None, secure: bool, scope: Scope | None = None) -> dict[str, str]:
+    """A newly made guest token, sent back in an HttpOnly cookie and in the X-Cart-Token
+    header, except to a page of the service itself (the storefront): a browser's fetch from
+    the same origin says ``Sec-Fetch-Site: same-origin``, a header no script can set, and
+    gets the cookie only, so no script of the page can ever read the token. Only a new
+    cart's answer looks: the common path pays nothing."""
     if not token:
         return {}
     # Written by hand: Litestar's Cookie objects cost a third of a millisecond each, and
     # a token (base64url, dots, a UUID) needs no quoting.
-    return {
-        CART_TOKEN_HEADER: token,
-        "set-cookie": f"{CART_TOKEN_COOKIE}={token}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=Lax"
-        + ("; Secure" if secure else ""),
-    }
+    cookie = f"{CART_TOKEN_COOKIE}={token}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=Lax"
+    headers = {"set-cookie": cookie + ("; Secure" if secure else "")}
+    if scope is None or not _from_own_page(scope):
+        headers[CART_TOKEN_HEADER] = token
+    return headers
+
+
+def _from_own_page(scope: Scope) -> bool:
+    return any(name == b"sec-fetch-site" and value == b"same-origin" for name, value in scope["headers"])
