@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-from-pyproject
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test-tools run worker migrate lint test bench loadtest clean
+.PHONY: help venv test-tools run worker migrate lint test bench loadtest openapi clean
 
 help: ## list the targets
 	@echo "make TARGET [ARGS='...']"
@@ -73,6 +73,11 @@ bench: $(STAMP) ## start the service here, run the standard load-test set, print
 
 loadtest: $(STAMP) ## one load-test scenario (python -m loadtest run): ARGS are its options
 	$(PY) -m loadtest run $(ARGS)
+
+# The OpenAPI document as the app serves it, checked in for clients and reviews;
+# tests/contract/test_openapi_document.py fails when it differs from what the app serves.
+openapi: $(STAMP) ## write docs/openapi.json, the API's OpenAPI document, from the app
+	$(PY) -m service.http.openapi --write
 
 clean: ## remove .venv and caches (keeps .data/: embedded databases, dev secrets)
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist *.egg-info
