@@ -226,12 +226,13 @@ async def _exercise(api, secrets: dict[str, str], credentials: list[str]) -> Non
 
 @contextmanager
 def captured_logs() -> Iterator[list[logging.LogRecord]]:
-    """Every record at DEBUG and above, from the root logger and Litestar's own (which does not
-    propagate); attached once the app has configured logging, which replaces root handlers."""
+    """Every record at DEBUG and above, from the root logger and the two that do not propagate
+    to it (Litestar's, and ticket_cart's: service/logs.py writes its lines once); attached once
+    the app has configured logging, which replaces root handlers."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.DEBUG)
     handler.emit = records.append
-    loggers = [logging.getLogger(), logging.getLogger("litestar")]
+    loggers = [logging.getLogger(), logging.getLogger("litestar"), logging.getLogger("ticket_cart")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.addHandler(handler)
