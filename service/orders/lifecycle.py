@@ -165,35 +165,44 @@ class OrderLifecycle:
         return order
 
     async def mark_paid(self, order_id: uuid.UUID) -> OrderState:
+        """pending_payment -> paid, in a transaction of its own (``pay`` says the rules)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            order, changes = await self.pay(conn, order_id)
+        await count_sold_changes(self.scripts, changes)
+        return order
+
+    async def pay(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> tuple[OrderState, list[SoldChange]]:
         """pending_payment -> paid; paid stays paid (idempotent); cancelled -> Conflict.
 
+        In the caller's transaction, so a payment's own record (a SePay delivery) commits
+        with the order's change or not at all; the caller installs the returned sold
+        changes in Redis after the commit (``count_sold_changes``).
+
         A late payment (expired -> paid) revives the order only if every tier still has
-        its seats (SeatsGone otherwise, nothing changed, so the payment can be refunded).
+        its seats (SeatsGone otherwise; the caller's transaction must then roll back, or
+        the part of it since a savepoint, so the payment can be refunded).
         The buyer paid the total they were quoted, so the order keeps its discount; its
         promo use is taken again only where the code still has a use left.
         """
         changes: list[SoldChange] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            order = await self._locked(conn, order_id)
-            if order.status == "paid":
-                return order
-            if order.status == "cancelled":
-                raise Conflict("A cancelled order cannot be paid; refund the payment", order_status="cancelled")
-            if order.status == "expired":
-                changes = await take_seats_again(conn, order_id)
-                if (
-                    order.promo_code is not None
-                    and self.promos is not None
-                    and not await self.promos.retake(conn, order_id)
-                ):
-                    log.warning(
-                        "order %s paid late keeps its discount; promo %s had no use left to count",
-                        order_id,
-                        order.promo_code,
-                    )
-            order = _state(await conn.fetchrow(MARK_PAID, order_id))
-        await count_sold_changes(self.scripts, changes)
-        return order
+        order = await self._locked(conn, order_id)
+        if order.status == "paid":
+            return order, changes
+        if order.status == "cancelled":
+            raise Conflict("A cancelled order cannot be paid; refund the payment", order_status="cancelled")
+        if order.status == "expired":
+            changes = await take_seats_again(conn, order_id)
+            if (
+                order.promo_code is not None
+                and self.promos is not None
+                and not await self.promos.retake(conn, order_id)
+            ):
+                log.warning(
+                    "order %s paid late keeps its discount; promo %s had no use left to count",
+                    order_id,
+                    order.promo_code,
+                )
+        return _state(await conn.fetchrow(MARK_PAID, order_id)), changes
 
     async def expire_unpaid(
         self, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH, after: tuple[dt.datetime, uuid.UUID] | None = None
