@@ -3,6 +3,8 @@
 Seats move only through guarded UPDATEs of ``ticket_tiers``, in the same transaction as the
 order's status and its tickets, so PostgreSQL alone prevents oversell; Redis learns the new
 ``(sold, version)`` pairs after the commit, by the version rule. Never touches a cart part.
+Each change of status records its event (order.paid, order.cancelled, order.expired) in the
+same transaction, under the order's row lock (service/events/outbox.py); no change, no event.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncpg
 import msgspec
 
 from service.errors import Conflict, NotFound, SeatsGone
+from service.events.outbox import ORDER_CANCELLED, ORDER_EXPIRED, ORDER_PAID, record_event
 from service.inventory.sold import SoldChange, count_sold_changes
 from service.orders.sql import (
     DUE_PAGE,
@@ -161,6 +164,7 @@ class OrderLifecycle:
             if order.status in ("pending_payment", "paid"):
                 changes = await release_order_seats(conn, order_id, self.promos)
             order = _state(await conn.fetchrow(MARK_CANCELLED, order_id))
+            await record_event(conn, ORDER_CANCELLED, order_id, {})
         await count_sold_changes(self.scripts, changes)
         return order
 
@@ -172,7 +176,8 @@ class OrderLifecycle:
         return order
 
     async def pay(self, conn: asyncpg.Connection, order_id: uuid.UUID) -> tuple[OrderState, list[SoldChange]]:
-        """pending_payment -> paid; paid stays paid (idempotent); cancelled -> Conflict.
+        """pending_payment -> paid; paid stays paid (idempotent, no second order.paid);
+        cancelled -> Conflict.
 
         In the caller's transaction, so a payment's own record (a SePay delivery) commits
         with the order's change or not at all; the caller installs the returned sold
@@ -202,7 +207,9 @@ class OrderLifecycle:
                     order_id,
                     order.promo_code,
                 )
-        return _state(await conn.fetchrow(MARK_PAID, order_id)), changes
+        paid = _state(await conn.fetchrow(MARK_PAID, order_id))
+        await record_event(conn, ORDER_PAID, order_id, {})
+        return paid, changes
 
     async def expire_unpaid(
         self, *, now: dt.datetime, limit: int = DEFAULT_EXPIRY_BATCH, after: tuple[dt.datetime, uuid.UUID] | None = None
@@ -239,6 +246,7 @@ class OrderLifecycle:
             if row is None:
                 return None
             await conn.execute(MARK_EXPIRED, order_id)
+            await record_event(conn, ORDER_EXPIRED, order_id, {})
             changes = await release_seats(conn, [order_id])
             if self.promos is not None and row["promo_code"] is not None:
                 await self.promos.release(conn, order_id)

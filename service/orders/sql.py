@@ -2,6 +2,8 @@
 reads, the lifecycle's moves). All parameterised; the Python that runs them is in
 ``store.py`` and ``lifecycle.py``."""
 
+from service.events.sql import ORDER_SNAPSHOT
+
 # -- the checkout and the reads (store.py) -----------------------------------------------------
 
 # Tier rows are locked in id order (as lifecycle.py's SHIFT_SOLD does), so two checkouts,
@@ -12,8 +14,11 @@ reads, the lifecycle's moves). All parameterised; the Python that runs them is i
 # final. Each item records the sold_version its seats produced (lua/include/sold.lua).
 # An order with nothing to pay is paid at once: no payment code, no due time. A signed-in
 # buyer's saved cart (service/cart/saved.py) is emptied as of this checkout, so a copy read
-# before it can never bring the bought seats back after a Redis loss.
-INSERT_ORDER = """
+# before it can never bring the bought seats back after a Redis loss. The order's events
+# (order.created, and order.paid when it is paid at once) go to the outbox in the same
+# statement, so they commit with the order or not at all, at no extra round trip; a tier
+# whose guard fails rolls the whole transaction back (store.insert_order), events too.
+INSERT_ORDER = f"""
 WITH new_order AS (
     INSERT INTO orders (id, number, cart_id, user_id, email, name, currency, subtotal, discount, total,
                         promo_code, payment_code, payment_due_at, access_token_hash, idempotency_key, event_ids,
@@ -24,7 +29,14 @@ WITH new_order AS (
            CASE WHEN $10::bigint > 0 THEN 'pending_payment' ELSE 'paid' END,
            CASE WHEN $10::bigint > 0 THEN NULL ELSE now() END
     FROM (SELECT pg_advisory_xact_lock($28)) AS writing
-    RETURNING created_at, payment_due_at, status
+    RETURNING id, number, status, currency, subtotal, discount, total, promo_code, payment_due_at, created_at,
+              paid_at, cancelled_at, expired_at
+), events AS (
+    INSERT INTO order_events (kind, order_id, payload)
+    SELECT e.kind, o.id, jsonb_build_object('order', {ORDER_SNAPSHOT})
+    FROM new_order o, (VALUES (1, 'order.created'), (2, 'order.paid')) AS e (n, kind)
+    WHERE e.n = 1 OR o.status = 'paid'
+    ORDER BY e.n
 ), locked AS (
     SELECT id FROM ticket_tiers WHERE id = ANY($17::uuid[]) ORDER BY id FOR UPDATE
 ), sold AS (
@@ -46,7 +58,7 @@ WITH new_order AS (
     SELECT t.id, $1, t.tier_id, t.event_id, t.code
     FROM unnest($24::uuid[], $25::uuid[], $26::uuid[], $27::text[]) AS t (id, tier_id, event_id, code)
 ), saved_cart AS (
-    UPDATE user_carts SET parts = '{}', promo_code = NULL, saved_ms = $29, updated_at = now()
+    UPDATE user_carts SET parts = '{{}}', promo_code = NULL, saved_ms = $29, updated_at = now()
     WHERE user_id = $4 AND saved_ms < $29
 )
 SELECT o.created_at, o.payment_due_at, o.status, s.id AS tier_id, s.event_id, s.quantity_sold, s.sold_version

@@ -1,8 +1,8 @@
 """PostgreSQL queries on orders, order items and tickets. All parameterised; no domain rules.
 
-The checkout writes an order in one statement (the order, its items, a ticket per seat and
-the guarded ``quantity_sold`` update of every tier), so its transaction is a few round
-trips whatever the cart holds.
+The checkout writes an order in one statement (the order, its items, a ticket per seat, the
+guarded ``quantity_sold`` update of every tier and the order's events in the outbox), so its
+transaction is a few round trips whatever the cart holds.
 """
 
 from __future__ import annotations

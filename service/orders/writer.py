@@ -1,7 +1,8 @@
 """Step 2 of the checkout saga: the order's one PostgreSQL transaction.
 
-It writes the order, its items and tickets, takes the seats (guarded: store.insert_order)
-and counts the promo use. What the checkout must know is how it ended, and that is the
+It writes the order, its items and tickets, takes the seats (guarded: store.insert_order),
+records the order's events in the outbox (in the same statement: service/events) and counts
+the promo use. What the checkout must know is how it ended, and that is the
 whole interface:
 - it returns: committed, and answered;
 - it raises an error of PostgreSQL or the network: certainly not committed (the COMMIT was
