@@ -87,6 +87,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     cors_allow_origins: tuple[str, ...] = ()
     log_level: Annotated[str, Meta(extra={"parse": str.upper})] = "INFO"
     worker_metrics_port: Annotated[int, Meta(ge=0, le=65535)] = 9108
+    # Order events out (docs/events.md): the time one webhook attempt may take, all of it;
+    # then retries after base * 2**(n-1) seconds, capped at the max delay, jittered, for
+    # WEBHOOK_RETRY_FOR_SECONDS after the delivery was made (or replayed), then failed.
+    webhook_timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 5.0
+    webhook_retry_base_seconds: Annotated[int, Meta(ge=1, le=3600)] = 10
+    webhook_retry_max_delay_seconds: Annotated[int, Meta(ge=1, le=86400)] = 21600
+    webhook_retry_for_seconds: Annotated[int, Meta(ge=60, le=30 * 86400)] = 259200
 
     def __repr__(self) -> str:
         # A logged or printed Settings never shows a secret, nor a password inside a URL.
