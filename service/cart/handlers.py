@@ -29,6 +29,7 @@ from service.errors import (
     TierNotFound,
     ValidationFailed,
 )
+from service.http.bodies import strict_body
 from service.http.fastlane import FAST_LANE, Answer, fast
 from service.http.identity import cart_token_headers, existing_cart, resolve_cart
 from service.http.openapi import CART_CALLER, problems
@@ -167,6 +168,7 @@ async def get_cart(request: Request[Any, Any, Any]) -> Response[CartView]:
         **problems(*CHANGE_REFUSALS),
     },
     opt={FAST_LANE: fast(_add, body=_ADD_ITEM, header=b"idempotency-key")},
+    before_request=strict_body,
 )
 async def add_item(
     request: Request[Any, Any, Any], data: JSONBody[AddItem], idempotency_key: IdempotencyKey = None
@@ -186,6 +188,7 @@ async def add_item(
     response_headers=NEW_CART_TOKEN,
     responses=problems(*CHANGE_REFUSALS),
     opt={FAST_LANE: fast(_set, path="tier_id", body=_SET_QUANTITY)},
+    before_request=strict_body,
 )
 async def set_item(
     request: Request[Any, Any, Any], tier_id: FromPath[str], data: JSONBody[SetQuantity]

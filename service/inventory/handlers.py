@@ -15,6 +15,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.types import Scope
 
 from service.errors import Conflict, NotFound, TierNotFound, ValidationFailed
+from service.http.bodies import strict_body
 from service.http.fastlane import FAST_LANE, Answer, fast
 from service.http.guards import ADMIN
 from service.http.openapi import problems
@@ -37,6 +38,7 @@ from service.wiring import services_of
         201: ResponseSpec(TierView, description="The tier was created", generate_examples=False),
         **problems(Conflict, ValidationFailed),
     },
+    before_request=strict_body,
 )
 async def put_tier(
     tier_id: FromPath[str], data: JSONBody[TierDefinition], inventory: NamedDependency[InventoryService]

@@ -26,6 +26,7 @@ from service.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from service.http.bodies import strict_body
 from service.http.identity import existing_cart, signed_in_user
 from service.http.openapi import CART_CALLER, OWNER_OR_ORDER_TOKEN, SIGNED_IN, problems
 from service.http.params import idempotency_key as idempotency_key_of
@@ -87,6 +88,7 @@ def _email(raw: str) -> str:
             CheckoutPending,
         ),
     },
+    before_request=strict_body,
 )
 async def create_order(
     request: Request[Any, Any, Any],

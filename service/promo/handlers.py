@@ -21,6 +21,7 @@ from service.errors import (
     RateLimited,
     ValidationFailed,
 )
+from service.http.bodies import strict_body
 from service.http.forwarded import client_addresses
 from service.http.guards import ADMIN
 from service.http.identity import existing_cart
@@ -57,6 +58,7 @@ def client_address(request: Request[Any, Any, Any]) -> str | None:
         200: ResponseSpec(PromoCode, description="The definition was replaced", generate_examples=False),
         **problems(Conflict, ValidationFailed),
     },
+    before_request=strict_body,
 )
 async def put_promo_code(data: JSONBody[PromoDefinition], promos: NamedDependency[PromoService]) -> Response[PromoCode]:
     view, created = await promos.put(data)
@@ -88,6 +90,7 @@ async def get_promo_code(code: FromPath[str], promos: NamedDependency[PromoServi
     security=CART_CALLER,
     status_code=200,
     responses=problems(CheckoutInProgress, InvalidPromo, ValidationFailed, RateLimited, CheckoutPending),
+    before_request=strict_body,
 )
 async def apply_promo(
     request: Request[Any, Any, Any],

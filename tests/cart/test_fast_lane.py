@@ -125,5 +125,7 @@ async def test_well_formed_requests_skip_the_handler_and_others_reach_it(setting
         await api.get("/api/cart")
         await api.get(f"/api/tiers/{tier}/availability")
         assert added.status_code == 201 and calls == []
+        # The fast lane passes on a body it does not take; Litestar's side answers it, and refuses
+        # what only a lenient conversion would take ("2"): a body is taken as the document types it.
         lenient = await api.post("/api/cart/items", content=b'{"tier_id": "%s", "quantity": "2"}' % tier.encode())
-        assert lenient.status_code == 200 and lenient.json()["item_count"] == 3 and len(calls) == 1
+        assert lenient.status_code == 422 and lenient.json()["field"] == "quantity" and calls == []
