@@ -34,6 +34,8 @@ from devtools.embedded_servers import free_port
 from service.db.migrate import apply_migrations, ensure_database
 from service.settings import Settings, database_url_from_env
 
+DOCS_PATH = "/schema"  # service/http/schema_viewer.py's SCHEMA_PATH, without importing Litestar here
+
 DEFAULT_APP = "service.app:app"
 WORKER_SETTINGS = "workers.main.WorkerSettings"
 _READY_TIMEOUT = 30.0
@@ -333,6 +335,7 @@ def _print_banner(
         body = f'{{"tier_id":"{DEMO_TIERS[0].id}","quantity":2}}'
         lines = [
             f"ticket-cart is running at {base} (Ctrl-C stops it)",
+            f"API docs: {base}{DOCS_PATH} (Swagger UI; the document: {base}{DOCS_PATH}/openapi.json)",
             *lines,
             f"admin key (X-Admin-Key): {settings.admin_api_key}",
             "add two demo tickets to a new cart:",

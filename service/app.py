@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from service.cart import handlers as cart_handlers, merge_handlers
 from service.health import live, ready
-from service.http import fastlane
+from service.http import fastlane, schema_viewer
 from service.http.observability import observe_requests
 from service.http.openapi import document_refusals
 from service.http.options import methods_of, with_options
@@ -128,6 +128,8 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
             title="ticket-cart",
             version="0.1.0",
             path="/schema",
+            render_plugins=schema_viewer.render_plugins(),  # Swagger UI from the service's own files
+            openapi_router=schema_viewer.openapi_router(),
             components=Components(
                 security_schemes={
                     "adminKey": SecurityScheme(type="apiKey", name="X-Admin-Key", security_scheme_in="header"),

@@ -5,6 +5,9 @@ its *first* handler was registered: ``GET /api/cart`` and ``DELETE /api/cart`` a
 handlers, so ``OPTIONS /api/cart`` answered ``Allow: GET, OPTIONS`` (litestar#4169, fixed in
 Litestar 3 only). ``with_options`` puts, before the app's handlers, one ``OPTIONS`` handler per
 path that lists the methods of every handler of that path; Litestar then adds none of its own.
+Routers registered whole (``/schema``, which Litestar builds around the viewer) keep Litestar's
+answer, right as long as each of their paths has one handler: tests/http/test_options.py checks
+every path of the app.
 
 CORS preflights (an ``OPTIONS`` with an ``Origin``) never reach these handlers: Litestar's
 CORS middleware answers them before routing, with ``Access-Control-Allow-Methods`` from the

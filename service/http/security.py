@@ -21,16 +21,22 @@ _EVERYWHERE = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
-# JSON answers load nothing and may be framed by no one. The schema's HTML pages (/schema,
-# /schema/swagger, ...) load their viewer from a CDN, so they get no CSP; their JSON and
-# YAML documents get the strict one.
+# JSON answers load nothing and may be framed by no one. The schema viewer's pages and files
+# (/schema, /schema/swagger, /schema/assets/..., service/http/schema_viewer.py) load from the
+# service only: its scripts (no inline one), its styles (Swagger UI sets style attributes),
+# images inline, the document and "Try it out" calls by fetch. Their JSON and YAML documents
+# get the strict policy.
 STRICT_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+VIEWER_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 _CSP = ((b"content-security-policy", STRICT_CSP),)
 _NO_STORE = ((b"cache-control", b"no-store"),)
 
 _API = _EVERYWHERE + _CSP + _NO_STORE
 _OTHER = _EVERYWHERE + _CSP
-_SCHEMA_PAGE = _EVERYWHERE
+_SCHEMA_PAGE = (*_EVERYWHERE, (b"content-security-policy", VIEWER_CSP))
 
 
 def _for_path(path: str) -> tuple[tuple[bytes, bytes], ...]:

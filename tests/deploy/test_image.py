@@ -20,6 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from service.http.schema_viewer import ASSETS
 from tests.deploy.deploy_files import DEPLOY, K8S_BASE, ROOT, load_yaml_documents
 
 DOCKERFILE = (DEPLOY / "Dockerfile").read_text()
@@ -169,6 +170,16 @@ def test_build_context_holds_what_the_dockerfile_copies_and_no_secrets():
         ".git/config",
     ):
         assert _dockerignore_excludes(private), private
+
+
+def test_the_schema_viewers_files_are_in_the_image():
+    """Swagger UI's files (service/http/swagger_ui/) reach the image: /schema needs no CDN."""
+    copied = {source.rstrip("/") for i, a in _stages()[0] if i == "COPY" for source in a.split()[:-1]}
+    files = sorted(path.relative_to(ROOT).as_posix() for path in ASSETS.iterdir() if path.is_file())
+    assert "service/http/swagger_ui/swagger-ui-bundle.js" in files
+    for name in files:
+        assert not _dockerignore_excludes(name), f"{name} is not in the build context"
+        assert any(name.startswith(f"{source}/") for source in copied), f"{name} is not copied"
 
 
 def test_development_tools_are_not_in_the_image():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.http.security import STRICT_CSP
+from service.http.security import STRICT_CSP, VIEWER_CSP
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -35,14 +35,14 @@ async def test_api_answers_and_refusals_carry_every_security_header(api_with):
         assert has(response, api_headers), (name, response.status_code, dict(response.headers))
 
 
-async def test_ops_and_schema_documents_get_the_strict_csp_and_the_schema_pages_none(api_with):
+async def test_ops_and_schema_documents_get_the_strict_csp_and_the_schema_pages_the_viewers(api_with):
     async with api_with() as api:
         for path in ("/health/live", "/metrics", "/schema/openapi.json", "/nope"):
             response = await api.get(path)
             assert has(response, {**EVERYWHERE, "content-security-policy": STRICT_CSP.decode()}), path
-        page = await api.get("/schema")  # the viewer loads its script from a CDN
-        assert page.status_code == 200 and has(page, EVERYWHERE)
-        assert "content-security-policy" not in page.headers
+        for path in ("/schema", "/schema/swagger", "/schema/init.js", "/schema/assets/swagger-ui-bundle.js"):
+            page = await api.get(path)  # Swagger UI, from the service only (tests/http/test_schema_viewer.py)
+            assert page.status_code == 200 and has(page, {**EVERYWHERE, "content-security-policy": VIEWER_CSP.decode()})
 
 
 async def test_a_handlers_own_header_is_kept(api_with):

@@ -17,6 +17,7 @@ import pytest
 from devtools import PROJECT_ROOT
 from devtools.devserver import DEMO_EVENT_ID, DEMO_TIERS, _wait_until_listening, prepare_database, seed_demo_event
 from devtools.embedded_servers import free_port
+from service.http.schema_viewer import SCHEMA_PATH
 from tests.conftest import TEST_KEY_PREFIX
 
 # These tests are coroutines for their fixtures alone (scratch_database): nothing else runs
@@ -92,6 +93,7 @@ async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers,
         banner = _read_banner(process)
         text = "\n".join(banner)
         assert f"http://127.0.0.1:{port}" in text
+        assert f"API docs: http://127.0.0.1:{port}{SCHEMA_PATH} " in text
         assert "admin key (X-Admin-Key): " in text
         assert f'"tier_id":"{DEMO_TIERS[0].id}"' in banner[-1]
 
