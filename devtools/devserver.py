@@ -329,12 +329,13 @@ def _print_banner(
     if "worker" in children:
         lines.append(f"worker:   arq {WORKER_SETTINGS} (pid {children['worker'].pid}), {metrics_note}")
     elif command == "run":
-        lines.append("worker:   not started (--no-worker, or workers/main.py absent)")
+        lines.append("worker:   not started (--no-worker)")
     if command == "run":
         base = f"http://{settings.host}:{settings.port}"
         body = f'{{"tier_id":"{DEMO_TIERS[0].id}","quantity":2}}'
         lines = [
             f"ticket-cart is running at {base} (Ctrl-C stops it)",
+            f"shop:     {base}/events/{DEMO_EVENT_ID} (the demo event's page; docs/storefront.md)",
             f"API docs: {base}{DOCS_PATH} (Swagger UI; the document: {base}{DOCS_PATH}/openapi.json)",
             *lines,
             f"admin key (X-Admin-Key): {settings.admin_api_key}",

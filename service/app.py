@@ -28,6 +28,7 @@ from service.metrics import render_latest
 from service.orders import admin_handlers as order_admin_handlers, handlers as order_handlers
 from service.promo import handlers as promo_handlers
 from service.settings import Settings
+from service.storefront import handlers as storefront
 from service.wiring import DEPENDENCIES, close_services, open_services
 
 MAX_BODY_BYTES = fastlane.MAX_BODY_BYTES
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         live,
         ready,
         metrics,
+        *storefront.ROUTES,  # the buyer's pages, outside /api/ (docs/storefront.md)
     ]
     cors = (
         # Credentials (the cart cookie) only for named origins: with "*" Litestar would echo any

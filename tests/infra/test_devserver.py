@@ -94,6 +94,7 @@ async def test_run_serves_the_app_with_the_servers_and_stops_on_sigterm(servers,
         text = "\n".join(banner)
         assert f"http://127.0.0.1:{port}" in text
         assert f"API docs: http://127.0.0.1:{port}{SCHEMA_PATH} " in text
+        assert f"shop:     http://127.0.0.1:{port}/events/{DEMO_EVENT_ID} " in text
         assert "admin key (X-Admin-Key): " in text
         assert f'"tier_id":"{DEMO_TIERS[0].id}"' in banner[-1]
 
