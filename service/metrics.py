@@ -141,6 +141,23 @@ ORDERS_EXPIRED = Counter(
     "tc_orders_expired_total",
     "Unpaid orders expired at their payment due time (seats given back).",
 )
+ORDER_EVENTS = Counter(
+    "tc_order_events_total",
+    "Order events recorded, by kind (order.created, order.paid, ...): counted by the worker as it "
+    "fans them out into deliveries, so only events whose transaction committed, each once.",
+    ("kind",),
+)
+WEBHOOK_DELIVERIES = Counter(
+    "tc_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered (2xx), retry (another attempt later), failed "
+    "(retried for WEBHOOK_RETRY_FOR_SECONDS, or its endpoint deactivated), gone (410: endpoint off).",
+    ("outcome",),
+)
+WEBHOOK_OLDEST_PENDING = Gauge(
+    "tc_webhook_oldest_pending_seconds",
+    "Age of the oldest webhook delivery still pending (0: none), as the last delivery run saw it.",
+    multiprocess_mode="mostrecent",
+)
 RATE_LIMITED = Counter(
     "tc_rate_limited_total",
     "Requests refused with 429, by limit scope (cart, client, promo).",

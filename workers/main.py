@@ -27,6 +27,7 @@ from workers.reconcile import reconcile_inventory
 from workers.recovery import recover_checkouts
 from workers.summary import run_job
 from workers.sweep import sweep_expired_parts
+from workers.webhooks import EVERY_SECONDS, deliver_webhooks, webhook_sender
 
 JOB_TIMEOUT_SECONDS = 120
 # Results are kept a little past the next run, so a worker whose clock lags cannot enqueue
@@ -46,6 +47,7 @@ async def startup(ctx: Ctx) -> None:
     )
     services = await open_services(settings)
     ctx["services"] = services
+    ctx["webhooks"] = webhook_sender(settings, services.pool)
     fields = {"queue": queue_of(settings), "metrics_port": metrics_port}
     if metrics_port not in (None, settings.worker_metrics_port):
         fields["metrics_port_taken"] = settings.worker_metrics_port
@@ -53,6 +55,9 @@ async def startup(ctx: Ctx) -> None:
 
 
 async def shutdown(ctx: Ctx) -> None:
+    webhooks = ctx.pop("webhooks", None)
+    if webhooks is not None:
+        await webhooks.aclose()
     services = ctx.pop("services", None)
     if services is not None:
         await close_services(services)
@@ -77,6 +82,10 @@ async def expiry_job(ctx: Ctx) -> dict[str, Any]:
     return await run_job("expire_orders", lambda: expire_orders(ctx["services"]))
 
 
+async def webhooks_job(ctx: Ctx) -> dict[str, Any]:
+    return await run_job("deliver_webhooks", lambda: deliver_webhooks(ctx["webhooks"]))
+
+
 def minute_jobs(settings: Settings) -> list[CronJob]:
     """The jobs, each once a minute, spread over the minute so they rarely overlap; the sweep
     goes first so the reconciler reads fewer parts, and reconcile also runs at start-up (a
@@ -85,7 +94,7 @@ def minute_jobs(settings: Settings) -> list[CronJob]:
     must not take each other's ticks."""
 
     def every_minute(
-        job: Callable[[Ctx], Awaitable[dict[str, Any]]], name: str, second: int, **options: Any
+        job: Callable[[Ctx], Awaitable[dict[str, Any]]], name: str, second: int | set[int], **options: Any
     ) -> CronJob:
         # arg-type: arq's WorkerCoroutine protocol asks for *args and **kwargs, which arq never
         # passes a cron job (it calls it with ctx alone).
@@ -105,6 +114,8 @@ def minute_jobs(settings: Settings) -> list[CronJob]:
         every_minute(recovery_job, "recover_checkouts", second=15),
         every_minute(reconcile_job, "reconcile", second=30, run_at_startup=True),
         every_minute(expiry_job, "expire_orders", second=45),
+        # Order webhooks every few seconds, not each minute: a receiver hears of an order soon.
+        every_minute(webhooks_job, "deliver_webhooks", second=set(range(0, 60, EVERY_SECONDS))),
     ]
 
 
@@ -133,7 +144,7 @@ def create_worker_settings(settings: Settings) -> type:
         ctx: ClassVar[Ctx] = {"settings": settings}
         job_timeout = JOB_TIMEOUT_SECONDS
         keep_result = KEEP_RESULT_SECONDS
-        max_jobs = 4  # one of each job at a time
+        max_jobs = 6  # one of each job at a time, and a webhook run overlapping the next
 
     return WorkerSettings
 

@@ -32,7 +32,14 @@ def test_worker_settings_come_from_the_environment_with_the_queue_on_arq_redis_u
     assert (redis_settings.host, redis_settings.port, redis_settings.database) == ("queue.example", 6380, 3)
     assert options["queue_name"] == "tcx:arq:queue"
     jobs = {job.name: job for job in options["cron_jobs"]}
-    assert sorted(jobs) == ["tcx:expire_orders", "tcx:reconcile", "tcx:recover_checkouts", "tcx:sweep"]
+    assert sorted(jobs) == [
+        "tcx:deliver_webhooks",
+        "tcx:expire_orders",
+        "tcx:reconcile",
+        "tcx:recover_checkouts",
+        "tcx:sweep",
+    ]
+    assert jobs["tcx:deliver_webhooks"].second == set(range(0, 60, 5))
     assert all(job.unique and job.minute is None for job in jobs.values())
 
 
