@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from service.cart import handlers as cart_handlers, merge_handlers
+from service.events import admin_handlers as webhook_admin_handlers
 from service.health import live, ready
 from service.http import fastlane, schema_viewer
 from service.http.observability import observe_requests
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         *order_admin_handlers.ROUTES,
         *promo_handlers.ROUTES,
         *order_handlers.ROUTES,
+        *webhook_admin_handlers.ROUTES,
         live,
         ready,
         metrics,

@@ -28,6 +28,7 @@ from service.cart.saved import SavedCarts
 from service.cart.service import CartService
 from service.db.monitor import PostgresMonitor
 from service.db.pool import create_pool
+from service.events.endpoints import WebhookEndpoints
 from service.inventory.catalog import TierCatalog
 from service.inventory.service import InventoryService
 from service.keys import Keys
@@ -68,6 +69,7 @@ class Services:
     recovery: CheckoutRecovery
     lifecycle: OrderLifecycle
     merges: CartMerge
+    webhooks: WebhookEndpoints
 
 
 def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
@@ -113,6 +115,7 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         recovery=CheckoutRecovery(scripts, settlement),
         lifecycle=OrderLifecycle(pool, scripts, promos),
         merges=CartMerge(settings, scripts, carts),
+        webhooks=WebhookEndpoints(pool),
     )
 
 
@@ -160,5 +163,5 @@ def _provider(name: str) -> Provide:
 # What handlers may ask for by name: each area's service (a buyer's route asks for one: see above).
 DEPENDENCIES = {
     name: _provider(name)
-    for name in ("inventory", "merges", "promos", "cart_promos", "orders", "checkouts", "lifecycle")
+    for name in ("inventory", "merges", "promos", "cart_promos", "orders", "checkouts", "lifecycle", "webhooks")
 }

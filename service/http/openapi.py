@@ -34,6 +34,7 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 
 from service.errors import DomainError
+from service.events.payloads import EVENT_KINDS
 from service.http.params import IDEMPOTENCY_KEY_PATTERN
 from service.http.problems import PROBLEM_JSON
 
@@ -244,6 +245,9 @@ PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
     ("path", "tier_id"): {"schema": _UUID, "description": "The tier's id (a UUID; anything else: 422)"},
     ("path", "event_id"): {"schema": _UUID, "description": "The event's id (a UUID; anything else: 422)"},
     ("path", "order_id"): {"schema": _UUID, "description": "The order's id"},
+    ("path", "endpoint_id"): {"schema": _UUID, "description": "The webhook endpoint's id (a UUID; anything else: 422)"},
+    ("path", "delivery_id"): {"schema": _UUID, "description": "The webhook delivery's id (a UUID; anything else: 422)"},
+    ("query", "endpoint_id"): {"schema": _UUID},
     ("path", "code"): {
         "schema": {"type": "string", "pattern": PROMO_CODE_PATTERN},
         "description": "The promo code, case-insensitive (1 to 64 of A-Z, 0-9, '_', '-')",
@@ -294,6 +298,15 @@ RESPONSE_RULES: dict[str, dict[str, dict[str, Any]]] = {
     "OrderView": {"id": _UUID, "status": _ORDER_STATUS, "email": {"format": "email"}},
     "OrderSummary": {"id": _UUID, "status": _ORDER_STATUS},
     "PromoCode": {"kind": {"enum": ["percent", "fixed"]}, "event_id": _UUID, "tier_ids": {"items": _UUID}},
+    "EndpointView": {"id": _UUID, "events": {"items": {"enum": list(EVENT_KINDS)}}},
+    "EndpointSecret": {"id": _UUID, "events": {"items": {"enum": list(EVENT_KINDS)}}, "secret": {"pattern": "^whsec_"}},
+    "DeliveryView": {
+        "id": _UUID,
+        "event_id": _UUID,
+        "order_id": _UUID,
+        "endpoint_id": _UUID,
+        "kind": {"enum": list(EVENT_KINDS)},
+    },
 }
 # One example per request body (the examples of the interactive docs, and of clients' docs).
 BODY_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -313,6 +326,11 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
         "active": True,
     },
     "PromoDefinition": {"code": "SPRING10", "kind": "percent", "value": 10, "max_uses": 500},
+    "NewEndpoint": {
+        "url": "https://tickets-mail.example.com/hooks/orders",
+        "events": ["order.paid", "order.cancelled"],
+        "description": "Ticket e-mails",
+    },
 }
 
 
