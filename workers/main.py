@@ -4,8 +4,9 @@ The class is built on first access from ``Settings.from_env()`` (like ``service.
 so importing this module reads no environment. Start-up builds the same services the API
 uses (``open_services``), loads the Lua scripts and starts the metrics server; PostgreSQL
 need not answer then (the pool connects on first use: jobs that need it fail until it
-answers, and run again the next minute). Every job runs each minute on whichever worker
-takes it first (cron ``unique``), and is idempotent, so several worker processes are safe.
+answers, and run again the next minute). Every job runs each minute (order webhooks every 5
+seconds) on whichever worker takes it first (cron ``unique``), and is idempotent, so several
+worker processes are safe. Start-up also makes the webhook sender (its HTTP client).
 """
 
 from __future__ import annotations
@@ -87,11 +88,11 @@ async def webhooks_job(ctx: Ctx) -> dict[str, Any]:
 
 
 def minute_jobs(settings: Settings) -> list[CronJob]:
-    """The jobs, each once a minute, spread over the minute so they rarely overlap; the sweep
-    goes first so the reconciler reads fewer parts, and reconcile also runs at start-up (a
-    cold Redis is refilled). arq names a tick's job ``<name>:<time>`` in keys shared by every
-    queue on the server, so the names carry the key prefix: two deployments on one Redis
-    must not take each other's ticks."""
+    """The jobs, each once a minute (deliver_webhooks every 5 s), spread over the minute so
+    they rarely overlap; the sweep goes first so the reconciler reads fewer parts, and
+    reconcile also runs at start-up (a cold Redis is refilled). arq names a tick's job
+    ``<name>:<time>`` in keys shared by every queue on the server, so the names carry the key
+    prefix: two deployments on one Redis must not take each other's ticks."""
 
     def every_minute(
         job: Callable[[Ctx], Awaitable[dict[str, Any]]], name: str, second: int | set[int], **options: Any
