@@ -67,7 +67,7 @@ class Claimed(msgspec.Struct, frozen=True):
     secrets: tuple[str, ...]  # the current secret, and the previous one while it still signs
     event_id: uuid.UUID
     kind: EventKind
-    body: bytes
+    body: bytes | None  # None: the stored event does not decode to its kind's shape (never sent)
 
 
 def event_body(kind: str, payload: str, created_at: dt.datetime) -> bytes:
@@ -78,6 +78,11 @@ def event_body(kind: str, payload: str, created_at: dt.datetime) -> bytes:
 
 
 def _claimed(row: asyncpg.Record) -> Claimed:
+    try:
+        body: bytes | None = event_body(row["kind"], row["payload"], row["created_at"])
+    except (msgspec.ValidationError, msgspec.DecodeError, KeyError):
+        log.error("event %s does not decode as %s; its delivery %s fails", row["event_id"], row["kind"], row["id"])
+        body = None
     return Claimed(
         delivery_id=row["id"],
         attempts=row["attempts"],
@@ -87,7 +92,7 @@ def _claimed(row: asyncpg.Record) -> Claimed:
         secrets=tuple(s for s in (row["secret"], row["previous_secret"]) if s),
         event_id=row["event_id"],
         kind=row["kind"],
-        body=event_body(row["kind"], row["payload"], row["created_at"]),
+        body=body,
     )
 
 
@@ -140,8 +145,9 @@ class WebhookSender:
 
     async def send(self, claimed: Claimed) -> Outcome:
         """One attempt, and its outcome recorded."""
-        if not claimed.active:
-            await self.pool.execute(ABANDONED, claimed.delivery_id, claimed.attempts, "endpoint deactivated")
+        if not claimed.active or claimed.body is None:
+            why = "endpoint deactivated" if not claimed.active else "the event does not decode to its kind's shape"
+            await self.pool.execute(ABANDONED, claimed.delivery_id, claimed.attempts, why)
             return "failed"
         status: int | None = None
         error: str | None = None
@@ -153,8 +159,8 @@ class WebhookSender:
             async with asyncio.timeout(self.timeout):  # the whole exchange, not each read
                 async with self.http.stream("POST", claimed.url, content=claimed.body, headers=headers) as response:
                     status = response.status_code  # the body is never read
-        except (httpx.HTTPError, TimeoutError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:_ERROR_LENGTH] or type(exc).__name__
+        except Exception as exc:  # whatever the receiver or its URL does, this delivery only is retried
+            error = f"{type(exc).__name__}: {exc}"[:_ERROR_LENGTH]
         if status is not None and 200 <= status < 300:
             await self.pool.execute(DELIVERED, claimed.delivery_id, claimed.attempts, status)
             return "delivered"

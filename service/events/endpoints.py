@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.events.dto import DeliveryPage, DeliveryStatus, DeliveryView, EndpointSecret, EndpointView, NewEndpoint
@@ -36,7 +37,8 @@ def checked_url(raw: str) -> str:
     try:
         parts = urlsplit(raw)
         port = parts.port  # ValueError when out of range
-    except ValueError:
+        httpx.URL(raw)  # what the worker will send to: an IDNA host it cannot encode is refused now
+    except (ValueError, httpx.InvalidURL):
         parts, port = None, None
     if (
         parts is None

@@ -53,6 +53,7 @@ async def test_registering_shows_the_secret_once_and_the_list_never(client, db_p
         ({"url": "https://mail.example.com/x#frag"}, "url"),
         ({"url": "https:///no-host/at-all"}, "url"),
         ({"url": "https://mail.example.com:99999/x"}, "url"),
+        ({"url": "https://\u00e9xample..com/x"}, "url"),
         ({"events": ["order.shipped"]}, "events[0]"),
         ({"events": []}, "events"),
         ({"secret": "whsec_mine"}, "secret"),

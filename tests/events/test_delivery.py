@@ -246,3 +246,28 @@ async def test_concurrent_claims_never_take_one_delivery_twice(db_pool, endpoint
 
     claimed = [c.delivery_id for batch in claims for c in batch]
     assert len(claimed) == 40 == len(set(claimed))
+
+
+async def test_a_broken_event_or_url_fails_its_own_delivery_only(db_pool, endpoints, sender, receiver):
+    """One delivery that cannot be sent (an event stored in another shape, a URL the HTTP
+    client refuses) is settled on its own; the run goes on and the others arrive."""
+    await receiver.start()
+    good = await endpoints.register(NewEndpoint(url=receiver.url, events=["order.created"]))
+    bad_url = await endpoints.register(NewEndpoint(url="http://placeholder.example/", events=["order.created"]))
+    await db_pool.execute(
+        "UPDATE webhook_endpoints SET url = 'http://\u00e9xample..com/x' WHERE id = $1", uuid.UUID(bad_url.id)
+    )
+    async with db_pool.acquire() as conn, conn.transaction():
+        broken = await record_event(conn, ORDER_CREATED, await an_order(db_pool), {})
+        fine = await record_event(conn, ORDER_CREATED, await an_order(db_pool), {})
+    await db_pool.execute("UPDATE order_events SET payload = '{\"order\": 1}' WHERE id = $1", broken)
+
+    run = await sender.run()
+
+    assert (run.delivered, run.failed, run.retry) == (1, 2, 1)
+    assert [r.headers["webhook-id"] for r in receiver.accepted] == [str(fine)]
+    rows = await db_pool.fetch("SELECT event_id, endpoint_id, status, last_error FROM webhook_deliveries")
+    by = {(r["event_id"], str(r["endpoint_id"])): (r["status"], r["last_error"]) for r in rows}
+    assert by[(fine, good.id)] == ("delivered", None)
+    assert by[(broken, good.id)][0] == by[(broken, bad_url.id)][0] == "failed"
+    assert by[(fine, bad_url.id)][0] == "pending" and by[(fine, bad_url.id)][1]
