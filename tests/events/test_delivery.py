@@ -16,7 +16,7 @@ from service.events.delivery import RetryPolicy, WebhookSender
 from service.events.dto import NewEndpoint
 from service.events.outbox import ORDER_CREATED, record_event
 from service.events.payloads import DATA, EVENT_KINDS
-from service.events.signing import verify
+from service.events.signing import verify, webhook_headers
 from tests.api import ADMIN_HEADERS, put_tier
 from tests.events.conftest import drain, due_now
 from tests.events.receiver import Received
@@ -271,3 +271,30 @@ async def test_a_broken_event_or_url_fails_its_own_delivery_only(db_pool, endpoi
     assert by[(fine, good.id)] == ("delivered", None)
     assert by[(broken, good.id)][0] == by[(broken, bad_url.id)][0] == "failed"
     assert by[(fine, bad_url.id)][0] == "pending" and by[(fine, bad_url.id)][1]
+
+
+async def test_a_worker_dying_after_sending_leaves_the_delivery_to_be_sent_again(db_pool, endpoints, sender, receiver):
+    """At least once: the claim was made and the request sent, then the worker died before
+    recording the answer. Once the claim's lease is over the delivery is sent again, with
+    the same webhook-id, which is how the receiver knows it already has it."""
+    await receiver.start()
+    endpoint = await endpoints.register(NewEndpoint(url=receiver.url, events=["order.created"]))
+    async with db_pool.acquire() as conn, conn.transaction():
+        await record_event(conn, ORDER_CREATED, await an_order(db_pool), {})
+    await sender.fan_out()
+    (claimed,) = await sender.claim()
+    assert claimed.body is not None
+    headers = {
+        "content-type": "application/json",
+        **webhook_headers(claimed.secrets, str(claimed.event_id), int(time.time()), claimed.body),
+    }
+    await sender.http.post(claimed.url, content=claimed.body, headers=headers)  # ... and the worker dies
+
+    assert (await sender.run()).delivered == 0  # leased: no other worker takes it meanwhile
+    await due_now(db_pool)  # the lease is over
+    assert (await sender.run()).delivered == 1
+
+    first, second = (opened(r, endpoint.secret) for r in receiver.accepted)
+    assert first == second
+    row = await db_pool.fetchrow("SELECT status, attempts FROM webhook_deliveries")
+    assert (row["status"], row["attempts"]) == ("delivered", 2)
