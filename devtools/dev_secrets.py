@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devtools import DATA_DIR
-from service.settings import REQUIRED_SECRET_VARIABLES
+from service.settings import required_secret_variables
 
 SECRETS_FILE = DATA_DIR / "dev-secrets.json"
 
@@ -22,10 +22,11 @@ SECRETS_FILE = DATA_DIR / "dev-secrets.json"
 def development_secrets(environ: Mapping[str, str], path: Path = SECRETS_FILE) -> dict[str, str]:
     """The required secrets ``environ`` lacks, from ``path`` (those missing there are
     generated and saved). Nothing when ``environ`` is for production: there a missing secret
-    must stop the start-up."""
+    must stop the start-up. The SePay secret of ``SEPAY_AUTH``'s mode is one of them when
+    that mode is set (``SEPAY_AUTH=apikey make run``)."""
     if environ.get("APP_ENV", "development") != "development":
         return {}
-    missing = [name for name in REQUIRED_SECRET_VARIABLES if not environ.get(name, "").strip()]
+    missing = [name for name in required_secret_variables(environ) if not environ.get(name, "").strip()]
     if not missing:
         return {}
     stored = _load(path)

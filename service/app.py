@@ -27,6 +27,7 @@ from service.inventory import handlers as tier_handlers
 from service.logs import configure_logging
 from service.metrics import render_latest
 from service.orders import admin_handlers as order_admin_handlers, handlers as order_handlers
+from service.payments import admin_handlers as payment_admin_handlers, handlers as payment_handlers
 from service.promo import handlers as promo_handlers
 from service.settings import Settings
 from service.storefront import handlers as storefront
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         *promo_handlers.ROUTES,
         *order_handlers.ROUTES,
         *webhook_admin_handlers.ROUTES,
+        *payment_handlers.ROUTES,
+        *payment_admin_handlers.ROUTES,
         live,
         ready,
         metrics,

@@ -158,6 +158,18 @@ WEBHOOK_OLDEST_PENDING = Gauge(
     "Age of the oldest webhook delivery still pending (0: none), as the last delivery run saw it.",
     multiprocess_mode="mostrecent",
 )
+SEPAY_DELIVERIES = Counter(
+    "tc_sepay_deliveries_total",
+    "Authenticated SePay deliveries by outcome (paid, needs_review, ignored, duplicate) and reason "
+    "(docs/payments.md: short, over, unknown-code, late, ...; none for a payment on time or a duplicate).",
+    ("status", "reason"),
+)
+SEPAY_AUTH_FAILURES = Counter(
+    "tc_sepay_auth_failures_total",
+    "Deliveries to the SePay route refused with 401 (wrong or missing API key or signature, stale "
+    "timestamp), by SEPAY_AUTH mode; nothing of them was stored.",
+    ("mode",),
+)
 RATE_LIMITED = Counter(
     "tc_rate_limited_total",
     "Requests refused with 429, by limit scope (cart, client, promo).",

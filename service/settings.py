@@ -94,6 +94,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     webhook_retry_base_seconds: Annotated[int, Meta(ge=1, le=3600)] = 10
     webhook_retry_max_delay_seconds: Annotated[int, Meta(ge=1, le=86400)] = 21600
     webhook_retry_for_seconds: Annotated[int, Meta(ge=60, le=30 * 86400)] = 259200
+    # SePay bank-transfer notifications (docs/payments.md): how POST /api/payments/sepay
+    # authenticates them; off: the route answers 404. The mode's secret is then required.
+    sepay_auth: Literal["off", "apikey", "hmac"] = "off"
+    sepay_api_key: Annotated[str | None, Meta(extra=_SECRET)] = None
+    sepay_hmac_secret: Annotated[str | None, Meta(extra=_SECRET)] = None
+    # A transfer dated up to this long after an order's due time is on time.
+    payment_grace_seconds: Annotated[int, Meta(ge=0, le=86400)] = 120
+    # The account buyers transfer to: shown with each order's payment (and a VietQR image)
+    # when PAYMENT_BANK_ID and PAYMENT_ACCOUNT_NUMBER are both set; a SePay transfer to
+    # another account number is kept for review.
+    payment_bank_id: Annotated[
+        Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,40}$")] | None,
+        Meta(extra={"expected": "a bank BIN or VietQR short name (letters and digits)"}),
+    ] = None
+    payment_bank_name: Annotated[str, Meta(max_length=100)] | None = None
+    payment_account_number: Annotated[
+        Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,19}$")] | None,
+        Meta(extra={"expected": "1 to 19 letters or digits"}),
+    ] = None
+    payment_account_name: Annotated[str, Meta(max_length=100)] | None = None
+    payment_qr_template: Annotated[
+        str, Meta(pattern=r"^[A-Za-z0-9_]{1,40}$", extra={"expected": "a VietQR template id (compact2, qr_only, ...)"})
+    ] = "compact2"
 
     def __repr__(self) -> str:
         # A logged or printed Settings never shows a secret, nor a password inside a URL.
@@ -132,12 +155,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
                 except ValueError:
                     raise _malformed(field, given) from None
         try:
-            return msgspec.convert(values, cls)
+            settings = msgspec.convert(values, cls)
         except msgspec.ValidationError as exc:
             wrong = re.search(r"`\$\.(\w+)", str(exc))
             if wrong is None:
                 raise
             raise _malformed(_BY_VARIABLE[wrong[1]], given) from None
+        for variable in required_secret_variables(given):
+            if variable not in given:
+                raise SettingsError(_missing(variable, settings.app_env))
+        if settings.payment_bank_id and not settings.payment_account_number:
+            raise SettingsError("PAYMENT_BANK_ID needs PAYMENT_ACCOUNT_NUMBER (the account buyers transfer to)")
+        return settings
 
 
 _STRUCT = msgspec.inspect.type_info(Settings)
@@ -162,6 +191,17 @@ _SECRET_FIELDS = frozenset(f.name for f in _FIELDS if _extra(f.type).get("secret
 SECRET_VARIABLES = tuple(f.encode_name for f in _FIELDS if f.name in _SECRET_FIELDS)
 # What production refuses to start without, and what devtools generates for development.
 REQUIRED_SECRET_VARIABLES = tuple(f.encode_name for f in _FIELDS if f.name in _SECRET_FIELDS and f.required)
+
+# The secret each SePay authentication mode needs (Settings.sepay_auth).
+SEPAY_SECRET_VARIABLES = {"apikey": "SEPAY_API_KEY", "hmac": "SEPAY_HMAC_SECRET"}
+
+
+def required_secret_variables(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The secrets ``environ`` needs: those always required, and the one its SePay mode
+    (``SEPAY_AUTH``) names."""
+    mode = environ.get("SEPAY_AUTH", "").strip()
+    return REQUIRED_SECRET_VARIABLES + tuple(v for m, v in SEPAY_SECRET_VARIABLES.items() if m == mode)
+
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 

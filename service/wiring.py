@@ -33,10 +33,14 @@ from service.inventory.catalog import TierCatalog
 from service.inventory.service import InventoryService
 from service.keys import Keys
 from service.orders.checkout import Checkouts
+from service.orders.instructions import bank_account
 from service.orders.lifecycle import OrderLifecycle
 from service.orders.reads import OrderReads
 from service.orders.recovery import CheckoutRecovery
 from service.orders.settlement import Settlement
+from service.payments.auth import SePayAuth
+from service.payments.intake import PaymentIntake
+from service.payments.reads import PaymentReads
 from service.promo.attempts import PromoAttempts
 from service.promo.on_cart import CartPromos
 from service.promo.service import PromoService
@@ -70,6 +74,8 @@ class Services:
     lifecycle: OrderLifecycle
     merges: CartMerge
     webhooks: WebhookEndpoints
+    payments: PaymentIntake
+    payment_reads: PaymentReads
 
 
 def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -> Services:
@@ -81,6 +87,7 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
     catalog = TierCatalog(pool, scripts, max_per_line=settings.max_quantity_per_line)
     promos = PromoService(pool)
     settlement = Settlement(settings, pool, scripts)
+    lifecycle = OrderLifecycle(pool, scripts, promos)
     carts = CartService(
         settings,
         scripts,
@@ -108,14 +115,23 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
         ),
         cart_tokens=CartTokens(settings.cart_token_secrets),
         user_tokens=UserTokens(settings.jwt_secret),
-        orders=OrderReads(pool),
+        orders=OrderReads(pool, bank_account(settings)),
         postgres=PostgresMonitor(settings, pool),
         settlement=settlement,
         checkouts=Checkouts(settings, pool, scripts, catalog, carts, settlement, promos),
         recovery=CheckoutRecovery(scripts, settlement),
-        lifecycle=OrderLifecycle(pool, scripts, promos),
+        lifecycle=lifecycle,
         merges=CartMerge(settings, scripts, carts),
         webhooks=WebhookEndpoints(pool),
+        payments=PaymentIntake(
+            pool,
+            scripts,
+            lifecycle,
+            SePayAuth(settings.sepay_auth, settings.sepay_api_key, settings.sepay_hmac_secret),
+            account_number=settings.payment_account_number,
+            grace_seconds=settings.payment_grace_seconds,
+        ),
+        payment_reads=PaymentReads(pool),
     )
 
 
@@ -163,5 +179,16 @@ def _provider(name: str) -> Provide:
 # What handlers may ask for by name: each area's service (a buyer's route asks for one: see above).
 DEPENDENCIES = {
     name: _provider(name)
-    for name in ("inventory", "merges", "promos", "cart_promos", "orders", "checkouts", "lifecycle", "webhooks")
+    for name in (
+        "inventory",
+        "merges",
+        "promos",
+        "cart_promos",
+        "orders",
+        "checkouts",
+        "lifecycle",
+        "payments",
+        "payment_reads",
+        "webhooks",
+    )
 }

@@ -7,9 +7,10 @@ run time and under TYPE_CHECKING alike.
   its ``*handlers.py``, the HTTP edge) never imports ``service.http``, Litestar, nor the
   composition root ``service.wiring``: it is given what it uses.
 - The worker never imports ``service.http``.
-- The domain areas build on each other in one order, inventory < cart < promo < orders: an
-  area imports only areas before it (a cart holds tiers; a promo prices a cart; an order
-  is a cart checked out with a promo), so none of them can form a cycle.
+- The domain areas build on each other in one order, inventory < cart < promo < orders <
+  payments: an area imports only areas before it (a cart holds tiers; a promo prices a
+  cart; an order is a cart checked out with a promo; a payment pays an order), so none of
+  them can form a cycle.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from pathlib import Path
 
 from devtools import PROJECT_ROOT
 
-DOMAIN_AREAS = ("service/cart", "service/orders", "service/promo", "service/inventory")
+DOMAIN_AREAS = ("service/cart", "service/orders", "service/promo", "service/inventory", "service/payments")
 DEVELOPMENT_ONLY = ("devtools", "tests", "loadtest")
-AREA_ORDER = ("service.inventory", "service.cart", "service.promo", "service.orders")
+AREA_ORDER = ("service.inventory", "service.cart", "service.promo", "service.orders", "service.payments")
 
 
 def _modules(folder: str) -> list[Path]:

@@ -68,5 +68,32 @@ def test_a_refused_secret_is_not_shown():
 
 
 def test_the_secret_variables_are_the_fields_declared_secret():
-    assert set(SECRET_VARIABLES) == {"ADMIN_API_KEY", "CART_TOKEN_SECRET", "JWT_SECRET", "TRUSTED_SERVICE_KEY"}
+    assert set(SECRET_VARIABLES) == {
+        "ADMIN_API_KEY",
+        "CART_TOKEN_SECRET",
+        "JWT_SECRET",
+        "TRUSTED_SERVICE_KEY",
+        "SEPAY_API_KEY",
+        "SEPAY_HMAC_SECRET",
+    }
     assert set(SECRET_VARIABLES) <= set(ENVIRONMENT_VARIABLES)
+
+
+@pytest.mark.parametrize("app_env", ["development", "production"])
+@pytest.mark.parametrize("mode, secret", [("apikey", "SEPAY_API_KEY"), ("hmac", "SEPAY_HMAC_SECRET")])
+def test_sepay_on_without_its_secret_stops_the_start_naming_it(app_env, mode, secret):
+    with pytest.raises(SettingsError, match=f"^{secret} "):
+        _settings(APP_ENV=app_env, SEPAY_AUTH=mode)
+    other = "SEPAY_HMAC_SECRET" if mode == "apikey" else "SEPAY_API_KEY"
+    with pytest.raises(SettingsError, match=f"^{secret} "):
+        _settings(APP_ENV=app_env, SEPAY_AUTH=mode, **{other: "the other mode's"})
+    assert _settings(APP_ENV=app_env, SEPAY_AUTH=mode, **{secret: "s"}).sepay_auth == mode
+    assert _settings(APP_ENV=app_env).sepay_auth == "off"  # off needs neither
+
+
+def test_a_bank_needs_its_account_number():
+    with pytest.raises(SettingsError, match=r"^PAYMENT_BANK_ID needs PAYMENT_ACCOUNT_NUMBER"):
+        _settings(PAYMENT_BANK_ID="970415")
+    with pytest.raises(SettingsError, match=r"^PAYMENT_ACCOUNT_NUMBER "):
+        _settings(PAYMENT_BANK_ID="970415", PAYMENT_ACCOUNT_NUMBER="0123 4567")
+    assert _settings(PAYMENT_ACCOUNT_NUMBER="0123499999").payment_bank_id is None  # checked against SePay only

@@ -26,12 +26,13 @@ import copy
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, Reference, RequestBody
 
 from service.errors import DomainError
 from service.events.payloads import EVENT_KINDS
@@ -89,6 +90,26 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
         "name": "X-Admin-Key",
         "description": "The service's admin key (ADMIN_API_KEY), for /api/admin/*.",
     },
+    "sepayApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "SePay's API key mode (SEPAY_AUTH=apikey): the header's value is `Apikey <SEPAY_API_KEY>`.",
+    },
+    "sepaySignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-SePay-Signature",
+        "description": "SePay's HMAC mode (SEPAY_AUTH=hmac): `sha256=<hex>`, the HMAC-SHA256 under "
+        'SEPAY_HMAC_SECRET of `"<X-SePay-Timestamp>.<raw body>"`; sent with X-SePay-Timestamp.',
+    },
+    "sepayTimestamp": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-SePay-Timestamp",
+        "description": "SePay's HMAC mode: when the delivery was signed, Unix seconds; at most 5 minutes "
+        "from the server's time.",
+    },
 }
 # Security requirements, for the handlers' ``security=``: alternatives are separate objects.
 CART_CALLER: list[dict[str, list[str]]] = [{"bearer": []}, {"cartToken": []}, {"cartCookie": []}, {}]
@@ -99,6 +120,7 @@ SIGNED_IN_WITH_GUEST_CART: list[dict[str, list[str]]] = [
 ]
 OWNER_OR_ORDER_TOKEN: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 ADMIN_KEY: list[dict[str, list[str]]] = [{"adminKey": []}]
+SEPAY: list[dict[str, list[str]]] = [{"sepayApiKey": []}, {"sepaySignature": [], "sepayTimestamp": []}]
 
 # The 401 codes each credential can bring; "unauthorized" too when none is optional.
 _CREDENTIAL_CODES = {
@@ -106,6 +128,9 @@ _CREDENTIAL_CODES = {
     "cartToken": "invalid-cart-token",
     "cartCookie": "invalid-cart-token",
     "adminKey": "unauthorized",
+    "sepayApiKey": "unauthorized",
+    "sepaySignature": "unauthorized",
+    "sepayTimestamp": "unauthorized",
 }
 
 
@@ -248,6 +273,7 @@ PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
     ("path", "endpoint_id"): {"schema": _UUID, "description": "The webhook endpoint's id (a UUID; anything else: 422)"},
     ("path", "delivery_id"): {"schema": _UUID, "description": "The webhook delivery's id (a UUID; anything else: 422)"},
     ("query", "endpoint_id"): {"schema": _UUID},
+    ("path", "payment_id"): {"schema": _UUID, "description": "The payment's id (a UUID; anything else: 422)"},
     ("path", "code"): {
         "schema": {"type": "string", "pattern": PROMO_CODE_PATTERN},
         "description": "The promo code, case-insensitive (1 to 64 of A-Z, 0-9, '_', '-')",
@@ -280,6 +306,7 @@ COMPONENT_RULES: dict[str, dict[str, Any]] = {
 # What answers hold, narrower than their Structs' types say: ids are UUIDs, states one of a
 # few words. Merged into each property (into its non-null branch when it may be null).
 _ORDER_STATUS = {"enum": ["pending_payment", "paid", "cancelled", "expired"]}
+_PAYMENT_STATUS = {"enum": ["paid", "needs_review", "ignored"]}
 RESPONSE_RULES: dict[str, dict[str, dict[str, Any]]] = {
     "CartView": {"status": {"enum": ["empty", "open", "checkout"]}},
     "MergedCartView": {"status": {"enum": ["empty", "open", "checkout"]}},
@@ -307,6 +334,8 @@ RESPONSE_RULES: dict[str, dict[str, dict[str, Any]]] = {
         "endpoint_id": _UUID,
         "kind": {"enum": list(EVENT_KINDS)},
     },
+    "PaymentView": {"id": _UUID, "order_id": _UUID, "status": _PAYMENT_STATUS},
+    "PaymentRecord": {"id": _UUID, "order_id": _UUID, "status": _PAYMENT_STATUS},
 }
 # One example per request body (the examples of the interactive docs, and of clients' docs).
 BODY_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -331,7 +360,39 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
         "events": ["order.paid", "order.cancelled"],
         "description": "Ticket e-mails",
     },
+    "SePayTransaction": {
+        "id": 92704,
+        "gateway": "Vietcombank",
+        "transactionDate": "2026-03-25 14:02:37",
+        "accountNumber": "0123499999",
+        "subAccount": None,
+        "code": "TCMCY6JKAQE",
+        "content": "TCMCY6JKAQE chuyen tien",
+        "transferType": "in",
+        "transferAmount": 500000,
+        "accumulated": 19077000,
+        "referenceCode": "MBVCB.3278907687",
+        "description": "BankAPINotify TCMCY6JKAQE chuyen tien",
+    },
 }
+
+
+def raw_body_operation(body: type[msgspec.Struct], description: str) -> type[Operation]:
+    """An ``operation_class`` for a handler that reads its body itself (``request.body()``)
+    and never refuses it for its shape: the document shows ``body``, a Struct that takes
+    unknown fields (``additionalProperties: true``), as its request body, and no 400 or 422."""
+
+    @dataclass
+    class RawBodyOperation(Operation):
+        raw_body: ClassVar[type[msgspec.Struct]] = body
+
+        def __post_init__(self) -> None:
+            schema = Reference(ref=f"{_REF}{body.__name__}")
+            self.request_body = RequestBody(
+                content={JSON: OpenAPIMediaType(schema=schema)}, description=description, required=True
+            )
+
+    return RawBodyOperation
 
 
 # -- the document ------------------------------------------------------------------------------
@@ -346,6 +407,7 @@ def finish_document(openapi: OpenAPI) -> OpenAPI:
     """Complete the app's document (see the module's docstring), in place: the finished
     paths and components replace Litestar's, as plain JSON (``to_schema`` renders it as is),
     so ``app.openapi_schema`` and /schema/openapi.json say the same."""
+    raw_bodies = _raw_bodies(openapi)
     document = openapi.to_schema()
     components = document.setdefault("components", {})
     components["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
@@ -353,6 +415,10 @@ def finish_document(openapi: OpenAPI) -> OpenAPI:
     schemas["Problem"] = _problem_schema()
     for name in _closed_bodies(document):
         schemas[name]["additionalProperties"] = False
+    for body in set(raw_bodies.values()):
+        (_, found) = msgspec.json.schema_components([body], ref_template=_REF + "{name}")
+        schemas.update(found)
+        schemas[body.__name__]["additionalProperties"] = True
     for name, rules in COMPONENT_RULES.items():
         if name in schemas:
             _merge(schemas[name], copy.deepcopy(rules))
@@ -367,7 +433,7 @@ def finish_document(openapi: OpenAPI) -> OpenAPI:
         for parameter in operation.get("parameters", []):
             _finish_parameter(parameter)
         if path.startswith("/api/"):
-            _finish_responses(path, operation)
+            _finish_responses(path, operation, raw_body=operation.get("operationId") in raw_bodies)
     _tidy(document)
     raw: Any = openapi  # the spec classes' fields are typed as spec objects; plain JSON renders the same
     raw.paths = document["paths"]
@@ -383,6 +449,18 @@ def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, 
 
 
 _REF = "#/components/schemas/"
+
+
+def _raw_bodies(openapi: OpenAPI) -> dict[str, type[msgspec.Struct]]:
+    """operationId -> body of each operation a ``raw_body_operation`` describes."""
+    found: dict[str, type[msgspec.Struct]] = {}
+    for item in (openapi.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(item, method, None)
+            body = getattr(type(operation), "raw_body", None)
+            if operation is not None and body is not None and operation.operation_id:
+                found[operation.operation_id] = body
+    return found
 
 
 def _closed_bodies(document: dict[str, Any]) -> set[str]:
@@ -460,7 +538,7 @@ def _finish_parameter(parameter: dict[str, Any]) -> None:
         parameter["schema"].pop("description", None)  # said once, on the parameter
 
 
-def _finish_responses(path: str, operation: dict[str, Any]) -> None:
+def _finish_responses(path: str, operation: dict[str, Any], *, raw_body: bool = False) -> None:
     responses = operation.setdefault("responses", {})
     codes: dict[int, list[str]] = {}
     for status, response in responses.items():
@@ -478,7 +556,9 @@ def _finish_responses(path: str, operation: dict[str, Any]) -> None:
         codes[401] = []
     shared: dict[int, list[str]] = {401: credentials, 429: ["rate-limited"], 431: STATUS_CODES[431]}
     shared[503] = STATUS_CODES[503]
-    if "requestBody" in operation:
+    if raw_body:  # read as bytes, never refused for its shape: only its size
+        shared[413] = STATUS_CODES[413]
+    elif "requestBody" in operation:
         shared |= {400: STATUS_CODES[400], 413: STATUS_CODES[413], 422: STATUS_CODES[422]}
     elif operation.get("parameters"):
         shared[422] = STATUS_CODES[422]

@@ -60,6 +60,7 @@ from service.metrics import CHECKOUT_DURATION, CHECKOUTS
 from service.orders import codes, store
 from service.orders.draft import as_record, cart_items, draft_order
 from service.orders.dto import OrderView
+from service.orders.instructions import bank_account
 from service.orders.outcome import Outcome
 from service.orders.parts import CheckoutParts
 from service.orders.reads import order_view
@@ -117,6 +118,7 @@ class Checkouts:
         self.settlement = settlement
         self.promos = promos
         self.writer = OrderWriter(pool, promos, timeout_seconds=settings.database_timeout_seconds)
+        self.bank = bank_account(settings)  # where buyers transfer to, shown with each order
 
     async def checkout(
         self,
@@ -166,6 +168,7 @@ class _Checkout:
         self.settlement = deps.settlement
         self.promos = deps.promos
         self.writer = deps.writer
+        self.bank = deps.bank
         self.cart = cart
         self.email = email
         self.name = name
@@ -319,7 +322,9 @@ class _Checkout:
             return await self.resolve_ambiguous(order_id, begun, exc)
         await self.parts.apply(order_id, begun, inserted.sold)
         self.answered = order_id
-        return CheckoutResult(order_view(as_record(order, inserted), self.guest_token(order_id)), created=True)
+        return CheckoutResult(
+            order_view(as_record(order, inserted), self.guest_token(order_id), self.bank), created=True
+        )
 
     async def quote(self, items: list[CartItem]) -> tuple[Any, str | None]:
         code = meta_text(self.meta, PROMO_FIELD)
@@ -369,7 +374,7 @@ class _Checkout:
             await self.settlement.apply_committed(self.cart.cart_id, oid, ours)
         await self.parts.abort({e: r for e, r in begun.items() if r.order_id != oid}, ABORT_GRACE_MS)
         self.answered = oid
-        return CheckoutResult(order_view(record, self.replayed_token(record)), created=False)
+        return CheckoutResult(order_view(record, self.replayed_token(record), self.bank), created=False)
 
     async def replay(self, order_id: uuid.UUID, *, any_cart: bool = False) -> CheckoutResult | None:
         """The order again, if it is this cart's (or ``any_cart``) and still lives; else None."""
@@ -379,7 +384,7 @@ class _Checkout:
         if record.cart_id != self.cart.cart_id and not any_cart:
             return None
         self.answered = str(order_id)
-        return CheckoutResult(order_view(record, self.replayed_token(record)), created=False)
+        return CheckoutResult(order_view(record, self.replayed_token(record), self.bank), created=False)
 
     async def replay_or_empty(self) -> CheckoutResult:
         """No parts: the cart's last live order (a retry of a checkout whose answer was

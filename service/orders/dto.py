@@ -34,10 +34,17 @@ class OrderItem(msgspec.Struct):
     discount: int
 
 
-class Payment(msgspec.Struct):
+class Payment(msgspec.Struct, omit_defaults=True):
     code: str  # write it on the bank transfer
     amount: int
     due_at: dt.datetime
+    # Where to transfer, when the operator configured the account (else left out):
+    bank_id: str | None = None  # the bank's BIN or VietQR short name
+    bank_name: str | None = None
+    account_number: str | None = None
+    account_name: str | None = None  # the account holder, as the bank shows it
+    transfer_content: str | None = None  # the transfer's text: the payment code alone
+    qr_url: str | None = None  # a VietQR image (https://img.vietqr.io) a banking app scans
 
 
 class Ticket(msgspec.Struct):

@@ -16,14 +16,15 @@ import asyncpg
 from service.errors import NotFound, ValidationFailed
 from service.orders import store
 from service.orders.codes import access_token_matches
-from service.orders.dto import OrderPage, OrderView, Payment
+from service.orders.dto import OrderPage, OrderView
+from service.orders.instructions import BankAccount, payment_instructions
 from service.orders.store import OrderRecord
 from service.validation import instant_problem
 
 MAX_PAGE = 100
 
 
-def order_view(record: OrderRecord, access_token: str | None = None) -> OrderView:
+def order_view(record: OrderRecord, access_token: str | None = None, bank: BankAccount | None = None) -> OrderView:
     return OrderView(
         id=str(record.id),
         number=record.number,
@@ -36,7 +37,7 @@ def order_view(record: OrderRecord, access_token: str | None = None) -> OrderVie
         total=record.total,
         currency=record.currency,
         promo_code=record.promo_code,
-        payment=Payment(code=record.payment_code, amount=record.total, due_at=record.payment_due_at)
+        payment=payment_instructions(record.payment_code, record.total, record.payment_due_at, record.currency, bank)
         if record.payment_code is not None and record.payment_due_at is not None
         else None,
         tickets=record.tickets,
@@ -65,8 +66,9 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
 
 
 class OrderReads:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, bank: BankAccount | None = None) -> None:
         self.pool = pool
+        self.bank = bank  # where buyers transfer to (service.orders.instructions)
 
     async def get(self, order_id: str, *, user_id: str | None, access_token: str | None) -> OrderView:
         """The order, if the caller owns it; NotFound otherwise (malformed ids included)."""
@@ -80,14 +82,14 @@ class OrderReads:
         owner = user_id is not None and record.user_id == user_id
         if not owner and not access_token_matches(access_token, record.access_token_hash):
             raise NotFound("No such order")
-        return order_view(record)
+        return order_view(record, bank=self.bank)
 
     async def read(self, order_id: uuid.UUID) -> OrderView:
         """The order, unchecked (the admin API)."""
         record = await store.fetch_order(self.pool, order_id)
         if record is None:
             raise NotFound(f"No order {order_id}")
-        return order_view(record)
+        return order_view(record, bank=self.bank)
 
     async def list_for_user(self, user_id: str, *, limit: int, cursor: str | None) -> OrderPage:
         """A page of the user's orders, newest first."""

@@ -12,7 +12,8 @@ from tests.deploy.deploy_files import DEPLOY, K8S_OVERLAY, container_environment
 
 # Read by the image and prometheus-client, not by Settings.
 PROCESS_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY"}
-REQUIRED_IN_PRODUCTION = (set(SECRET_VARIABLES) - {"TRUSTED_SERVICE_KEY"}) | {
+# SePay's secrets are required only with SEPAY_AUTH on (tests/test_settings.py).
+REQUIRED_IN_PRODUCTION = (set(SECRET_VARIABLES) - {"TRUSTED_SERVICE_KEY", "SEPAY_API_KEY", "SEPAY_HMAC_SECRET"}) | {
     "REDIS_URL",
     "DATABASE_URL",
     "APP_ENV",

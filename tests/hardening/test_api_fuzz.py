@@ -29,7 +29,8 @@ pytestmark = pytest.mark.usefixtures("clean_state")
 EXAMPLES_PER_OPERATION = 25
 CONFIG = PROJECT_ROOT / "schemathesis.toml"  # what `st run` reads from the repository
 PROBLEM = "application/problem+json"
-CREDENTIAL_HEADERS = {"authorization", "x-admin-key", "x-cart-token"}
+CREDENTIAL_HEADERS = {"authorization", "x-admin-key", "x-cart-token", "x-sepay-signature", "x-sepay-timestamp"}
+SEPAY_KEY = "fuzz-sepay-api-key"  # the live server's SePay mode is apikey
 CREDENTIAL_COOKIES = {"cart_token"}
 
 
@@ -81,6 +82,10 @@ class Seeded:
         forged = {"X-Cart-Token": "v1.forged.token", "Authorization": "Bearer not-a-jwt"}
         if any("adminKey" in requirement for requirement in operation.definition.raw.get("security", [])):
             return st.sampled_from([ADMIN_HEADERS] * 4 + [{}, {"X-Admin-Key": "guess"}])
+        if any("sepayApiKey" in requirement for requirement in operation.definition.raw.get("security", [])):
+            sepay = {"Authorization": f"Apikey {SEPAY_KEY}"}
+            forged_signature = {"X-SePay-Signature": "sha256=" + "0" * 64, "X-SePay-Timestamp": "1700000000"}
+            return st.sampled_from([sepay] * 4 + [{}, {"Authorization": "Apikey guess"}, forged_signature])
         cart, user = {"X-Cart-Token": self.cart_token}, {"Authorization": self.user}
         return st.sampled_from(
             [cart, cart, user, user, {**cart, **user}, {"X-Order-Token": self.order_token}, {}, forged]
@@ -96,7 +101,7 @@ def _strategy(operation, seeded: Seeded) -> st.SearchStrategy:
 
 
 def test_every_operation_answers_as_its_document_says(settings):
-    with live_server(settings) as server:
+    with live_server(settings, SEPAY_AUTH="apikey", SEPAY_API_KEY=SEPAY_KEY) as server:
         seeded = Seeded(server.base_url, settings.jwt_secret)
         config = SchemathesisConfig.from_path(CONFIG)
         schema = schemathesis.openapi.from_url(f"{server.base_url}/schema/openapi.json", config=config)

@@ -43,3 +43,12 @@ def test_settings_without_a_secret_stop_naming_it(app_env):
         Settings.from_env(given)
     if app_env == "development":
         assert "make run" in str(refused.value)
+
+
+def test_sepay_on_gets_its_secret_generated_too(tmp_path):
+    path = tmp_path / "dev-secrets.json"
+    off = development_secrets({}, path)
+    assert "SEPAY_API_KEY" not in off and "SEPAY_HMAC_SECRET" not in off
+    on = development_secrets({"SEPAY_AUTH": "hmac"}, path)
+    assert set(on) == {*REQUIRED_SECRET_VARIABLES, "SEPAY_HMAC_SECRET"} and on["JWT_SECRET"] == off["JWT_SECRET"]
+    Settings.from_env({"SEPAY_AUTH": "hmac", **on})

@@ -1,0 +1,1 @@
+"""Payments in: SePay's bank-transfer notifications, stored and matched to orders (docs/payments.md)."""
