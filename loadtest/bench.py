@@ -1,4 +1,5 @@
-"""``make bench``: the standard phases against a server this command starts on this machine.
+"""``make bench``: the standard phases against a server this command starts on this machine,
+and beside it the stack reference (loadtest/stack_reference.py), served the same way.
 
 It resolves Redis and PostgreSQL as make run does (devtools.embedded), uses a database
 of its own (``ticket_cart_bench``, re-created each time) and the key prefix ``tcbench:``,
@@ -9,25 +10,49 @@ developer's data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 
 from loadtest.progress import ProgressLine
 from loadtest.runner import Phase
+from loadtest.scenarios import SCENARIOS, STACK_REFERENCE
 from loadtest.server import ServerUnderTest
 from loadtest.suite import Options, PhaseOutcome, run_suite
 
 BENCH_DATABASE = "ticket_cart_bench"
 BENCH_KEY_PREFIX = "tcbench:"
+STACK_REFERENCE_APP = "loadtest.stack_reference:app"
 
 
-def standard_phases(*, duration: float, connections: int, rate: float, buyers: int) -> list[Phase]:
-    """Throughput at saturation (closed) beside its ceiling; latency at fixed rates (open)."""
+def stack_phases(*, duration: float, connections: int, rounds: int) -> list[Phase]:
+    """The service beside the stack reference (issue #18), each pair back to back.
+
+    Reference bare route, ``/health/live``, reference EVALSHA route, add-to-cart; the whole
+    round ``rounds`` times, so noise from a shared machine hits each side in turn (the
+    targets take each side's best round).
+    """
+    closed = {"mode": "closed", "connections": connections, "duration": duration}
+    phases = []
+    for number in range(1, rounds + 1):
+        tag = number if rounds > 1 else 0
+        phases += [
+            Phase(label="ref-ping", scenario="ping", round=tag, **closed),
+            Phase(label="ceiling", scenario="health", round=tag, **closed),
+            Phase(label="ref-eval", scenario="eval", round=tag, **closed),
+            Phase(label="add", scenario="add", round=tag, **closed),
+        ]
+    return phases
+
+
+def standard_phases(*, duration: float, connections: int, rate: float, buyers: int, rounds: int = 2) -> list[Phase]:
+    """Throughput at saturation (closed) against the stack's own limit; latency at fixed
+    rates (open); checkouts spread and on one hot tier; a flash sale."""
     closed = {"mode": "closed", "connections": connections, "duration": duration}
     opened = {"mode": "open", "connections": connections, "rate": rate, "duration": duration}
     return [
-        Phase(label="ceiling", scenario="health", **closed),
-        Phase(label="add", scenario="add", **closed),
+        *stack_phases(duration=duration, connections=connections, rounds=rounds),
         Phase(label="read", scenario="read", **closed),
         Phase(label="mix", scenario="mix", **closed),
         Phase(label="ceiling", scenario="health", **opened),
@@ -35,7 +60,20 @@ def standard_phases(*, duration: float, connections: int, rate: float, buyers: i
         Phase(label="read", scenario="read", **opened),
         # add then checkout: 200 checkouts/s offered at 400 requests/s
         Phase(label="checkout", scenario="checkout", mode="open", connections=connections, rate=400, duration=duration),
-        # ends when every buyer is done; the duration only bounds it
+        # Back to back: checkouts over 256 tiers, then every buyer on one tier with as many
+        # seats as buyers (ends when every buyer is done: the duration only bounds it); it
+        # must also sell every seat (no buyer refused while a seat is free).
+        Phase(label="checkout-spread", scenario="checkout-spread", **closed),
+        Phase(
+            label="checkout-hot",
+            scenario="checkout-hot",
+            mode="closed",
+            connections=connections,
+            duration=max(120.0, duration),
+            buyers=buyers,
+            seats=buyers,
+        ),
+        # more buyers than seats (--buyers, --seats): sells exactly the seats there are
         Phase(
             label="flash",
             scenario="flash",
@@ -44,17 +82,11 @@ def standard_phases(*, duration: float, connections: int, rate: float, buyers: i
             duration=max(60.0, duration),
             buyers=buyers,
         ),
-        # as many seats as buyers: every seat must sell (no buyer refused while one is free)
-        Phase(
-            label="flash-exact",
-            scenario="flash",
-            mode="closed",
-            connections=connections,
-            duration=max(120.0, duration),
-            buyers=buyers,
-            seats=buyers,
-        ),
     ]
+
+
+def uses_stack_reference(phases: list[Phase]) -> bool:
+    return any(SCENARIOS[p.scenario].server == STACK_REFERENCE for p in phases)
 
 
 def run_bench(
@@ -90,9 +122,13 @@ def run_bench(
         env.update(development_secrets(env))  # the cart token and JWT keys
         try:
             display.note(f"starting uvicorn service.app:app with {workers} workers")
-            with ServerUnderTest("service.app:app", env=env, workers=workers) as server:
+            with (
+                ServerUnderTest("service.app:app", env=env, workers=workers) as server,
+                _stack_reference(phases, env, workers, display) as reference,
+            ):
                 options = Options(
                     base_url=server.url,
+                    reference_url=reference.url if reference else None,
                     admin_key=admin_key,
                     service_key=service_key,
                     database_url=database_url,
@@ -105,6 +141,20 @@ def run_bench(
             display.note(f"deleted {deleted:,} keys under {BENCH_KEY_PREFIX}")
     finally:
         servers.stop()
+
+
+@contextlib.contextmanager
+def _stack_reference(
+    phases: list[Phase], env: dict[str, str], workers: int, display: ProgressLine
+) -> Iterator[ServerUnderTest | None]:
+    """The stack reference, served as the service is (same flags, workers, environment),
+    when a phase needs it."""
+    if not uses_stack_reference(phases):
+        yield None
+        return
+    display.note(f"starting uvicorn {STACK_REFERENCE_APP} with {workers} workers (the stack reference)")
+    with ServerUnderTest(STACK_REFERENCE_APP, env=env, workers=workers, ready_path="/ping") as server:
+        yield server
 
 
 async def _recreate_database(maintenance_url: str, name: str) -> None:

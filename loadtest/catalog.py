@@ -16,6 +16,9 @@ from loadtest.client import Connection, ConnectionFailed, Response, Target, enco
 
 # Large enough that browsing scenarios never sell out during a run.
 ROOMY_TOTAL = 1_000_000
+# Checkouts spread over many tiers: 64 at once rarely wait for one tier row (1 in 5 shares
+# its tier with another), so the rate is the checkout's own, not the tier lock's.
+SPREAD_EVENTS, SPREAD_TIERS_PER_EVENT = 16, 16
 # Ids are derived from the run id, so processes that share a run id (Locust workers) plan
 # the same catalogue and their PUTs agree.
 _ID_SPACE = uuid.UUID("6b1f4c3e-2d5a-4f7e-9c1b-0a8d7e6f5c4b")
@@ -58,7 +61,8 @@ def plan_catalog(
     """Decide ids and sizes, without calling anything.
 
     ``kind``: "none" (no tiers), "flash" (one tier of ``seats`` seats), "roomy" (many tiers
-    over several events, never sold out), "promo" (roomy, plus promo codes).
+    over several events, never sold out), "promo" (roomy, plus promo codes), "spread"
+    (as roomy, with 256 tiers over 16 events).
     """
     run_id = run_id or secrets.token_hex(4).upper()
     if kind == "none":
@@ -67,6 +71,8 @@ def plan_catalog(
         event = _id(run_id, "flash")
         tier = Tier(_id(run_id, "flash", 0), event, f"loadtest {run_id} flash", seats, 500_000, 10)
         return Catalog(run_id=run_id, tiers=(tier,))
+    if kind == "spread":
+        events, tiers_per_event = SPREAD_EVENTS, SPREAD_TIERS_PER_EVENT
     tiers = []
     for e in range(events):
         event = _id(run_id, kind, e)
@@ -74,7 +80,7 @@ def plan_catalog(
             name = f"loadtest {run_id} event {e} tier {t}"
             price = 100_000 * (t + 1)
             tiers.append(Tier(_id(run_id, kind, e, t), event, name, ROOMY_TOTAL, price, 50))
-    if kind == "roomy":
+    if kind in ("roomy", "spread"):
         return Catalog(run_id=run_id, tiers=tuple(tiers))
     if kind == "promo":
         return Catalog(

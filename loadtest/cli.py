@@ -18,7 +18,7 @@ from loadtest import report, targets
 from loadtest.catalog import SetupError
 from loadtest.progress import ProgressLine
 from loadtest.runner import Phase, RunError
-from loadtest.scenarios import SCENARIOS
+from loadtest.scenarios import SCENARIOS, SERVICE
 from loadtest.suite import Options, PhaseOutcome, SuiteError, ceiling_of, run_suite
 
 DEFAULT_PROCESSES = min(2, os.cpu_count() or 1)
@@ -35,7 +35,7 @@ def _positive(kind: type) -> object:
     return parse
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, buyers: int, seats: int) -> None:
     parser.add_argument(
         "--processes",
         type=_positive(int),
@@ -51,8 +51,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate", type=_positive(float), default=1000.0, help="open loop: requests/s offered in all (default 1000)"
     )
-    parser.add_argument("--seats", type=_positive(int), default=100, help="flash sale: seats (default 100)")
-    parser.add_argument("--buyers", type=_positive(int), default=2000, help="flash sale: buyers (default 2000)")
+    parser.add_argument("--seats", type=_positive(int), default=seats, help=f"flash sale: seats (default {seats:,})")
+    parser.add_argument(
+        "--buyers", type=_positive(int), default=buyers, help=f"flash sale: buyers (default {buyers:,})"
+    )
     parser.add_argument(
         "--timeout", type=_positive(float), default=10.0, help="seconds to wait for one answer (default 10)"
     )
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--database-url", help="PostgreSQL, for the database side of the invariant check")
     run.add_argument(
         "--scenario",
-        choices=list(SCENARIOS),
+        choices=[name for name, s in SCENARIOS.items() if s.server == SERVICE],
         default="mix",
         help="health is the ceiling alone (to compare the tool with wrk)",
     )
@@ -99,13 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-ceiling", action="store_true", help="skip the GET /health/live phase")
     run.add_argument("--seed", type=int, default=1, help="the buyers' random choices (default 1)")
-    _common(run)
+    _common(run, buyers=2000, seats=100)
 
     bench = commands.add_parser("bench", help="start the service here and run the standard phases")
     bench.add_argument("--duration", type=_positive(float), default=5.0, help="seconds per phase (default 5)")
     bench.add_argument("--workers", type=_positive(int), default=2, help="uvicorn workers (default 2)")
-    bench.add_argument("--only", metavar="LABELS", help="comma-separated phase labels to run, e.g. ceiling,add")
-    _common(bench)
+    bench.add_argument(
+        "--rounds",
+        type=_positive(int),
+        default=2,
+        help="times the stack-reference phases (ref-ping, ceiling, ref-eval, add) run, alternating;"
+        " each side is judged by its best round (default 2)",
+    )
+    bench.add_argument(
+        "--only",
+        metavar="LABELS",
+        help="comma-separated phase labels to run, e.g. ref-eval,add (labels: ref-ping, ceiling, ref-eval,"
+        " add, read, mix, checkout, checkout-spread, checkout-hot, flash)",
+    )
+    # checkout-hot sells --buyers seats to --buyers buyers; flash sells --seats to --buyers
+    _common(bench, buyers=10_000, seats=1_000)
 
     compare = commands.add_parser("compare", help="compare two JSON result files")
     compare.add_argument("old")
@@ -167,6 +182,8 @@ def _run(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseOut
         rate=args.rate,
         duration=duration,
         buyers=args.buyers if scenario.finite else None,
+        # one hot tier: as many seats as buyers, so every buyer checks out
+        seats=args.buyers if args.scenario == "checkout-hot" else None,
     )
     ceiling = ceiling_of(phase, duration=args.duration or 10.0)
     phases = [phase] if args.no_ceiling or args.scenario == "health" else [ceiling, phase]
@@ -191,6 +208,7 @@ def _bench(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseO
         connections=args.connections,
         rate=args.rate,
         buyers=args.buyers,
+        rounds=args.rounds,
     )
     if args.only:
         wanted = {label.strip() for label in args.only.split(",")}
@@ -204,4 +222,5 @@ def _bench(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseO
         seats=args.seats,
         display=display,
     )
-    return outcomes, base_url, _title(f"bench, service.app on this machine ({args.workers} uvicorn workers)", args)
+    what = f"bench, service.app and the stack reference on this machine ({args.workers} uvicorn workers each)"
+    return outcomes, base_url, _title(what, args)

@@ -20,7 +20,7 @@ from loadtest.scenarios import SCENARIOS
 from loadtest.stats import PhaseStats
 from loadtest.suite import PhaseOutcome
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: phases have a round, the document has the ratios
 OP_ORDER = ("live", "add", "update", "remove", "view", "availability", "promo", "empty", "checkout")
 GENERATOR_BUSY = 0.85  # a generator process busier than this may have capped the load
 
@@ -30,10 +30,12 @@ _COLUMNS = (
     "operation",
     "requests",
     "req/s",
+    "of ref",
     "of ceil",
     "p50 ms",
     "p90 ms",
     "p99 ms",
+    "p99/ref",
     "p99/ceil",
     "max ms",
     "not ok",
@@ -80,6 +82,7 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
         ceiling_p99 = (
             ceiling.stats.ops["live"].latency.percentile(99) if ceiling and "live" in ceiling.stats.ops else 0.0
         )
+        paired = targets.reference_of(outcome, outcomes)
         names = _op_names(stats)
         for i, name in enumerate(names + (["(all)"] if len(names) > 1 else [])):
             if name == "(all)":
@@ -94,15 +97,23 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
             hist = op.latency
             share = f"{rate / ceiling_rate:.0%}" if ceiling_rate and phase.mode == "closed" else "-"
             p99_ratio = f"{hist.percentile(99) / ceiling_p99:.1f}x" if ceiling_p99 and hist.count else "-"
+            of_ref = p99_of_ref = "-"
+            if paired is not None and name == paired[0].op and hist.count:
+                reference = targets.figures(paired[1], paired[0].reference_op)
+                mine = targets.figures(outcome, name)
+                of_ref = f"{mine.rps / reference.rps:.2f}" if reference.rps else "-"
+                p99_of_ref = f"{mine.p99_ms / reference.p99_ms:.2f}x" if reference.p99_ms else "-"
             rows.append(
                 (
-                    phase.label if i == 0 else "",
+                    phase.name if i == 0 else "",
                     load_of(phase) if i == 0 else "",
                     name,
                     f"{op.requests:,}",
                     f"{rate:,.0f}",
+                    of_ref,
                     share,
                     *(_ms(hist.percentile(p)) if hist.count else "-" for p in (50, 90, 99)),
+                    p99_of_ref,
                     p99_ratio,
                     _ms(hist.max_us) if hist.count else "-",
                     f"{op.requests - op.ok:,}",
@@ -126,8 +137,29 @@ def _check_lines(checks: list[Check], indent: str = "  ") -> list[str]:
     return [f"{indent}{c.status.upper():4}  {c.name}" + (f": {c.detail}" if c.detail else "") for c in checks]
 
 
+def ratio_lines(outcomes: list[PhaseOutcome]) -> list[str]:
+    """Each pairing's ratio, from the best round of each side ("of ref" in the table is
+    every round's rate against that same best reference round)."""
+    lines = []
+    for ratio in targets.ratios(outcomes):
+        pairing = ratio.pairing
+        mine = targets.figures(ratio.measured, pairing.op)
+        theirs = targets.figures(ratio.reference, pairing.reference_op)
+        lines.append(
+            f"  {pairing.op} ({ratio.measured.phase.name}) / {pairing.reference_op} ({ratio.reference.phase.name}):"
+            f" rate {ratio.share:.2f} ({mine.rps:,.0f} / {theirs.rps:,.0f} req/s),"
+            f" p99 {ratio.p99_times:.2f}x ({mine.p99_ms:.2f} / {theirs.p99_ms:.2f} ms)"
+        )
+    return lines
+
+
 def render(outcomes: list[PhaseOutcome], *, title: str) -> str:
     out = [title, "", format_table(table_rows(outcomes)), ""]
+    paired = ratio_lines(outcomes)
+    if paired:
+        out.append("Ratios (same run, each side its best round; the targets below judge these):")
+        out.extend(paired)
+        out.append("")
     out.append("Not-ok answers by problem code (expected ones are the scenario working as meant):")
     for outcome in outcomes:
         codes = outcome.stats.errors_by_code()
@@ -135,19 +167,17 @@ def render(outcomes: list[PhaseOutcome], *, title: str) -> str:
         listed = ", ".join(
             f"{code} {n:,}" + (" (expected)" if code in expected else "") for code, n in codes.most_common()
         )
-        out.append(f"  {outcome.phase.label} ({load_of(outcome.phase)}): {listed or 'none'}")
+        out.append(f"  {outcome.phase.name} ({load_of(outcome.phase)}): {listed or 'none'}")
     out.append("")
     out.append("Generator (the load tool itself):")
     for outcome in outcomes:
-        out.append(
-            f"  {outcome.phase.label} ({load_of(outcome.phase)}): {generator_line(outcome.stats, outcome.phase)}"
-        )
+        out.append(f"  {outcome.phase.name} ({load_of(outcome.phase)}): {generator_line(outcome.stats, outcome.phase)}")
     checked = [o for o in outcomes if o.checks]
     if checked:
         out.append("")
         out.append("Invariants after each phase:")
         for outcome in checked:
-            out.append(f"  {outcome.phase.label} ({load_of(outcome.phase)}):")
+            out.append(f"  {outcome.phase.name} ({load_of(outcome.phase)}):")
             out.extend(_check_lines(outcome.checks, "    "))
     judged = targets.evaluate(outcomes)
     if judged:
@@ -198,6 +228,7 @@ def to_document(outcomes: list[PhaseOutcome], *, base_url: str, command: str) ->
         phases.append(
             {
                 "phase": msgspec.to_builtins(outcome.phase),
+                "server": SCENARIOS[outcome.phase.scenario].server,
                 "processes": outcome.processes,
                 "summary": summary,
                 "rps": stats.throughput(),
@@ -213,7 +244,27 @@ def to_document(outcomes: list[PhaseOutcome], *, base_url: str, command: str) ->
         "base_url": base_url,
         "machine": machine_facts(),
         "phases": phases,
+        "ratios": [ratio_document(r) for r in targets.ratios(outcomes)],
         "targets": [c._asdict() for c in targets.evaluate(outcomes)],
+    }
+
+
+def ratio_document(ratio: targets.Ratio) -> dict[str, Any]:
+    pairing = ratio.pairing
+
+    def side(outcome: PhaseOutcome, op: str) -> dict[str, Any]:
+        rps, p99_ms = targets.figures(outcome, op)
+        return {"phase": outcome.phase.name, "op": op, "rps": rps, "p99_ms": p99_ms}
+
+    return {
+        "target": pairing.title,
+        "measured": side(ratio.measured, pairing.op),
+        "reference": side(ratio.reference, pairing.reference_op),
+        "share": ratio.share,
+        "p99_times": ratio.p99_times,
+        "min_share": pairing.min_share,
+        "max_p99_times": pairing.max_p99_times,
+        "max_p99_ms": pairing.max_p99_ms,
     }
 
 
@@ -234,7 +285,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
         for entry in doc["phases"]:
             phase = msgspec.convert(entry["phase"], Phase)
             for op, s in entry["summary"].items():
-                rows[(phase.label, load_of(phase), op)] = s
+                rows[(phase.name, load_of(phase), op)] = s
         return rows
 
     before, after = index(old), index(new)

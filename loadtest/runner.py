@@ -35,6 +35,12 @@ class Phase(msgspec.Struct, frozen=True, kw_only=True):
     duration: float = 10.0
     buyers: int | None = None
     seats: int | None = None  # flash sale: its tier's seats; None: the run's --seats
+    round: int = 0  # bench: which of the repeated rounds (1, 2, ...); 0: not repeated
+
+    @property
+    def name(self) -> str:
+        """The label, with its round when repeated: ``add #2``."""
+        return f"{self.label} #{self.round}" if self.round else self.label
 
 
 class RunError(RuntimeError):
@@ -153,7 +159,7 @@ class LoadGenerator:
                 first_arrival=worker / phase.rate if phase.rate > 0 else 0.0,
             )
             self.pipes[worker].send(spec)
-        self.display.show(f"{phase.label}: connecting {phase.connections} connections")
+        self.display.show(f"{phase.name}: connecting {phase.connections} connections")
         for pipe in self.pipes[:used]:
             self._expect(pipe, "connected", timeout=timeout + 30)
         start_at = time.monotonic() + _START_MARGIN
@@ -170,7 +176,7 @@ class LoadGenerator:
             if time.monotonic() > give_up:
                 for process in self.processes:
                     process.terminate()
-                raise RunError(f"{phase.label}: generator processes did not finish in time")
+                raise RunError(f"{phase.name}: generator processes did not finish in time")
             for pipe in wait(waiting, timeout=0.2):
                 waiting.remove(pipe)  # type: ignore[arg-type]
                 try:
@@ -184,7 +190,7 @@ class LoadGenerator:
             self._show(phase, start_at)
         self.display.clear()
         if errors:
-            raise RunError(f"{phase.label}: " + "; ".join(sorted(set(errors))))
+            raise RunError(f"{phase.name}: " + "; ".join(sorted(set(errors))))
         return merged
 
     def _show(self, phase: Phase, start_at: float) -> None:
@@ -193,6 +199,6 @@ class LoadGenerator:
         failed = sum(self.counters[1::2])
         load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} conns"
         self.display.show(
-            f"{phase.label} [{phase.mode}, {load}] {min(elapsed, phase.duration):4.1f}/{phase.duration:g} s"
+            f"{phase.name} [{phase.mode}, {load}] {min(elapsed, phase.duration):4.1f}/{phase.duration:g} s"
             f"  {done:,} requests  {done / max(elapsed, 1e-9):,.0f}/s  {failed:,} not ok"
         )

@@ -79,6 +79,10 @@ class FlowContext:
         return self.rng.choice(self.catalog.tiers)
 
 
+SERVICE = "service"
+STACK_REFERENCE = "stack-reference"
+
+
 class Scenario(NamedTuple):
     name: str
     description: str
@@ -88,6 +92,9 @@ class Scenario(NamedTuple):
     finite: bool = False
     # Problem codes that are the scenario working as meant, not failures.
     expected_codes: frozenset[str] = frozenset()
+    # The server whose routes the flow speaks: the service, or the stack reference
+    # (loadtest/stack_reference.py) that make bench serves beside it.
+    server: str = SERVICE
 
 
 def ok(answer: Response | None) -> bool:
@@ -136,6 +143,19 @@ def checkout(
 
 def health_flow(ctx: FlowContext) -> Flow:
     yield Call("live", "GET", "/health/live")
+
+
+def ping_flow(ctx: FlowContext) -> Flow:
+    yield Call("ping", "GET", "/ping")
+
+
+# An add's body, byte for byte in size: both requests carry the same bytes on the wire,
+# though the reference route reads none of it.
+_EVAL_BODY = {"tier_id": "00000000-0000-0000-0000-000000000000", "quantity": 1}
+
+
+def eval_flow(ctx: FlowContext) -> Flow:
+    yield Call("eval", "POST", "/eval", _EVAL_BODY)
 
 
 def add_flow(ctx: FlowContext) -> Flow:
@@ -215,6 +235,14 @@ SCENARIOS: dict[str, Scenario] = {
             expected_codes=frozenset({"sold-out"}),
         ),
         Scenario("checkout", "add one seat, check out", "roomy", checkout_flow),
+        Scenario("checkout-spread", "add one seat of one of many tiers, check out", "spread", checkout_flow),
+        Scenario(
+            "checkout-hot",
+            "every buyer adds one seat of the same tier and checks out",
+            "flash",
+            flash_flow,
+            finite=True,
+        ),
         Scenario(
             "mix",
             "browse and buy across events, tiers and promo codes",
@@ -224,5 +252,13 @@ SCENARIOS: dict[str, Scenario] = {
             expected_codes=frozenset({"invalid-promo", "promo-exhausted"}),
         ),
         Scenario("read", "hot read: cart views and availability", "roomy", read_flow),
+        Scenario("ping", "stack reference: GET /ping, a bare route", "none", ping_flow, server=STACK_REFERENCE),
+        Scenario(
+            "eval",
+            "stack reference: POST /eval, one auto-pipelined EVALSHA",
+            "none",
+            eval_flow,
+            server=STACK_REFERENCE,
+        ),
     )
 }

@@ -18,12 +18,13 @@ from loadtest.catalog import AdminApi, Catalog, plan_catalog
 from loadtest.client import Connection, ConnectionFailed, Target, encode_request
 from loadtest.progress import ProgressLine
 from loadtest.runner import LoadGenerator, Phase
-from loadtest.scenarios import SCENARIOS
+from loadtest.scenarios import SCENARIOS, SERVICE, STACK_REFERENCE, Scenario
 from loadtest.stats import PhaseStats
 
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):
-    base_url: str
+    base_url: str  # the service
+    reference_url: str | None = None  # the stack reference (bench), for its scenarios
     admin_key: str | None = None
     service_key: str | None = None  # sent as X-Service-Key: the server skips rate limits
     database_url: str | None = None  # for the PostgreSQL side of the invariant check
@@ -59,6 +60,15 @@ def ceiling_of(phase: Phase, duration: float | None = None) -> Phase:
     )
 
 
+def url_of(options: Options, scenario: Scenario) -> str:
+    """The base URL of the server ``scenario`` speaks to."""
+    if scenario.server == SERVICE:
+        return options.base_url
+    if scenario.server == STACK_REFERENCE and options.reference_url:
+        return options.reference_url
+    raise SuiteError(f"scenario {scenario.name} needs the {scenario.server} server, which this run has not")
+
+
 def run_suite(
     options: Options, phases: list[Phase], display: ProgressLine, generator: LoadGenerator | None = None
 ) -> list[PhaseOutcome]:
@@ -87,10 +97,10 @@ def _run_phases(
             # B023: run at once, within this iteration.
             uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))  # noqa: B023
         load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"
-        display.note(f"[{number + 1}/{len(phases)}] {phase.label}: {scenario.description}; {phase.mode} loop, {load}")
+        display.note(f"[{number + 1}/{len(phases)}] {phase.name}: {scenario.description}; {phase.mode} loop, {load}")
         stats = generator.run(
             phase,
-            base_url=options.base_url,
+            base_url=url_of(options, scenario),
             catalog=catalog,
             headers=headers,
             timeout=options.timeout,

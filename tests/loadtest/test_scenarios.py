@@ -40,7 +40,7 @@ def _run(generator: LoadGenerator, options: Options, *phases: Phase):
     return run_suite(options, list(phases), ProgressLine(enabled=False), generator)
 
 
-@pytest.mark.parametrize("scenario", ["flash", "mix", "read", "add", "checkout"])
+@pytest.mark.parametrize("scenario", ["flash", "mix", "read", "add", "checkout", "checkout-spread"])
 def test_each_scenario_runs_and_its_invariants_hold(generator, target, scenario) -> None:
     finite = SCENARIOS[scenario].finite
     phase = Phase(label=scenario, scenario=scenario, buyers=30 if finite else None, **(FLASH if finite else TINY))
@@ -59,6 +59,16 @@ def test_flash_sale_sells_exactly_the_seats_to_the_first_buyers(generator, targe
     assert outcome.stats.buyers_finished == 40
     assert outcome.stats.tally.orders == target.seats
     assert outcome.stats.ops["add"].errors["sold-out"] == 40 - target.seats
+    assert [c.status for c in outcome.checks if c.name.startswith("flash")] == ["pass"]
+
+
+def test_a_hot_tier_with_a_seat_per_buyer_sells_every_seat(generator, target) -> None:
+    phase = Phase(label="checkout-hot", scenario="checkout-hot", buyers=30, seats=30, **FLASH)
+    [outcome] = _run(generator, target, phase)
+
+    assert outcome.stats.tally.orders == 30
+    assert outcome.stats.ops["checkout"].ok == 30
+    assert outcome.stats.errors_by_code() == {}
     assert [c.status for c in outcome.checks if c.name.startswith("flash")] == ["pass"]
 
 
