@@ -16,7 +16,7 @@ import msgspec
 from loadtest import targets
 from loadtest.invariants import Check, passed
 from loadtest.runner import Phase
-from loadtest.scenarios import SCENARIOS
+from loadtest.scenarios import SCENARIOS, SERVICE
 from loadtest.stats import PhaseStats
 from loadtest.suite import PhaseOutcome
 
@@ -77,7 +77,9 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
     rows = []
     for outcome in outcomes:
         phase, stats = outcome.phase, outcome.stats
-        ceiling = targets.matching_ceiling(outcome, outcomes) if phase.scenario != "health" else None
+        # The stack reference's rows are not shares of the service's own ceiling.
+        own = phase.scenario != "health" and SCENARIOS[phase.scenario].server == SERVICE
+        ceiling = targets.matching_ceiling(outcome, outcomes) if own else None
         ceiling_rate = ceiling.stats.throughput() if ceiling else 0.0
         ceiling_p99 = (
             ceiling.stats.ops["live"].latency.percentile(99) if ceiling and "live" in ceiling.stats.ops else 0.0

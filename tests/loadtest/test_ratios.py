@@ -95,6 +95,8 @@ def test_the_report_prints_the_ratios_and_their_verdicts() -> None:
     assert rows[("ceiling #1", "live")][of_ref] == "0.90"
     assert rows[("checkout-hot", "checkout")][of_ref] == "0.85"
     assert rows[("ref-eval #1", "eval")][of_ref] == "-"
+    assert rows[("ref-eval #1", "eval")][report._COLUMNS.index("of ceil")] == "-"  # not the service's
+    assert rows[("add #1", "add")][report._COLUMNS.index("of ceil")] == "44%"  # of ceiling #1
     assert rows[("add #2", "add")][p99_of_ref].endswith("x")
     assert "add (add #2) / eval (ref-eval #1): rate 0.90" in printed
     assert "live (ceiling #1) / ping (ref-ping #1): rate 0.90" in printed
