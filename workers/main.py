@@ -28,7 +28,7 @@ from workers.reconcile import reconcile_inventory
 from workers.recovery import recover_checkouts
 from workers.summary import run_job
 from workers.sweep import sweep_expired_parts
-from workers.webhooks import EVERY_SECONDS, deliver_webhooks, webhook_sender
+from workers.webhooks import EVERY_SECONDS, deliver_webhooks, idle, webhook_sender
 
 JOB_TIMEOUT_SECONDS = 120
 # Results are kept a little past the next run, so a worker whose clock lags cannot enqueue
@@ -84,7 +84,7 @@ async def expiry_job(ctx: Ctx) -> dict[str, Any]:
 
 
 async def webhooks_job(ctx: Ctx) -> dict[str, Any]:
-    return await run_job("deliver_webhooks", lambda: deliver_webhooks(ctx["webhooks"]))
+    return await run_job("deliver_webhooks", lambda: deliver_webhooks(ctx["webhooks"]), idle=idle)
 
 
 def minute_jobs(settings: Settings) -> list[CronJob]:

@@ -2,7 +2,8 @@
 
 A job body returns its counts (a msgspec Struct, a dataclass or a dict); they become the
 fields of the line. A failure is logged (with the traceback), counted, and raised again so
-arq records it too.
+arq records it too. A job run every few seconds (deliver_webhooks) says when a run did
+nothing (``idle``): that run's line is written at DEBUG, so quiet hours fill no log.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ def counts_of(result: Any) -> dict[str, Any]:
     return {"result": result}
 
 
-async def run_job(job: str, body: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
-    """Run ``body`` as the job ``job``; its counts, as logged, are returned."""
+async def run_job(
+    job: str, body: Callable[[], Awaitable[Any]], *, idle: Callable[[Any], bool] | None = None
+) -> dict[str, Any]:
+    """Run ``body`` as the job ``job``; its counts, as logged, are returned. ``idle(result)``
+    true: the summary line is written at DEBUG instead of INFO."""
     started = time.monotonic()
     try:
         result = await body()
@@ -56,5 +60,6 @@ async def run_job(job: str, body: Callable[[], Awaitable[Any]]) -> dict[str, Any
     WORKER_JOB_DURATION.labels(job=job).observe(duration)
     WORKER_JOB_LAST_SUCCESS.labels(job=job).set_to_current_time()
     counts = counts_of(result)
-    worker_log().info("job done", job=job, ok=True, duration_ms=round(duration * 1000, 1), **counts)
+    write = worker_log().debug if idle is not None and idle(result) else worker_log().info
+    write("job done", job=job, ok=True, duration_ms=round(duration * 1000, 1), **counts)
     return counts

@@ -26,6 +26,11 @@ def webhook_sender(settings: Settings, pool: asyncpg.Pool) -> WebhookSender:
     )
 
 
+def idle(run: DeliveryRun) -> bool:
+    """A run that found nothing to fan out or send (most of them, every 5 s): logged at DEBUG."""
+    return run.fanned_out == 0 and run.delivered + run.retry + run.failed + run.gone == 0
+
+
 async def deliver_webhooks(sender: WebhookSender, *, budget_seconds: float = BUDGET_SECONDS) -> DeliveryRun:
     run = await sender.run(budget_seconds=budget_seconds)
     for kind, count in run.kinds.items():

@@ -70,6 +70,27 @@ async def test_a_failing_job_is_logged_counted_and_raised(capsys):
     assert sample("tc_worker_job_last_success_timestamp_seconds", "test-fail") == 0
 
 
+async def test_an_idle_run_writes_its_line_at_debug_and_still_counts(capsys):
+    """deliver_webhooks runs every 5 s: its runs that did nothing stay out of an INFO log."""
+    configure_logging("INFO")
+    runs_before = sample("tc_worker_job_duration_seconds_count", "test-idle")
+
+    async def body():
+        return {"sent": 0}
+
+    await run_job("test-idle", body, idle=lambda counts: counts["sent"] == 0)
+    assert capsys.readouterr().out == ""
+    configure_logging("DEBUG")
+    try:
+        await run_job("test-idle", body, idle=lambda counts: counts["sent"] == 0)
+        (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    finally:
+        configure_logging("INFO")
+    assert (line["msg"], line["level"], line["sent"]) == ("job done", "debug", 0)
+    assert sample("tc_worker_job_duration_seconds_count", "test-idle") == runs_before + 2
+    assert sample("tc_worker_job_last_success_timestamp_seconds", "test-idle") > 0
+
+
 class Fake:
     """Stands in for the services: only the object each job calls."""
 
