@@ -9,7 +9,9 @@ It speaks just enough of the v3 protocol: it answers SSLRequest / GSSENCRequest 
 ``N`` (so it always sees plaintext), then frames the client's messages and recognises a
 COMMIT: a Simple Query whose SQL, without surrounding whitespace and semicolons, is
 ``COMMIT`` in any case (asyncpg's ``Transaction.commit()`` sends ``COMMIT;`` that way), or
-the Execute of a portal bound to a statement parsed from such SQL (extended protocol).
+the Execute of a portal bound to a statement parsed from such SQL (extended protocol). A
+statement that commits on its own (its SQL starts with ``-- commits on its own``: the
+checkout's order without a promo use) counts as a COMMIT too.
 The server's bytes are never parsed, only copied, held or discarded.
 
 It never rewrites a message, never talks to the server on its own except for the Terminate
@@ -27,13 +29,17 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from service.orders.sql import COMMITS_ON_ITS_OWN
+
 SSL_REQUEST, GSSENC_REQUEST = 80877103, 80877104
 TERMINATE = b"X\x00\x00\x00\x04"
+SYNC = b"S\x00\x00\x00\x04"
 _CHUNK = 1 << 16
 _MAX_STARTUP = 10_000  # the server's own limit on a startup packet
 _DROP_DRAIN_SECONDS = 10.0  # how long a dropped connection waits for the server to finish
 _COUNTERS = {"delay": "commits_delayed", "drop": "commits_dropped", "cut": "commits_cut"}
 T = TypeVar("T")
+_COMMITS_ON_ITS_OWN = COMMITS_ON_ITS_OWN.encode()
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,9 @@ def url_via(proxy: PgFaultProxy, database_url: str) -> str:
 
 
 def is_commit_sql(sql: bytes) -> bool:
-    return sql.strip(b" \t\r\n\f\v;").upper() == b"COMMIT"
+    """COMMIT, or a statement sent to commit on its own (the checkout's order without a
+    promo use: service/orders/sql.py INSERT_ORDER_ALONE), whose answer is its commit's."""
+    return sql.strip(b" \t\r\n\f\v;").upper() == b"COMMIT" or sql.startswith(_COMMITS_ON_ITS_OWN)
 
 
 def split_messages(buffer: bytes | bytearray) -> tuple[list[bytes], int]:
@@ -341,7 +349,8 @@ class PgFaultProxy:
                             self._refusing = True
                             for other in list(self._links - {link}):
                                 other.abort()
-                        link.server.write(forward + message + TERMINATE)
+                        # An Execute commits on its own only at the Sync after it: send that too.
+                        link.server.write(forward + message + (SYNC if message[:1] == b"E" else b"") + TERMINATE)
                         return
                     if rule.mode == "delay":
                         link.hold_until = asyncio.get_running_loop().time() + rule.seconds

@@ -312,7 +312,7 @@ class _Checkout:
                 customer_key=customer_key,
                 clock=self.clock,
                 start_by_ms=begun_at + commit_fence_ms(self.db_timeout),
-                committing=self.parts.committing,
+                watch=self.parts,
             )
         except ExistingOrder as existing:
             return await self.answer_existing(existing.order_id, begun)

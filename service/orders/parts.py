@@ -46,6 +46,10 @@ class CheckoutParts:
         """The COMMIT of ``order_id`` is about to be sent: its parts may no longer reopen."""
         self.uncommitted.discard(order_id)
 
+    def refused(self, order_id: str) -> None:
+        """PostgreSQL refused the order's one statement (writer.py): it never committed."""
+        self.uncommitted.add(order_id)
+
     def absent(self, order_ids: Iterable[str]) -> None:
         """PostgreSQL says these orders do not exist, and none can commit any more."""
         self.uncommitted.update(order_ids)

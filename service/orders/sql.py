@@ -7,8 +7,9 @@ from service.events.sql import ORDER_SNAPSHOT
 # -- the checkout and the reads (store.py) -----------------------------------------------------
 
 # Tier rows are locked in id order (as lifecycle.py's SHIFT_SOLD does), so two checkouts,
-# or a checkout and a cancel, can never deadlock. A tier whose guard fails is missing
-# from the rows; a cart with no tier updated still returns one row (LEFT JOIN). The order
+# or a checkout and a cancel, can never deadlock. A tier whose guard fails makes the
+# statement fail (`guard`: refuse_unsold_tiers, migration 0009, names the tiers), so the
+# statement may commit on its own: nothing of a refused order is ever written. The order
 # row is written only once O's advisory lock is held (`writing`), and the lock is kept to
 # the end of the transaction: outcome.order_outcome waits on it, so its look-up of O is
 # final. Each item records the sold_version its seats produced (lua/include/sold.lua).
@@ -16,8 +17,7 @@ from service.events.sql import ORDER_SNAPSHOT
 # buyer's saved cart (service/cart/saved.py) is emptied as of this checkout, so a copy read
 # before it can never bring the bought seats back after a Redis loss. The order's events
 # (order.created, and order.paid when it is paid at once) go to the outbox in the same
-# statement, so they commit with the order or not at all, at no extra round trip; a tier
-# whose guard fails rolls the whole transaction back (store.insert_order), events too.
+# statement, so they commit with the order or not at all, at no extra round trip.
 INSERT_ORDER = f"""
 WITH new_order AS (
     INSERT INTO orders (id, number, cart_id, user_id, email, name, currency, subtotal, discount, total,
@@ -38,7 +38,7 @@ WITH new_order AS (
     WHERE e.n = 1 OR o.status = 'paid'
     ORDER BY e.n
 ), locked AS (
-    SELECT id FROM ticket_tiers WHERE id = ANY($17::uuid[]) ORDER BY id FOR UPDATE
+    SELECT id FROM ticket_tiers WHERE id = ANY($17::uuid[]) ORDER BY id FOR NO KEY UPDATE
 ), sold AS (
     UPDATE ticket_tiers t
     SET quantity_sold = t.quantity_sold + i.quantity, sold_version = t.sold_version + 1, updated_at = now()
@@ -60,10 +60,19 @@ WITH new_order AS (
 ), saved_cart AS (
     UPDATE user_carts SET parts = '{{}}', promo_code = NULL, saved_ms = $29, updated_at = now()
     WHERE user_id = $4 AND saved_ms < $29
+), guard AS (
+    SELECT refuse_unsold_tiers(ARRAY(SELECT unnest($17::uuid[]) EXCEPT SELECT id FROM sold)) AS ok
 )
 SELECT o.created_at, o.payment_due_at, o.status, s.id AS tier_id, s.event_id, s.quantity_sold, s.sold_version
-FROM new_order o LEFT JOIN sold s ON true
+FROM new_order o CROSS JOIN guard g LEFT JOIN sold s ON true
+WHERE g.ok
 """
+
+# The same statement sent outside a transaction, where it commits on its own (writer.py).
+# Its first line says so to whoever reads the server's statements (pg_stat_statements, logs,
+# tests/pg_fault_proxy.py, which treats its answer as a COMMIT's).
+COMMITS_ON_ITS_OWN = "-- commits on its own"
+INSERT_ORDER_ALONE = f"{COMMITS_ON_ITS_OWN}\n{INSERT_ORDER}"
 
 _ORDER_COLUMNS = (
     "o.id, o.number, o.cart_id, o.user_id, o.status, o.email, o.name, o.currency, o.subtotal, o.discount,"

@@ -21,6 +21,7 @@ from service.orders.sql import (
     EXISTING_ORDERS,
     FETCH_ORDER,
     INSERT_ORDER,
+    INSERT_ORDER_ALONE,
     LAST_LIVE_ORDER,
     ORDER_BY_IDEMPOTENCY_KEY,
     ORDER_CHANGES,
@@ -78,6 +79,9 @@ class Inserted(NamedTuple):
     sold: list[SoldChange]  # with each change's delta: the order's seats of the tier
 
 
+TIER_GUARD_FAILED = "tier_guard_failed"  # the message refuse_unsold_tiers raises (migration 0009)
+
+
 class TierGuardFailed(Exception):
     """Some tiers have fewer seats left in PostgreSQL than the order takes."""
 
@@ -95,15 +99,40 @@ class OrderRecord(OrderFields, frozen=True):
 
 
 async def insert_order(conn: asyncpg.Connection, order: NewOrder, *, now_ms: int) -> Inserted:
-    """Write the order, its items and tickets, and take its seats. In a transaction.
-    ``now_ms``: the checkout's clock, the time its buyer's saved cart is emptied as of.
+    """Write the order, its items and tickets, and take its seats: one statement, which
+    commits on its own outside a transaction. ``now_ms``: the checkout's clock, the time its
+    buyer's saved cart is emptied as of.
 
-    TierGuardFailed (roll back) when a tier has too few seats left; asyncpg's
-    UniqueViolationError names the constraint on a clash (order id, number, codes).
+    TierGuardFailed when a tier has too few seats left (the statement refused itself:
+    nothing written); asyncpg's UniqueViolationError names the constraint on a clash
+    (order id, number, codes).
     """
+    items = order.items
+    try:
+        rows = await _insert_order(conn, order, now_ms)
+    except asyncpg.RaiseError as exc:
+        if exc.message != TIER_GUARD_FAILED:
+            raise
+        raise TierGuardFailed(sorted((exc.detail or "").split(","))) from None
+    quantities = {str(i.tier_id): i.quantity for i in items}
+    sold = [
+        SoldChange(
+            str(r["event_id"]), str(r["tier_id"]), r["quantity_sold"], r["sold_version"], quantities[str(r["tier_id"])]
+        )
+        for r in rows
+        if r["tier_id"] is not None
+    ]
+    if len(sold) < len(items):
+        # The statement's guard refuses first, so never reached. Not a TierGuardFailed: the
+        # statement may have committed, and only a refusal by PostgreSQL is certain.
+        raise RuntimeError(f"order {order.id}: the statement's tier guard let {len(items) - len(sold)} tiers through")
+    return Inserted(rows[0]["created_at"], rows[0]["payment_due_at"], rows[0]["status"], sold)
+
+
+async def _insert_order(conn: asyncpg.Connection, order: NewOrder, now_ms: int) -> list[asyncpg.Record]:
     items, tickets = order.items, order.tickets
-    rows = await conn.fetch(
-        INSERT_ORDER,
+    rows: list[asyncpg.Record] = await conn.fetch(
+        INSERT_ORDER if conn.is_in_transaction() else INSERT_ORDER_ALONE,
         order.id,
         order.number,
         order.cart_id,
@@ -134,18 +163,7 @@ async def insert_order(conn: asyncpg.Connection, order: NewOrder, *, now_ms: int
         order_lock_key(order.id),
         now_ms,
     )
-    quantities = {str(i.tier_id): i.quantity for i in items}
-    sold = [
-        SoldChange(
-            str(r["event_id"]), str(r["tier_id"]), r["quantity_sold"], r["sold_version"], quantities[str(r["tier_id"])]
-        )
-        for r in rows
-        if r["tier_id"] is not None
-    ]
-    if len(sold) < len(items):
-        updated = {pair.tier_id for pair in sold}
-        raise TierGuardFailed(sorted(str(i.tier_id) for i in items if str(i.tier_id) not in updated))
-    return Inserted(rows[0]["created_at"], rows[0]["payment_due_at"], rows[0]["status"], sold)
+    return rows
 
 
 def _record(row: asyncpg.Record) -> OrderRecord:

@@ -2,11 +2,12 @@
 
 It writes the order, its items and tickets, takes the seats (guarded: store.insert_order),
 records the order's events in the outbox (in the same statement: service/events) and counts
-the promo use. What the checkout must know is how it ended, and that is the
-whole interface:
+the promo use. Without a promo use that is one statement committing on its own (no BEGIN,
+no COMMIT: a hot tier's row lock is never held across a round trip); with one, a
+transaction. What the checkout must know is how it ended, and that is the whole interface:
 - it returns: committed, and answered;
 - it raises an error of PostgreSQL or the network: certainly not committed (the COMMIT was
-  never sent);
+  never sent, or PostgreSQL refused the one statement itself);
 - ExistingOrder: the cart's Idempotency-Key already names a committed order;
 - CommitUnanswered: the COMMIT was sent and no answer said how it ended. The connection is
   closed first, so a commit still in flight on it ends, and the order's outcome can be
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
@@ -30,7 +31,7 @@ from service.orders.store import Inserted, NewOrder
 if TYPE_CHECKING:
     from service.promo.service import PromoService
 
-__all__ = ["CODE_DRAWS", "DEADLOCK_RETRIES", "CommitUnanswered", "ExistingOrder", "OrderWriter"]
+__all__ = ["CODE_DRAWS", "DEADLOCK_RETRIES", "CommitUnanswered", "CommitWatch", "ExistingOrder", "OrderWriter"]
 
 CODE_DRAWS = 5  # fresh codes after a clash on a unique code
 DEADLOCK_RETRIES = 2
@@ -49,6 +50,16 @@ class CommitUnanswered(Exception):
     """The COMMIT was sent and no answer said how it ended."""
 
 
+class CommitWatch(Protocol):
+    """Who must know when an order may have committed (the checkout's parts, parts.py)."""
+
+    def committing(self, order_id: str) -> None:
+        """The order's COMMIT is about to be sent: from now on it may be committed."""
+
+    def refused(self, order_id: str) -> None:
+        """PostgreSQL refused the order's one statement after all: it never committed."""
+
+
 class OrderWriter:
     """The order's transaction, on the pool, the promo service and a time budget."""
 
@@ -65,21 +76,22 @@ class OrderWriter:
         customer_key: str | None,
         start_by_ms: int,
         clock: Callable[[], int],
-        committing: Callable[[str], None],
+        watch: CommitWatch,
     ) -> tuple[NewOrder, Inserted]:
         """The order ``draft()`` makes (a fresh one per try), written once.
 
         ``start_by_ms``: no try starts after it (``clock``'s time), so no commit can land
         after a recovery may have judged the order absent (settlement.commit_fence_ms).
-        ``committing(order_id)`` is called just before the COMMIT is sent: from then on
-        the order may be committed whatever is raised."""
+        ``watch.committing(order_id)`` is called just before the COMMIT is sent: from then on
+        the order may be committed whatever is raised, unless ``watch.refused(order_id)``
+        follows (PostgreSQL refused the one statement itself)."""
         clashes = deadlocks = 0
         while True:
             if clock() > start_by_ms:
                 raise TimeoutError("the checkout took too long to reach PostgreSQL")
             order = draft()
             try:
-                return order, await self.transaction(order, quote, customer_key, clock=clock, committing=committing)
+                return order, await self.transaction(order, quote, customer_key, clock=clock, watch=watch)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name == "orders_cart_idempotency" and order.idempotency_key:
                     found = await store.order_id_by_idempotency_key(self.pool, order.cart_id, order.idempotency_key)
@@ -100,22 +112,38 @@ class OrderWriter:
         customer_key: str | None,
         *,
         clock: Callable[[], int],
-        committing: Callable[[str], None],
+        watch: CommitWatch,
     ) -> Inserted:
         """One try. An error before the COMMIT is sent is raised as it is (nothing
         committed); one while or after it is CommitUnanswered, and the connection is
-        closed, so a commit still in flight on it ends (outcome.py)."""
+        closed, so a commit still in flight on it ends (outcome.py).
+
+        Without a promo use to count, the order is one statement that commits on its own:
+        sending it is sending the COMMIT, and a hot tier's row lock is held only while
+        PostgreSQL runs it, never across a round trip to this process. An error PostgreSQL
+        answers for that statement still means nothing was written (``_refused``).
+        """
+        redeem = quote is not None and self.promos is not None
         sent = False
         try:
             async with asyncio.timeout(self.timeout):
                 async with self.pool.acquire(timeout=self.timeout) as conn:
                     try:
+                        if not redeem:
+                            watch.committing(str(order.id))
+                            sent = True  # the statement is its own transaction
+                            try:
+                                return await store.insert_order(conn, order, now_ms=clock())
+                            except Exception as exc:
+                                if _refused(exc):
+                                    sent = False
+                                    watch.refused(str(order.id))
+                                raise
                         async with conn.transaction():
                             inserted = await store.insert_order(conn, order, now_ms=clock())
-                            if quote is not None and self.promos is not None:
-                                assert customer_key is not None  # a quote comes with its customer's key
-                                await self.promos.redeem(conn, quote, order.id, customer_key)
-                            committing(str(order.id))
+                            assert self.promos is not None and customer_key is not None  # a quote has its key
+                            await self.promos.redeem(conn, quote, order.id, customer_key)
+                            watch.committing(str(order.id))
                             sent = True  # leaving the block sends the COMMIT
                     except BaseException:
                         if sent and not conn.is_closed():
@@ -126,3 +154,16 @@ class OrderWriter:
             if sent:
                 raise CommitUnanswered(repr(exc)) from exc
             raise
+
+
+# SQLSTATE classes that can come after a commit took place: connection exceptions,
+# operator intervention (shutdown, termination, a cancel), system and internal errors.
+_UNKNOWN_OUTCOME_CLASSES = frozenset({"08", "57", "58", "XX"})
+
+
+def _refused(exc: BaseException) -> bool:
+    """PostgreSQL answered the order's one statement with an error of the statement itself
+    (a guard, a unique code, bad data): the statement and its own transaction did not commit."""
+    if isinstance(exc, store.TierGuardFailed):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and (exc.sqlstate or "XX")[:2] not in _UNKNOWN_OUTCOME_CLASSES

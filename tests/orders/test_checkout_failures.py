@@ -128,11 +128,16 @@ async def test_postgres_unreachable_answers_503_keeps_the_holds_and_the_retry_su
 
 
 async def test_a_failure_inside_the_transaction_rolls_everything_back(client, db_pool, monkeypatch):
+    """With a promo use to count, the order is a transaction: the connection lost after the
+    order's statement and before the COMMIT leaves nothing written."""
     tier = await put_tier(client, quantity_total=10)
     cart = await add(client, tier["id"], 2)
+    await create_promo(client, "LOST10", max_uses=5)
+    assert (await client.post("/api/cart/promo", json={"code": "LOST10"}, headers=cart)).status_code == 200
     real_insert = store.insert_order
 
     async def insert_then_lose_the_connection(conn, order, **kwargs):
+        assert conn.is_in_transaction()
         await real_insert(conn, order, **kwargs)
         raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost mid-transaction")
 
@@ -143,8 +148,32 @@ async def test_a_failure_inside_the_transaction_rolls_everything_back(client, db
     assert_unavailable(refused)
     assert await rows(db_pool) == (0, 0, 0)
     assert await db_pool.fetchval("SELECT quantity_sold FROM ticket_tiers WHERE id = $1", uuid.UUID(tier["id"])) == 0
+    assert await db_pool.fetchval("SELECT used FROM promo_codes WHERE code = 'LOST10'") == 0
     assert (await inventory(client, tier["id"]))["held"] == 2
     assert (await client.post("/api/orders", json=BUYER, headers=cart)).status_code == 201
+
+
+async def test_without_a_promo_the_order_is_one_statement_whose_lost_answer_is_looked_up(client, db_pool, monkeypatch):
+    """No promo use to count: the order's one statement commits on its own (no transaction,
+    so a hot tier's row lock never waits on this process), and an answer lost after it is an
+    unknown outcome, looked up: the order it made is the answer, made once."""
+    tier = await put_tier(client, quantity_total=10)
+    cart = await add(client, tier["id"], 2)
+    real_insert = store.insert_order
+
+    async def insert_then_lose_the_connection(conn, order, **kwargs):
+        assert not conn.is_in_transaction()
+        await real_insert(conn, order, **kwargs)
+        raise asyncpg.exceptions.ConnectionDoesNotExistError("the statement's answer was lost")
+
+    monkeypatch.setattr(store, "insert_order", insert_then_lose_the_connection)
+    answered = await client.post("/api/orders", json=BUYER, headers=cart)
+    monkeypatch.undo()
+
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["id"] == str(await db_pool.fetchval("SELECT id FROM orders"))
+    assert await rows(db_pool) == (1, 1, 2)
+    assert await inventory(client, tier["id"]) == {"total": 10, "sold": 2, "held": 0, "available": 8, "sold_db": 2}
 
 
 async def test_a_commit_whose_answer_is_lost_is_looked_up_and_answered_as_made(client, db_pool, monkeypatch):
