@@ -56,12 +56,16 @@ def hmac_problem(headers: Mapping[str, str], body: bytes, secret: str, now: floa
 
 
 class SePayAuth:
-    """The check SEPAY_AUTH configures; ``mode`` off: SePay is not enabled."""
+    """The check SEPAY_AUTH configures; ``mode`` off: SePay is not enabled.
+
+    A secret setting may name several, comma-separated: a delivery passes with any of them,
+    so a key is rotated without refusing SePay's deliveries meanwhile (add the new one, change
+    it in SePay's dashboard, then drop the old one)."""
 
     def __init__(self, mode: Literal["off", "apikey", "hmac"], api_key: str | None, hmac_secret: str | None) -> None:
         self.mode = mode
-        self._api_key = api_key or ""
-        self._hmac_secret = hmac_secret or ""
+        self._api_keys = _each(api_key)
+        self._hmac_secrets = _each(hmac_secret)
 
     @property
     def enabled(self) -> bool:
@@ -70,7 +74,13 @@ class SePayAuth:
     def problem(self, headers: Mapping[str, str], body: bytes, now: float) -> str | None:
         """Why the delivery is not SePay's (None: it is). Settings guarantee the mode's secret."""
         if self.mode == "apikey":
-            return apikey_problem(headers.get("authorization"), self._api_key)
-        if self.mode == "hmac":
-            return hmac_problem(headers, body, self._hmac_secret, now)
-        return "SePay notifications are off"
+            problems = [apikey_problem(headers.get("authorization"), key) for key in self._api_keys]
+        elif self.mode == "hmac":
+            problems = [hmac_problem(headers, body, secret, now) for secret in self._hmac_secrets]
+        else:
+            return "SePay notifications are off"
+        return None if None in problems else (problems[0] if problems else "no secret is configured")
+
+
+def _each(secrets: str | None) -> list[str]:
+    return [s.strip() for s in (secrets or "").split(",") if s.strip()]

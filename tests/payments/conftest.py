@@ -26,14 +26,13 @@ _IDS = itertools.count(int(time.time() * 1000) % 10**9 * 1000)
 
 
 def sepay_settings(settings, mode: str = "apikey", **changes):
-    return msgspec.structs.replace(
-        settings,
-        sepay_auth=mode,
-        sepay_api_key=SEPAY_KEY,
-        sepay_hmac_secret=HMAC_SECRET,
-        payment_account_number=ACCOUNT,
-        **changes,
-    )
+    fields = {
+        "sepay_auth": mode,
+        "sepay_api_key": SEPAY_KEY,
+        "sepay_hmac_secret": HMAC_SECRET,
+        "payment_account_number": ACCOUNT,
+    }
+    return msgspec.structs.replace(settings, **(fields | changes))
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -121,3 +121,21 @@ def test_the_checks_themselves():
     assert hmac_problem({**good, "x-sepay-timestamp": "17e8"}, body, "s", 1700000000) is not None
     assert hmac_problem(good, body + b" ", "s", 1700000000) is not None
     assert hmac_problem(good, body, HMAC_SECRET, 1700000000) is not None
+
+
+async def test_a_key_is_rotated_by_naming_both_for_a_while(settings, clean_state, db_pool):
+    rotating = sepay_settings(settings, sepay_api_key="old-key, new-key", sepay_hmac_secret="whsec_old,whsec_new")
+    async with api_client(rotating) as api:
+        for key in ("old-key", "new-key"):
+            response = await deliver(api, transaction(), apikey_headers(key))
+            assert response.status_code == 200, key
+        assert is_problem(await deliver(api, transaction(), apikey_headers("other-key")), 401, "unauthorized")
+        assert is_problem(await deliver(api, transaction(), apikey_headers("old-key, new-key")), 401, "unauthorized")
+    async with api_client(msgspec.structs.replace(rotating, sepay_auth="hmac")) as api:
+        for secret in ("whsec_old", "whsec_new"):
+            body = msgspec.json.encode(transaction())
+            assert (await deliver(api, body, signed_headers(body, secret=secret))).status_code == 200, secret
+        body = msgspec.json.encode(transaction())
+        refused = await deliver(api, body, signed_headers(body, secret="whsec_other"))
+        assert is_problem(refused, 401, "unauthorized")
+    assert len(await payments(db_pool)) == 4
