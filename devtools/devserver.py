@@ -339,10 +339,23 @@ def _print_banner(
             f"API docs: {base}{DOCS_PATH} (Swagger UI; the document: {base}{DOCS_PATH}/openapi.json)",
             *lines,
             f"admin key (X-Admin-Key): {settings.admin_api_key}",
+            *_sepay_lines(settings, base),
             "add two demo tickets to a new cart:",
             f"  curl -si -X POST {base}/api/cart/items -H 'content-type: application/json' -d '{body}'",
         ]
     print("\n".join(lines), flush=True)
+
+
+def _sepay_lines(settings: Settings, base: str) -> list[str]:
+    """How to call the SePay route, when SEPAY_AUTH turned it on (docs/payments.md)."""
+    if settings.sepay_auth == "apikey":
+        return [f"sepay:    POST {base}/api/payments/sepay with Authorization: Apikey {settings.sepay_api_key}"]
+    if settings.sepay_auth == "hmac":
+        return [
+            f"sepay:    POST {base}/api/payments/sepay signed with SEPAY_HMAC_SECRET {settings.sepay_hmac_secret} "
+            "(X-SePay-Signature over X-SePay-Timestamp and the body)"
+        ]
+    return []
 
 
 if __name__ == "__main__":

@@ -52,3 +52,14 @@ def test_sepay_on_gets_its_secret_generated_too(tmp_path):
     on = development_secrets({"SEPAY_AUTH": "hmac"}, path)
     assert set(on) == {*REQUIRED_SECRET_VARIABLES, "SEPAY_HMAC_SECRET"} and on["JWT_SECRET"] == off["JWT_SECRET"]
     Settings.from_env({"SEPAY_AUTH": "hmac", **on})
+
+
+def test_make_runs_banner_says_how_to_call_sepay_when_it_is_on():
+    from devtools.devserver import _sepay_lines
+
+    base = {**dict.fromkeys(REQUIRED_SECRET_VARIABLES, "x")}
+    assert _sepay_lines(Settings.from_env(base), "http://h") == []
+    on = Settings.from_env({**base, "SEPAY_AUTH": "apikey", "SEPAY_API_KEY": "k1"})
+    assert _sepay_lines(on, "http://h") == ["sepay:    POST http://h/api/payments/sepay with Authorization: Apikey k1"]
+    signed = Settings.from_env({**base, "SEPAY_AUTH": "hmac", "SEPAY_HMAC_SECRET": "s1"})
+    assert "SEPAY_HMAC_SECRET s1" in _sepay_lines(signed, "http://h")[0]
