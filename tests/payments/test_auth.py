@@ -139,3 +139,37 @@ async def test_a_key_is_rotated_by_naming_both_for_a_while(settings, clean_state
         refused = await deliver(api, body, signed_headers(body, secret="whsec_other"))
         assert is_problem(refused, 401, "unauthorized")
     assert len(await payments(db_pool)) == 4
+
+
+async def test_no_sepay_secret_reaches_a_log_line_or_the_stored_headers(settings, clean_state, db_pool):
+    import logging
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record) + repr(record.__dict__))
+
+    handler = Keep(logging.DEBUG)
+    loggers = [logging.getLogger(), logging.getLogger("ticket_cart")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        async with api_client(sepay_settings(settings)) as api:
+            await deliver(api, transaction())
+            await deliver(api, transaction(), apikey_headers("test-sepay-api-key-wrong"))
+        async with api_client(sepay_settings(settings, "hmac")) as api:
+            body = msgspec.json.encode(transaction())
+            await deliver(api, body, signed_headers(body))
+            await deliver(api, body, signed_headers(body, at=time.time() - 3600))
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    assert records, "nothing was logged: the test hears nothing"
+    for secret in ("test-sepay-api-key", HMAC_SECRET):
+        assert not [r for r in records if secret in r], secret
+    stored = await db_pool.fetch("SELECT headers::text AS h FROM payments")
+    assert len(stored) == 2 and not [r for r in stored if "test-sepay-api-key" in r["h"] or "authorization" in r["h"]]
