@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from loadtest.progress import ProgressLine
 from loadtest.runner import Phase
-from loadtest.scenarios import SCENARIOS, STACK_REFERENCE
+from loadtest.scenarios import SCENARIOS, SERVICE, STACK_REFERENCE
 from loadtest.server import ServerUnderTest
 from loadtest.suite import Options, PhaseOutcome, run_suite
 
@@ -135,7 +135,10 @@ def run_bench(
                     processes=processes,
                     seats=seats,
                 )
-                return run_suite(options, phases, display), server.url
+                meters = {SERVICE: server.cpu_seconds}
+                if reference is not None:
+                    meters[STACK_REFERENCE] = reference.cpu_seconds
+                return run_suite(options, phases, display, cpu_meters=meters), server.url
         finally:
             deleted = asyncio.run(delete_keys(servers.redis_url, BENCH_KEY_PREFIX))
             display.note(f"deleted {deleted:,} keys under {BENCH_KEY_PREFIX}")

@@ -38,6 +38,7 @@ _COLUMNS = (
     "p99/ref",
     "p99/ceil",
     "max ms",
+    "srv us/req",
     "not ok",
 )
 
@@ -86,7 +87,9 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
         )
         paired = targets.reference_of(outcome, outcomes)
         names = _op_names(stats)
-        for i, name in enumerate(names + (["(all)"] if len(names) > 1 else [])):
+        rows_of_phase = names + (["(all)"] if len(names) > 1 else [])
+        cpu = outcome.server_cpu_per_request_us()
+        for i, name in enumerate(rows_of_phase):
             if name == "(all)":
                 latency = PhaseStats()
                 for op in stats.ops.values():
@@ -118,6 +121,8 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
                     p99_of_ref,
                     p99_ratio,
                     _ms(hist.max_us) if hist.count else "-",
+                    # the whole phase's figure: on its one row, or its (all) row
+                    f"{cpu:,.0f}" if cpu is not None and i == len(rows_of_phase) - 1 else "-",
                     f"{op.requests - op.ok:,}",
                 )
             )
@@ -147,11 +152,15 @@ def ratio_lines(outcomes: list[PhaseOutcome]) -> list[str]:
         pairing = ratio.pairing
         mine = targets.figures(ratio.measured, pairing.op)
         theirs = targets.figures(ratio.reference, pairing.reference_op)
-        lines.append(
+        line = (
             f"  {pairing.op} ({ratio.measured.phase.name}) / {pairing.reference_op} ({ratio.reference.phase.name}):"
             f" rate {ratio.share:.2f} ({mine.rps:,.0f} / {theirs.rps:,.0f} req/s),"
             f" p99 {ratio.p99_times:.2f}x ({mine.p99_ms:.2f} / {theirs.p99_ms:.2f} ms)"
         )
+        my_cpu, their_cpu = ratio.measured.server_cpu_per_request_us(), ratio.reference.server_cpu_per_request_us()
+        if my_cpu is not None and their_cpu is not None:
+            line += f", server CPU {my_cpu:,.0f} / {their_cpu:,.0f} us per request ({my_cpu - their_cpu:+,.0f} us)"
+        lines.append(line)
     return lines
 
 
@@ -234,6 +243,8 @@ def to_document(outcomes: list[PhaseOutcome], *, base_url: str, command: str) ->
                 "processes": outcome.processes,
                 "summary": summary,
                 "rps": stats.throughput(),
+                "server_cpu_s": outcome.server_cpu,
+                "server_cpu_us_per_request": outcome.server_cpu_per_request_us(),
                 "invariants": [c._asdict() for c in outcome.checks],
                 "stats": stats.to_dict(),
             }
@@ -256,7 +267,13 @@ def ratio_document(ratio: targets.Ratio) -> dict[str, Any]:
 
     def side(outcome: PhaseOutcome, op: str) -> dict[str, Any]:
         rps, p99_ms = targets.figures(outcome, op)
-        return {"phase": outcome.phase.name, "op": op, "rps": rps, "p99_ms": p99_ms}
+        return {
+            "phase": outcome.phase.name,
+            "op": op,
+            "rps": rps,
+            "p99_ms": p99_ms,
+            "server_cpu_us_per_request": outcome.server_cpu_per_request_us(),
+        }
 
     return {
         "target": pairing.title,

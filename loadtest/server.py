@@ -18,6 +18,7 @@ from pathlib import Path
 
 import uvloop
 
+from loadtest.procstat import group_cpu_seconds
 from loadtest.suite import SuiteError, wait_until_answering
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +118,12 @@ class ServerUnderTest:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds its processes (supervisor and workers: its process group) have spent."""
+        if self.process is None:
+            return None
+        return group_cpu_seconds(self.process.pid)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

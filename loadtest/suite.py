@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import NamedTuple, TypeVar
 
 import msgspec
@@ -42,6 +42,16 @@ class PhaseOutcome(NamedTuple):
     stats: PhaseStats
     checks: list[invariants.Check]
     processes: int
+    server_cpu: float | None = None  # CPU seconds the phase's server spent during it; None: not read
+
+    def server_cpu_per_request_us(self) -> float | None:
+        if self.server_cpu is None or not self.stats.requests:
+            return None
+        return self.server_cpu / self.stats.requests * 1e6
+
+
+# Reads a server's CPU seconds so far (ServerUnderTest.cpu_seconds), by server name.
+CpuMeters = Mapping[str, Callable[[], float | None]]
 
 
 class SuiteError(RuntimeError):
@@ -70,15 +80,20 @@ def url_of(options: Options, scenario: Scenario) -> str:
 
 
 def run_suite(
-    options: Options, phases: list[Phase], display: ProgressLine, generator: LoadGenerator | None = None
+    options: Options,
+    phases: list[Phase],
+    display: ProgressLine,
+    generator: LoadGenerator | None = None,
+    cpu_meters: CpuMeters | None = None,
 ) -> list[PhaseOutcome]:
-    """Run ``phases`` in order; on ``generator`` if given (kept open), else on a new one."""
+    """Run ``phases`` in order; on ``generator`` if given (kept open), else on a new one.
+    With ``cpu_meters``, each phase's server CPU is read before and after it."""
     headers = {"X-Service-Key": options.service_key} if options.service_key else {}
     uvloop.run(wait_until_answering(options.base_url, "/health/live", headers, timeout=2.0))
     if generator is None:
         with LoadGenerator(options.processes, progress=display) as own:
-            return _run_phases(options, phases, display, own, headers)
-    return _run_phases(options, phases, display, generator, headers)
+            return _run_phases(options, phases, display, own, headers, cpu_meters or {})
+    return _run_phases(options, phases, display, generator, headers, cpu_meters or {})
 
 
 def _run_phases(
@@ -87,6 +102,7 @@ def _run_phases(
     display: ProgressLine,
     generator: LoadGenerator,
     headers: dict[str, str],
+    cpu_meters: CpuMeters,
 ) -> list[PhaseOutcome]:
     outcomes = []
     processes = len(generator.pipes)
@@ -98,6 +114,8 @@ def _run_phases(
             uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))  # noqa: B023
         load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"
         display.note(f"[{number + 1}/{len(phases)}] {phase.name}: {scenario.description}; {phase.mode} loop, {load}")
+        meter = cpu_meters.get(scenario.server)
+        cpu_before = meter() if meter else None
         stats = generator.run(
             phase,
             base_url=url_of(options, scenario),
@@ -106,10 +124,12 @@ def _run_phases(
             timeout=options.timeout,
             seed=options.seed + number,
         )
+        cpu_after = meter() if meter else None
+        server_cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
         checks: list[invariants.Check] = []
         if catalog.tiers:
             checks = uvloop.run(_check(options, headers, catalog, phase, stats))
-        outcomes.append(PhaseOutcome(phase, stats, checks, min(processes, phase.connections)))
+        outcomes.append(PhaseOutcome(phase, stats, checks, min(processes, phase.connections), server_cpu))
     return outcomes
 
 

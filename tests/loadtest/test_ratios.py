@@ -38,8 +38,11 @@ def test_ratio_verdicts_at_their_bounds(
     assert ok is passes, detail
 
 
-def outcome(label: str, scenario: str, op: str, rps: int, p99_ms: float, round_: int = 0) -> PhaseOutcome:
-    """A closed-loop phase of 64 connections whose ``op`` ran at ``rps``, every answer at ``p99_ms``."""
+def outcome(
+    label: str, scenario: str, op: str, rps: int, p99_ms: float, round_: int = 0, cpu_us: float | None = None
+) -> PhaseOutcome:
+    """A closed-loop phase of 64 connections, 1 s long, whose ``op`` ran at ``rps``, every
+    answer at ``p99_ms``, its server spending ``cpu_us`` per request."""
     stats = PhaseStats()
     counts = stats.op(op)
     for _ in range(int(rps)):
@@ -47,13 +50,13 @@ def outcome(label: str, scenario: str, op: str, rps: int, p99_ms: float, round_:
     counts.ok = int(rps)
     stats.elapsed = 1.0
     phase = Phase(label=label, scenario=scenario, mode="closed", connections=64, duration=1.0, round=round_)
-    return PhaseOutcome(phase, stats, [], 2)
+    return PhaseOutcome(phase, stats, [], 2, None if cpu_us is None else cpu_us * rps / 1e6)
 
 
 def stack_run() -> list[PhaseOutcome]:
     return [
-        outcome("ref-ping", "ping", "ping", 20000, 4.0, 1),
-        outcome("ceiling", "health", "live", 18000, 5.0, 1),
+        outcome("ref-ping", "ping", "ping", 20000, 4.0, 1, cpu_us=30),
+        outcome("ceiling", "health", "live", 18000, 5.0, 1, cpu_us=50),
         outcome("ref-eval", "eval", "eval", 10000, 10.0, 1),
         outcome("add", "add", "add", 8000, 12.0, 1),
         outcome("ref-ping", "ping", "ping", 16000, 6.0, 2),
@@ -100,6 +103,9 @@ def test_the_report_prints_the_ratios_and_their_verdicts() -> None:
     assert rows[("add #2", "add")][p99_of_ref].endswith("x")
     assert "add (add #2) / eval (ref-eval #1): rate 0.90" in printed
     assert "live (ceiling #1) / ping (ref-ping #1): rate 0.90" in printed
+    assert "server CPU 50 / 30 us per request (+20 us)" in printed
+    assert rows[("ceiling #1", "live")][report._COLUMNS.index("srv us/req")] == "50"
+    assert rows[("add #1", "add")][report._COLUMNS.index("srv us/req")] == "-"  # not read
     assert "checkout (checkout-hot) / checkout (checkout-spread): rate 0.85" in printed
     assert f"PASS  {ADD_OF_EVAL.title}: rate >= 0.9x, p99 <= 1.5x (64 connections, same run)" in printed
     assert f"PASS  {HOT_OF_SPREAD.title}: rate >= 0.8x, p99 < 100 ms" in printed
@@ -113,6 +119,8 @@ def test_the_json_document_holds_the_ratios() -> None:
     assert add["share"] == pytest.approx(0.9) and add["min_share"] == 0.9 and add["max_p99_times"] == 1.5
     assert add["measured"]["phase"] == "add #2" and add["reference"]["phase"] == "ref-eval #1"
     assert by_target[LIVE_OF_PING.title]["share"] == pytest.approx(0.9)
+    assert by_target[LIVE_OF_PING.title]["measured"]["server_cpu_us_per_request"] == pytest.approx(50)
+    assert document["phases"][0]["server_cpu_us_per_request"] == pytest.approx(30)
     assert by_target[HOT_OF_SPREAD.title]["max_p99_ms"] == 100.0
     assert [p["server"] for p in document["phases"][:2]] == ["stack-reference", "service"]
     assert {t["status"] for t in document["targets"]} == {"pass"}

@@ -15,6 +15,7 @@ from loadtest import targets
 from loadtest.bench import STACK_REFERENCE_APP, stack_phases
 from loadtest.progress import ProgressLine
 from loadtest.runner import LoadGenerator
+from loadtest.scenarios import SERVICE, STACK_REFERENCE
 from loadtest.server import ServerUnderTest
 from loadtest.stack_reference import create_app
 from loadtest.suite import Options, SuiteError, run_suite
@@ -59,7 +60,8 @@ def test_reference_phases_reach_the_reference_and_service_phases_the_service(
         service_key=SERVICE_KEY,
         processes=1,
     )
-    outcomes = run_suite(options, phases, ProgressLine(enabled=False), generator)
+    meters = {SERVICE: real_app.cpu_seconds, STACK_REFERENCE: stack_reference.cpu_seconds}
+    outcomes = run_suite(options, phases, ProgressLine(enabled=False), generator, cpu_meters=meters)
 
     assert [o.phase.name for o in outcomes] == [
         "ref-ping #1",
@@ -74,6 +76,10 @@ def test_reference_phases_reach_the_reference_and_service_phases_the_service(
     for outcome in outcomes:
         [(op, stats)] = outcome.stats.ops.items()
         assert stats.ok > 0 and stats.ok == stats.requests, (outcome.phase.name, op, stats.errors)
+    # each phase's server CPU is read from its own server's process group
+    assert all(o.server_cpu is not None and o.server_cpu >= 0 for o in outcomes)
+    assert sum(o.server_cpu for o in outcomes if o.phase.label.startswith("ref-")) > 0
+    assert sum(o.server_cpu for o in outcomes if not o.phase.label.startswith("ref-")) > 0
     judged = {r.pairing for r in targets.ratios(outcomes)}
     assert judged == {targets.ADD_OF_EVAL, targets.LIVE_OF_PING}
 
