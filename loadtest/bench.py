@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 from loadtest.progress import ProgressLine
 from loadtest.runner import Phase
 from loadtest.scenarios import SCENARIOS, SERVICE, STACK_REFERENCE
 from loadtest.server import ServerUnderTest
-from loadtest.suite import Options, PhaseOutcome, run_suite
+from loadtest.suite import Options, PhaseOutcome, SuiteError, run_suite
 
 BENCH_DATABASE = "ticket_cart_bench"
 BENCH_KEY_PREFIX = "tcbench:"
@@ -85,6 +89,35 @@ def standard_phases(*, duration: float, connections: int, rate: float, buyers: i
     ]
 
 
+class BenchBusy(SuiteError):
+    """Another bench is running against the same servers."""
+
+
+def lock_path(servers_key: str) -> Path:
+    digest = hashlib.sha256(servers_key.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"ticket-cart-bench-{digest}.lock"
+
+
+@contextlib.contextmanager
+def one_bench_at_a_time(servers_key: str) -> Iterator[None]:
+    """Hold this machine's lock for ``servers_key`` (its database and Redis) while inside.
+
+    Every bench uses the same database name and key prefix: a second one at the same time
+    would drop the first's database (FORCE) and delete its keys, and both would measure
+    each other. The lock is a file lock, so it goes with the process that holds it.
+    """
+    path = lock_path(servers_key)
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BenchBusy(f"another make bench is running against the same servers ({path}); wait for it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def uses_stack_reference(phases: list[Phase]) -> bool:
     return any(SCENARIOS[p.scenario].server == STACK_REFERENCE for p in phases)
 
@@ -101,47 +134,49 @@ def run_bench(
     try:
         assert servers.redis_url is not None and servers.database_url is not None
         database_url = servers.database_url_for(BENCH_DATABASE)
-        display.note(
-            f"servers: Redis {servers.redis_origin}, PostgreSQL {servers.database_origin};"
-            f" database {BENCH_DATABASE}, key prefix {BENCH_KEY_PREFIX}"
-        )
-        asyncio.run(_recreate_database(servers.database_url_for("postgres"), BENCH_DATABASE))
-        asyncio.run(apply_migrations(database_url))
-        asyncio.run(delete_keys(servers.redis_url, BENCH_KEY_PREFIX))
-        admin_key, service_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        env = {
-            **os.environ,
-            "REDIS_URL": servers.redis_url,
-            "DATABASE_URL": database_url,
-            "KEY_PREFIX": BENCH_KEY_PREFIX,
-            "ADMIN_API_KEY": admin_key,
-            "TRUSTED_SERVICE_KEY": service_key,
-            "RATE_LIMIT_PER_MINUTE": "0",
-            "LOG_LEVEL": "WARNING",
-        }
-        env.update(development_secrets(env))  # the cart token and JWT keys
-        try:
-            display.note(f"starting uvicorn service.app:app with {workers} workers")
-            with (
-                ServerUnderTest("service.app:app", env=env, workers=workers) as server,
-                _stack_reference(phases, env, workers, display) as reference,
-            ):
-                options = Options(
-                    base_url=server.url,
-                    reference_url=reference.url if reference else None,
-                    admin_key=admin_key,
-                    service_key=service_key,
-                    database_url=database_url,
-                    processes=processes,
-                    seats=seats,
-                )
-                meters = {SERVICE: server.cpu_seconds}
-                if reference is not None:
-                    meters[STACK_REFERENCE] = reference.cpu_seconds
-                return run_suite(options, phases, display, cpu_meters=meters), server.url
-        finally:
-            deleted = asyncio.run(delete_keys(servers.redis_url, BENCH_KEY_PREFIX))
-            display.note(f"deleted {deleted:,} keys under {BENCH_KEY_PREFIX}")
+        # A second bench would drop this one's database and delete its keys.
+        with one_bench_at_a_time(f"{database_url} {servers.redis_url}"):
+            display.note(
+                f"servers: Redis {servers.redis_origin}, PostgreSQL {servers.database_origin};"
+                f" database {BENCH_DATABASE}, key prefix {BENCH_KEY_PREFIX}"
+            )
+            asyncio.run(_recreate_database(servers.database_url_for("postgres"), BENCH_DATABASE))
+            asyncio.run(apply_migrations(database_url))
+            asyncio.run(delete_keys(servers.redis_url, BENCH_KEY_PREFIX))
+            admin_key, service_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+            env = {
+                **os.environ,
+                "REDIS_URL": servers.redis_url,
+                "DATABASE_URL": database_url,
+                "KEY_PREFIX": BENCH_KEY_PREFIX,
+                "ADMIN_API_KEY": admin_key,
+                "TRUSTED_SERVICE_KEY": service_key,
+                "RATE_LIMIT_PER_MINUTE": "0",
+                "LOG_LEVEL": "WARNING",
+            }
+            env.update(development_secrets(env))  # the cart token and JWT keys
+            try:
+                display.note(f"starting uvicorn service.app:app with {workers} workers")
+                with (
+                    ServerUnderTest("service.app:app", env=env, workers=workers) as server,
+                    _stack_reference(phases, env, workers, display) as reference,
+                ):
+                    options = Options(
+                        base_url=server.url,
+                        reference_url=reference.url if reference else None,
+                        admin_key=admin_key,
+                        service_key=service_key,
+                        database_url=database_url,
+                        processes=processes,
+                        seats=seats,
+                    )
+                    meters = {SERVICE: server.cpu_seconds}
+                    if reference is not None:
+                        meters[STACK_REFERENCE] = reference.cpu_seconds
+                    return run_suite(options, phases, display, cpu_meters=meters), server.url
+            finally:
+                deleted = asyncio.run(delete_keys(servers.redis_url, BENCH_KEY_PREFIX))
+                display.note(f"deleted {deleted:,} keys under {BENCH_KEY_PREFIX}")
     finally:
         servers.stop()
 
