@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from loadtest import report, targets
+from loadtest.bench import stack_phases
 from loadtest.runner import Phase
 from loadtest.stats import PhaseStats
 from loadtest.suite import PhaseOutcome
@@ -65,6 +66,20 @@ def stack_run() -> list[PhaseOutcome]:
         outcome("add", "add", "add", 9000, 14.0, 2),
         outcome("checkout-spread", "checkout-spread", "checkout", 1000, 50.0),
         outcome("checkout-hot", "checkout-hot", "checkout", 850, 90.0),
+    ]
+
+
+def test_bench_alternates_the_stack_pairs_round_by_round() -> None:
+    names = [p.name for p in stack_phases(duration=1.0, connections=64, rounds=2)]
+    assert names == [
+        "ref-ping #1",
+        "ceiling #1",
+        "ref-eval #1",
+        "add #1",
+        "ref-ping #2",
+        "ceiling #2",
+        "ref-eval #2",
+        "add #2",
     ]
 
 
