@@ -35,7 +35,9 @@ def _positive(kind: type) -> object:
     return parse
 
 
-def _common(parser: argparse.ArgumentParser, *, buyers: int, seats: int) -> None:
+def _common(
+    parser: argparse.ArgumentParser, *, buyers: int, seats: int, buyers_are: str = "flash sale: buyers"
+) -> None:
     parser.add_argument(
         "--processes",
         type=_positive(int),
@@ -52,9 +54,7 @@ def _common(parser: argparse.ArgumentParser, *, buyers: int, seats: int) -> None
         "--rate", type=_positive(float), default=1000.0, help="open loop: requests/s offered in all (default 1000)"
     )
     parser.add_argument("--seats", type=_positive(int), default=seats, help=f"flash sale: seats (default {seats:,})")
-    parser.add_argument(
-        "--buyers", type=_positive(int), default=buyers, help=f"flash sale: buyers (default {buyers:,})"
-    )
+    parser.add_argument("--buyers", type=_positive(int), default=buyers, help=f"{buyers_are} (default {buyers:,})")
     parser.add_argument(
         "--timeout", type=_positive(float), default=10.0, help="seconds to wait for one answer (default 10)"
     )
@@ -101,11 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-ceiling", action="store_true", help="skip the GET /health/live phase")
     run.add_argument("--seed", type=int, default=1, help="the buyers' random choices (default 1)")
-    _common(run, buyers=2000, seats=100)
+    _common(run, buyers=2000, seats=100, buyers_are="flash sale: buyers; checkout-hot: buyers and seats")
 
     bench = commands.add_parser("bench", help="start the service here and run the standard phases")
     bench.add_argument("--duration", type=_positive(float), default=5.0, help="seconds per phase (default 5)")
-    bench.add_argument("--workers", type=_positive(int), default=2, help="uvicorn workers (default 2)")
+    bench.add_argument("--workers", type=_positive(int), default=2, help="uvicorn workers of each server (default 2)")
     bench.add_argument(
         "--rounds",
         type=_positive(int),
@@ -119,8 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated phase labels to run, e.g. ref-eval,add (labels: ref-ping, ceiling, ref-eval,"
         " add, read, mix, checkout, checkout-spread, checkout-hot, flash)",
     )
-    # checkout-hot sells --buyers seats to --buyers buyers; flash sells --seats to --buyers
-    _common(bench, buyers=10_000, seats=1_000)
+    _common(bench, buyers=10_000, seats=1_000, buyers_are="flash sale: buyers; checkout-hot: buyers and seats")
 
     compare = commands.add_parser("compare", help="compare two JSON result files")
     compare.add_argument("old")
