@@ -17,12 +17,11 @@ from service.cart import handlers as cart_handlers, merge_handlers
 from service.events import admin_handlers as webhook_admin_handlers
 from service.health import live, ready
 from service.http import fastlane, schema_viewer
-from service.http.observability import observe_requests
+from service.http.edge import wrap_app
 from service.http.openapi import document_refusals
 from service.http.options import methods_of, with_options
 from service.http.problems import EXCEPTION_HANDLERS
 from service.http.ratelimit import limit_requests
-from service.http.security import add_security_headers, refuse_large_headers
 from service.inventory import handlers as tier_handlers
 from service.logs import configure_logging
 from service.metrics import render_latest
@@ -121,14 +120,9 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,  # each area's service, handed to its handlers by name
         exception_handlers=EXCEPTION_HANDLERS,
-        # Outermost first; the fast lane is innermost, so everything before it applies to it.
-        middleware=[
-            observe_requests,
-            refuse_large_headers,
-            limit_requests,
-            partial(fastlane.fast_lane, enabled=fast_lane),
-        ],
-        before_send=[add_security_headers],
+        # After routing, outermost first; the fast lane is innermost, so the rate limit applies
+        # to it. What every request gets, matched or not, is the edge's (below).
+        middleware=[limit_requests, partial(fastlane.fast_lane, enabled=fast_lane)],
         cors_config=cors,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
@@ -147,7 +141,8 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         debug=False,
     )
     document_refusals(app.openapi_schema)
-    return app
+    # One outer layer: header bound, request id, security headers, timing (service/http/edge.py).
+    return wrap_app(app)
 
 
 def __getattr__(name: str) -> Litestar:

@@ -6,7 +6,7 @@ worker's jobs log through structlog with fields (``workers.logs.worker_log``), w
 set-up hands to the same handler. So a line of shared domain code (an order expired, a
 checkout recovered) reads the same in the API's and in the worker's logs. Each line has
 ``ts``, ``level``, ``logger`` and ``msg``, then the fields a structlog call gave, the
-``X-Request-ID`` of the request being served (set by ``service.http.observability``), and
+``X-Request-ID`` of the request being served (set by ``service.http.edge``), and
 ``exc`` with the traceback. Secrets and customers' e-mail addresses are never passed to a
 logger (docs/security.md).
 """

@@ -1,9 +1,8 @@
 """Security headers on every response, errors and unmatched paths included; a bound on
-the size of request headers.
-
-A ``before_send`` hook rather than a route middleware: Litestar runs route middleware only
-for matched routes, and a 404 or 405 answer needs the headers as much as any other. The
-header lists are built once; a response that already names a header keeps its own.
+the size of request headers. Both are applied by the app's one outer layer
+(``service.http.edge``), which every request passes, 404s and 405s included (Litestar runs
+route middleware only for matched routes). The header lists are built once; a response
+that already names a header keeps its own.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Receive, Scope, Send
 
 from service.http.problems import problem
 
@@ -39,7 +37,8 @@ _OTHER = _EVERYWHERE + _CSP
 _SCHEMA_PAGE = (*_EVERYWHERE, (b"content-security-policy", VIEWER_CSP))
 
 
-def _for_path(path: str) -> tuple[tuple[bytes, bytes], ...]:
+def headers_for_path(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The security headers of an answer to ``path``."""
     if path.startswith("/api/"):
         return _API
     if path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml")):
@@ -47,37 +46,22 @@ def _for_path(path: str) -> tuple[tuple[bytes, bytes], ...]:
     return _OTHER
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
-    if message["type"] != "http.response.start":
-        return
-    headers = message.get("headers") or []
-    present = {name.lower() for name, _ in headers}
-    message["headers"] = [*headers, *(h for h in _for_path(scope.get("path", "")) if h[0] not in present)]
-
-
 MAX_HEADER_BYTES = 16 * 1024  # names and values together; a real caller sends a few KiB at most
 
 
-def refuse_large_headers(app: ASGIApp) -> ASGIApp:
-    """431 for a request whose headers pass MAX_HEADER_BYTES, before anything reads them
-    (tokens, cookies, the rate limiter). uvicorn's httptools parser has no limit of its
+async def refuse_large_headers(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer 431 to a request whose headers pass MAX_HEADER_BYTES, before anything reads
+    them (tokens, cookies, the rate limiter). uvicorn's httptools parser has no limit of its
     own: a proxy in front must bound what the server buffers (docs/security.md)."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and sum(len(n) + len(v) for n, v in scope["headers"]) > MAX_HEADER_BYTES:
-            request: Request[Any, Any, Any] = Request(scope, receive)
-            response = problem(
-                431,
-                "request-header-fields-too-large",
-                "Request headers too large",
-                f"The request's headers pass {MAX_HEADER_BYTES} bytes",
-                request,
-            )
-            await send_response(scope, receive, send, response)
-            return
-        await app(scope, receive, send)
-
-    return middleware
+    request: Request[Any, Any, Any] = Request(scope, receive)
+    response = problem(
+        431,
+        "request-header-fields-too-large",
+        "Request headers too large",
+        f"The request's headers pass {MAX_HEADER_BYTES} bytes",
+        request,
+    )
+    await send_response(scope, receive, send, response)
 
 
 async def send_response(scope: Scope, receive: Receive, send: Send, response: Response[Any]) -> None:
