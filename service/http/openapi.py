@@ -282,6 +282,7 @@ PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
         "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": IDEMPOTENCY_KEY_PATTERN},
     },
     ("header", "X-Order-Token"): {"schema": {"type": "string"}},  # empty: as if not sent
+    ("query", "order_id"): {"schema": _UUID},
 }
 
 # Rules of request bodies the Structs cannot carry (msgspec knows no cross-field rule), and

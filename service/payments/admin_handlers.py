@@ -17,6 +17,7 @@ from service.payments.dto import PaymentPage, PaymentRecord
 from service.payments.reads import PaymentReads
 
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as PaymentPage.next_cursor gives it
+UUID_PATTERN = "^[0-9A-Fa-f-]{32,36}$"  # refuses NUL and the like at the edge; uuid_param checks the rest
 
 
 @get(
@@ -24,7 +25,8 @@ CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as PaymentPage
     operation_id="listPayments",
     summary="Stored SePay deliveries, newest first",
     description='A page of payments, newest first: `{"payments": [...], "next_cursor": ...}`, each with its '
-    "`status` (paid, needs_review, ignored), `reason`, the order it named and the amount. `status` filters; "
+    "`status` (paid, needs_review, ignored), `reason`, the order it named and the amount. `status` and "
+    "`order_id` filter; "
     "`limit` payments at most (1 to 100, default 50). `next_cursor` is null on the last page; else pass it as "
     "`cursor` for the next, older page (only a cursor this API gave out is taken: 422 validation-error, field "
     "`cursor`).",
@@ -36,6 +38,12 @@ async def list_payments(
     status: Annotated[
         Literal["paid", "needs_review", "ignored"] | None, QueryParameter(description="Only payments with this status")
     ] = None,
+    order_id: Annotated[
+        str | None,
+        QueryParameter(
+            pattern=UUID_PATTERN, description="Only the transfers that named this order (a UUID; anything else: 422)"
+        ),
+    ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=100, description="The most payments on the page")] = 50,
     cursor: Annotated[
         str | None,
@@ -46,7 +54,8 @@ async def list_payments(
         ),
     ] = None,
 ) -> PaymentPage:
-    return await payment_reads.page(status=status, cursor=cursor, limit=limit)
+    order = uuid.UUID(uuid_param(order_id, "order_id")) if order_id is not None else None
+    return await payment_reads.page(status=status, order_id=order, cursor=cursor, limit=limit)
 
 
 @get(

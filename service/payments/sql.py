@@ -32,11 +32,12 @@ p.id, p.sepay_id, p.status, p.reason, p.order_id, p.payment_code, p.amount, p.tr
 p.account_number, p.reference_code, p.transaction_date, p.received_at, p.decided_at, p.detail
 """
 
-# Newest first; the cursor is the last row's (received_at, id). Served by payments_listing
-# and payments_status_listing.
+# Newest first; the cursor is the last row's (received_at, id). Served by payments_listing,
+# payments_status_listing and (one order's) payments_order.
 LIST_PAYMENTS = f"""
 SELECT {_VIEW} FROM payments p
 WHERE ($1::text IS NULL OR p.status = $1)
+  AND ($5::uuid IS NULL OR p.order_id = $5)
   AND ($2::timestamptz IS NULL OR (p.received_at, p.id) < ($2, $3::uuid))
 ORDER BY p.received_at DESC, p.id DESC
 LIMIT $4

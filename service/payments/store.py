@@ -79,9 +79,11 @@ def _view(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def list_payments(pool: asyncpg.Pool, *, status: str | None, cursor: str | None, limit: int) -> PaymentPage:
+async def list_payments(
+    pool: asyncpg.Pool, *, status: str | None, order_id: uuid.UUID | None, cursor: str | None, limit: int
+) -> PaymentPage:
     before = decode_cursor(cursor) if cursor else (None, None)
-    rows = await pool.fetch(LIST_PAYMENTS, status, before[0], before[1], limit + 1)
+    rows = await pool.fetch(LIST_PAYMENTS, status, before[0], before[1], limit + 1, order_id)
     more = len(rows) > limit
     payments = [PaymentView(**_view(row)) for row in rows[:limit]]
     last = rows[limit - 1] if more else None

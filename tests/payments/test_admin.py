@@ -69,3 +69,15 @@ async def test_without_the_admin_key_nothing_is_shown(client):
     for path in ("/api/admin/payments", f"/api/admin/payments/{uuid.uuid4()}"):
         assert is_problem(await client.get(path), 401, "unauthorized")
         assert is_problem(await client.get(path, headers={"X-Admin-Key": "guess"}), 401, "unauthorized")
+
+
+async def test_one_orders_transfers(client):
+    first, second = await buy(client), await buy(client)
+    await deliver(client, transaction(first["payment"]["code"], 1))
+    await deliver(client, transaction(second["payment"]["code"], second["total"]))
+    await deliver(client, transaction(first["payment"]["code"], first["total"]))
+    page = (await client.get(f"/api/admin/payments?order_id={first['id']}", headers=ADMIN_HEADERS)).json()
+    assert [(p["status"], p["reason"]) for p in page["payments"]] == [("paid", None), ("needs_review", "short")]
+    assert {p["order_id"] for p in page["payments"]} == {first["id"]}
+    refused = await client.get("/api/admin/payments?order_id=42", headers=ADMIN_HEADERS)
+    assert is_problem(refused, 422, "validation-error") and refused.json()["field"] == "order_id"
