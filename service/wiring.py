@@ -130,6 +130,7 @@ def build_services(settings: Settings, redis: RedisClient, pool: asyncpg.Pool) -
             SePayAuth(settings.sepay_auth, settings.sepay_api_key, settings.sepay_hmac_secret),
             account_number=settings.payment_account_number,
             grace_seconds=settings.payment_grace_seconds,
+            timeout_seconds=settings.database_timeout_seconds,
         ),
         payment_reads=PaymentReads(pool),
     )

@@ -54,6 +54,7 @@ class PaymentIntake:
         *,
         account_number: str | None,
         grace_seconds: int,
+        timeout_seconds: float = 5.0,
     ) -> None:
         self.auth = auth  # checked by the HTTP edge before receive
         self.pool = pool
@@ -61,6 +62,7 @@ class PaymentIntake:
         self.lifecycle = lifecycle
         self.account_number = account_number
         self.grace_seconds = grace_seconds
+        self.timeout_seconds = timeout_seconds  # waiting for a pooled connection, as for a statement
 
     async def receive(self, raw: bytes, headers: Mapping[str, str]) -> Outcome:
         """Store and decide one authenticated delivery. Raises only for a fault of ours
@@ -68,7 +70,7 @@ class PaymentIntake:
         delivery = read_delivery(raw)
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
         changes: list[SoldChange] = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire(timeout=self.timeout_seconds) as conn, conn.transaction():
             stored = await store.insert_delivery(conn, delivery, kept)
             if stored is None:
                 return Outcome(None, "duplicate")
