@@ -335,6 +335,7 @@ RESPONSE_RULES: dict[str, dict[str, dict[str, Any]]] = {
         "endpoint_id": _UUID,
         "kind": {"enum": list(EVENT_KINDS)},
     },
+    "Payment": {"qr_url": {"format": "uri"}},
     "PaymentView": {"id": _UUID, "order_id": _UUID, "status": _PAYMENT_STATUS},
     "PaymentRecord": {"id": _UUID, "order_id": _UUID, "status": _PAYMENT_STATUS},
 }
