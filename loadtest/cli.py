@@ -19,6 +19,7 @@ from loadtest.catalog import SetupError
 from loadtest.progress import ProgressLine
 from loadtest.runner import Phase, RunError
 from loadtest.scenarios import SCENARIOS, SERVICE
+from loadtest.server import PROJECT_ROOT
 from loadtest.suite import Options, PhaseOutcome, SuiteError, ceiling_of, run_suite
 
 DEFAULT_PROCESSES = min(2, os.cpu_count() or 1)
@@ -135,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     display = ProgressLine(enabled={"on": True, "off": False}.get(args.progress))
     command = "python -m loadtest " + shlex.join(sys.argv[1:] if argv is None else argv)
+    revision = None
     try:
         if args.command == "run":
             outcomes, base_url, title = _run(args, display)
         else:
-            outcomes, base_url, title = _bench(args, display)
+            revision = report.source_revision(str(PROJECT_ROOT))
+            outcomes, base_url, title = _bench(args, display, revision)
     except (SuiteError, SetupError, RunError) as exc:
         display.clear()
         print(f"loadtest: {exc}", file=sys.stderr)
@@ -154,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         json_path = os.path.join("bench-results", f"bench-{stamp}.json")
     if json_path:
-        report.write_document(json_path, report.to_document(outcomes, base_url=base_url, command=command))
+        report.write_document(
+            json_path, report.to_document(outcomes, base_url=base_url, command=command, revision=revision)
+        )
         print(f"\nresults written to {json_path}")
     failed = not report.all_passed(outcomes)
     if args.strict and any(c.status == "fail" for c in targets.evaluate(outcomes)):
@@ -199,7 +204,9 @@ def _run(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseOut
     return run_suite(options, phases, display), args.base_url, _title(f"{args.base_url}", args)
 
 
-def _bench(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseOutcome], str, str]:
+def _bench(
+    args: argparse.Namespace, display: ProgressLine, revision: dict[str, object] | None
+) -> tuple[list[PhaseOutcome], str, str]:
     from loadtest.bench import run_bench, standard_phases
 
     phases = standard_phases(
@@ -221,5 +228,8 @@ def _bench(args: argparse.Namespace, display: ProgressLine) -> tuple[list[PhaseO
         seats=args.seats,
         display=display,
     )
-    what = f"bench, service.app and the stack reference on this machine ({args.workers} uvicorn workers each)"
+    what = (
+        f"bench, service.app {report.describe_revision(revision)} and the stack reference on this machine"
+        f" ({args.workers} uvicorn workers each)"
+    )
     return outcomes, base_url, _title(what, args)

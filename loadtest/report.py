@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import subprocess
 from typing import Any
 
 import msgspec
@@ -59,6 +60,29 @@ def machine_facts() -> dict[str, object]:
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
     }
+
+
+def source_revision(root: str) -> dict[str, object] | None:
+    """The commit the served code is at, and whether service/ or lua/ differ from it
+    (a bench measures the working tree, others' unfinished changes included)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=10, check=True)
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        changed = git("status", "--porcelain", "--", "service", "lua")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "uncommitted_changes": bool(changed)}
+
+
+def describe_revision(revision: dict[str, object] | None) -> str:
+    if revision is None:
+        return "at an unknown commit"
+    suffix = " with uncommitted changes in service/ or lua/" if revision["uncommitted_changes"] else ""
+    return f"at {revision['commit']}{suffix}"
 
 
 def load_of(phase: Phase) -> str:
@@ -220,7 +244,9 @@ def all_passed(outcomes: list[PhaseOutcome]) -> bool:
 # --- JSON ------------------------------------------------------------------------------
 
 
-def to_document(outcomes: list[PhaseOutcome], *, base_url: str, command: str) -> dict[str, Any]:
+def to_document(
+    outcomes: list[PhaseOutcome], *, base_url: str, command: str, revision: dict[str, object] | None = None
+) -> dict[str, Any]:
     phases = []
     for outcome in outcomes:
         stats = outcome.stats
@@ -255,6 +281,7 @@ def to_document(outcomes: list[PhaseOutcome], *, base_url: str, command: str) ->
         "command": command,
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "base_url": base_url,
+        "revision": revision,  # bench: the served code's commit; None: not known (run)
         "machine": machine_facts(),
         "phases": phases,
         "ratios": [ratio_document(r) for r in targets.ratios(outcomes)],
