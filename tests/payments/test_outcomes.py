@@ -254,3 +254,20 @@ async def test_an_expired_order_whose_seats_were_sold_waits_for_review_and_chang
         "SELECT count(*) FROM order_events WHERE kind = 'order.paid' AND order_id = $1", uuid.UUID(order["id"])
     )
     assert paid == 0  # the refused payment rolled back to its savepoint, its event with it
+
+
+async def test_a_text_naming_two_orders_pays_neither(client, db_pool):
+    first, second = await buy(client), await buy(client)
+    text = f"{first['payment']['code']} {second['payment']['code']}"
+    await delivered(client, transaction(None, first["total"], content=text))
+    payment = await only_payment(db_pool)
+    assert (payment["status"], payment["reason"], payment["order_id"]) == ("needs_review", "several-codes", None)
+    assert await order_status(db_pool, first) == await order_status(db_pool, second) == "pending_payment"
+
+
+async def test_an_order_in_another_currency_is_not_paid_in_vnd(client, db_pool):
+    order = await buy(client, price=1_000, currency="USD")
+    await delivered(client, transaction(order["payment"]["code"], order["total"]))
+    payment = await only_payment(db_pool)
+    assert (payment["status"], payment["reason"]) == ("needs_review", "wrong-currency")
+    assert await order_status(db_pool, order) == "pending_payment"
