@@ -81,3 +81,27 @@ async def test_one_orders_transfers(client):
     assert {p["order_id"] for p in page["payments"]} == {first["id"]}
     refused = await client.get("/api/admin/payments?order_id=42", headers=ADMIN_HEADERS)
     assert is_problem(refused, 422, "validation-error") and refused.json()["field"] == "order_id"
+
+
+async def test_deliveries_and_refusals_are_counted(client):
+    from prometheus_client import REGISTRY
+
+    def count(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (
+        count("tc_sepay_deliveries_total", status="needs_review", reason="short"),
+        count("tc_sepay_deliveries_total", status="duplicate", reason=""),
+        count("tc_sepay_auth_failures_total", mode="apikey"),
+    )
+    order = await buy(client)
+    body = transaction(order["payment"]["code"], order["total"] - 1)
+    await deliver(client, body)
+    await deliver(client, body)
+    await deliver(client, body, {"Authorization": "Apikey guess"})
+    after = (
+        count("tc_sepay_deliveries_total", status="needs_review", reason="short"),
+        count("tc_sepay_deliveries_total", status="duplicate", reason=""),
+        count("tc_sepay_auth_failures_total", mode="apikey"),
+    )
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
