@@ -324,7 +324,8 @@ def write_document(path: str, document: dict[str, Any]) -> None:
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """Side by side: req/s and p99 per (phase, load, operation) present in both runs."""
+    """Side by side: req/s and p99 per (phase, load, operation) present in both runs; then
+    the server's CPU per request per phase and the ratios, where both runs have them."""
 
     def index(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, float]]:
         rows = {}
@@ -336,18 +337,56 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
 
     before, after = index(old), index(new)
     lines = [
-        f"{'phase':<10} {'load':<14} {'operation':<13} {'req/s old':>10} {'req/s new':>10} {'change':>7}"
+        f"{'phase':<16} {'load':<14} {'operation':<13} {'req/s old':>10} {'req/s new':>10} {'change':>7}"
         f" {'p99 old':>8} {'p99 new':>8} {'change':>7}"
     ]
     for key in [k for k in before if k in after]:
         a, b = before[key], after[key]
-        rps = (b["rps"] / a["rps"] - 1) if a["rps"] else 0.0
-        p99 = (b["p99_ms"] / a["p99_ms"] - 1) if a["p99_ms"] else 0.0
         lines.append(
-            f"{key[0]:<10} {key[1]:<14} {key[2]:<13} {a['rps']:>10,.0f} {b['rps']:>10,.0f} {rps:>+7.0%}"
-            f" {a['p99_ms']:>8.2f} {b['p99_ms']:>8.2f} {p99:>+7.0%}"
+            f"{key[0]:<16} {key[1]:<14} {key[2]:<13} {a['rps']:>10,.0f} {b['rps']:>10,.0f}"
+            f" {_change(a['rps'], b['rps'])} {a['p99_ms']:>8.2f} {b['p99_ms']:>8.2f}"
+            f" {_change(a['p99_ms'], b['p99_ms'])}"
         )
     only = sorted(set(before) ^ set(after))
     if only:
         lines.append(f"({len(only)} rows are in one run only)")
-    return "\n".join(lines)
+    return "\n".join(lines + _compare_cpu(old, new) + _compare_ratios(old, new))
+
+
+def _change(a: float, b: float) -> str:
+    return f"{(b / a - 1) if a else 0.0:>+7.0%}"
+
+
+def _compare_cpu(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    def index(doc: dict[str, Any]) -> dict[tuple[str, str], float]:
+        cpu = {}
+        for entry in doc["phases"]:
+            if entry.get("server_cpu_us_per_request") is not None:
+                phase = msgspec.convert(entry["phase"], Phase)
+                cpu[(phase.name, load_of(phase))] = entry["server_cpu_us_per_request"]
+        return cpu
+
+    before, after = index(old), index(new)
+    both = [k for k in before if k in after]
+    if not both:
+        return []
+    lines = ["", f"{'server CPU, us per request':<31} {'old':>10} {'new':>10} {'change':>7}"]
+    for key in both:
+        a, b = before[key], after[key]
+        lines.append(f"{key[0]:<16} {key[1]:<14} {a:>10,.0f} {b:>10,.0f} {_change(a, b)}")
+    return lines
+
+
+def _compare_ratios(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    before = {r["target"]: r for r in old.get("ratios", [])}
+    after = {r["target"]: r for r in new.get("ratios", [])}
+    both = [t for t in before if t in after]
+    if not both:
+        return []
+    lines = ["", "ratios (old -> new):"]
+    for target in both:
+        a, b = before[target], after[target]
+        lines.append(
+            f"  {target}: rate {a['share']:.2f} -> {b['share']:.2f}, p99 {a['p99_times']:.2f}x -> {b['p99_times']:.2f}x"
+        )
+    return lines

@@ -139,3 +139,19 @@ def test_the_json_document_holds_the_ratios() -> None:
     assert by_target[HOT_OF_SPREAD.title]["max_p99_ms"] == 100.0
     assert [p["server"] for p in document["phases"][:2]] == ["stack-reference", "service"]
     assert {t["status"] for t in document["targets"]} == {"pass"}
+
+
+def test_compare_puts_cpu_per_request_and_ratios_side_by_side() -> None:
+    document = report.to_document(stack_run(), base_url="http://x", command="bench")
+    table = report.compare(document, document)
+
+    assert "ceiling #1       closed 64c             50         50     +0%" in table
+    assert f"{ADD_OF_EVAL.title}: rate 0.90 -> 0.90, p99 1.40x -> 1.40x" in table
+
+
+def test_compare_reads_documents_without_cpu_or_ratios() -> None:
+    document = report.to_document(stack_run(), base_url="http://x", command="bench")
+    older = {**document, "ratios": [], "phases": [{**p, "server_cpu_us_per_request": None} for p in document["phases"]]}
+
+    table = report.compare(older, document)
+    assert "server CPU" not in table and "ratios" not in table and "add #2" in table
