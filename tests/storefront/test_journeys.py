@@ -13,7 +13,8 @@ import re
 
 import httpx
 
-from tests.storefront.conftest import PHONE, expire_holds, in_days, new_browsing, screenshot
+from tests.live_server import live_server
+from tests.storefront.conftest import PHONE, Shop, expire_holds, in_days, new_browsing, screenshot
 
 try:
     from playwright.async_api import expect
@@ -23,6 +24,11 @@ except ImportError:  # the browser fixture says what is missing (and fails under
 GENERAL = {"name": "General admission", "price": 500_000, "quantity_total": 1000, "max_per_order": 6}
 VIP = {"name": "VIP", "price": 2_000_000, "quantity_total": 50, "max_per_order": 4}
 NBSP = "\u00a0"
+# A 1x1 transparent PNG: what the test answers for the VietQR image.
+ONE_PIXEL_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
 
 
 def vnd(amount: str) -> str:
@@ -327,6 +333,56 @@ async def test_the_order_reopens_later_with_its_link_and_the_token_never_leaves_
     finally:
         await later.context.close()
     browsing.assert_clean()
+
+
+async def test_the_confirmation_shows_the_operators_bank_account_and_the_vietqr_of_the_transfer(settings, browser):
+    """With a bank account configured, the order says where to pay (bank, account number,
+    holder) and shows the VietQR image of the transfer (its host answered by the test: the
+    browser reaches no other host)."""
+    bank = {
+        "PAYMENT_BANK_ID": "970415",
+        "PAYMENT_BANK_NAME": "VietinBank",
+        "PAYMENT_ACCOUNT_NUMBER": "113366668888",
+        "PAYMENT_ACCOUNT_NAME": "CONG TY VE SU KIEN",
+    }
+    with live_server(settings, **bank) as server:
+        shop = Shop(server, settings)
+        event = await shop.event(GENERAL)
+        async with shop.client() as client:
+            added = await client.post(
+                "/api/cart/items", json={"tier_id": event.tiers["General admission"], "quantity": 2}
+            )
+            client.cookies.clear()
+            order = (
+                await client.post(
+                    "/api/orders",
+                    json={"email": "buyer@example.com"},
+                    headers={"X-Cart-Token": added.headers["x-cart-token"]},
+                )
+            ).json()
+        assert order["payment"].get("account_number") == "113366668888", order
+        qr_urls: list[str] = []
+
+        async def answer_qr(route):
+            qr_urls.append(route.request.url)
+            await route.fulfill(status=200, content_type="image/png", body=ONE_PIXEL_PNG)
+
+        browsing = await new_browsing(browser, shop)
+        try:
+            await browsing.context.route("https://img.vietqr.io/**", answer_qr)
+            page = await browsing.page(f"/orders/{order['id']}#t={order['access_token']}")
+            facts = page.locator(".pay-facts")
+            await expect(facts).to_contain_text("VietinBank")
+            await expect(page.locator("#account-number")).to_have_text("113366668888")
+            await expect(facts).to_contain_text("CONG TY VE SU KIEN")
+            await expect(page.locator("#payment-code")).to_have_text(order["payment"]["code"])
+            await expect(page.get_by_role("img", name=re.compile("^Mã VietQR"))).to_be_visible()
+            assert qr_urls == [order["payment"]["qr_url"]]
+            assert qr_urls[0].startswith("https://img.vietqr.io/image/970415-113366668888-")
+            await screenshot(page, "order-bank")
+            browsing.assert_clean()
+        finally:
+            await browsing.context.close()
 
 
 # -- refusals, as a person reads them ----------------------------------------------------------------

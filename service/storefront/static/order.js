@@ -68,6 +68,17 @@ function paymentPanel(order) {
     h(
       "dl",
       { class: "pay-facts" },
+      // The account to pay into, when the operator configured one (else the order has none).
+      payment.bank_name || payment.bank_id ? h("div", { class: "row" }, h("dt", {}, t("order.bank")), h("dd", {}, payment.bank_name || payment.bank_id)) : null,
+      payment.account_number
+        ? h(
+            "div",
+            { class: "row" },
+            h("dt", {}, t("order.accountNumber")),
+            h("dd", {}, h("code", { id: "account-number" }, payment.account_number), " ", copyButton(payment.account_number, t("order.accountNumber"))),
+          )
+        : null,
+      payment.account_name ? h("div", { class: "row" }, h("dt", {}, t("order.accountName")), h("dd", {}, payment.account_name)) : null,
       h("div", { class: "row" }, h("dt", {}, t("order.amount")), h("dd", {}, h("strong", {}, amount), " ", copyButton(String(payment.amount), t("order.amount")))),
       h(
         "div",
