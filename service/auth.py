@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import uuid
+from collections import OrderedDict
 
 import jwt
 import msgspec
@@ -20,6 +22,12 @@ from service.errors import InvalidCartToken, InvalidUserToken, Unauthorized
 _USER_CART_NAMESPACE = uuid.UUID("6f0e5c1a-7c1b-4e57-9d7a-2b1f4a9c0e11")
 _TOKEN_VERSION = "v1"
 JWT_LEEWAY_SECONDS = 30
+# Tokens this process verified or issued, and their cart ids: a buyer's next calls skip
+# the HMAC and the UUID parse (about 3 us of an add). Only valid tokens enter, so a forged
+# one is always checked in full; the oldest entry goes first when full.
+VERIFIED_TOKENS = 20_000
+# The variant digit of a random UUID: RFC 4122's 10xx bits over the random ones.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 class CartRef(msgspec.Struct, frozen=True):
@@ -34,25 +42,38 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def random_uuid() -> str:
+    """``str(uuid.uuid4())`` (122 random bits, version 4, RFC 4122 variant), without the
+    UUID object: a third of its cost."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
 class CartTokens:
     def __init__(self, secrets: tuple[str, ...]) -> None:
         if not secrets:
             raise ValueError("at least one cart token secret is needed")
         self._keys = [s.encode() for s in secrets]
+        self._known: OrderedDict[str, str] = OrderedDict()  # token -> cart id, valid ones only
 
     def _sign(self, key: bytes, cart_id: str) -> str:
         return _b64(hmac.new(key, f"{_TOKEN_VERSION}.{cart_id}".encode(), hashlib.sha256).digest())
 
     def new_cart(self) -> tuple[str, str]:
         """A fresh guest cart id (random, 128 bits) and its token."""
-        cart_id = str(uuid.uuid4())
-        return cart_id, self.issue(cart_id)
+        cart_id = random_uuid()
+        token = self.issue(cart_id)
+        self._remember(token, cart_id)
+        return cart_id, token
 
     def issue(self, cart_id: str) -> str:
         return f"{_TOKEN_VERSION}.{cart_id}.{self._sign(self._keys[0], cart_id)}"
 
     def verify(self, token: str) -> str:
         """The cart id the token names; InvalidCartToken if forged, altered or malformed."""
+        known = self._known.get(token)
+        if known is not None:
+            return known
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != _TOKEN_VERSION or len(token) > 200:
             raise InvalidCartToken("The cart token is malformed")
@@ -63,8 +84,14 @@ class CartTokens:
             raise InvalidCartToken("The cart token is malformed") from None
         for key in self._keys:
             if hmac.compare_digest(self._sign(key, cart_id), signature):
+                self._remember(token, cart_id)
                 return cart_id
         raise InvalidCartToken("The cart token's signature does not match")
+
+    def _remember(self, token: str, cart_id: str) -> None:
+        if len(self._known) >= VERIFIED_TOKENS:
+            self._known.popitem(last=False)  # the oldest
+        self._known[token] = cart_id
 
 
 def user_cart_id(user_id: str) -> str:

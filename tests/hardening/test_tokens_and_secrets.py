@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,6 +52,31 @@ def test_a_rotated_key_still_verifies_old_tokens_and_new_ones_are_signed_with_th
         old.verify(new_token)
     with pytest.raises(InvalidCartToken):  # the old key retired: its tokens stop working
         CartTokens(("new-key",)).verify(old_token)
+
+
+def test_a_remembered_token_spares_the_check_but_an_altered_one_is_still_refused(monkeypatch):
+    tokens = CartTokens(("key",))
+    cart_id, token = tokens.new_cart()
+    assert uuid.UUID(cart_id).version == 4 and str(uuid.UUID(cart_id)) == cart_id
+    other_id = str(uuid.uuid4())
+    other = CartTokens(("key",)).issue(other_id)  # valid, but not issued by ``tokens``
+    signed = []
+    real_sign = CartTokens._sign
+    monkeypatch.setattr(CartTokens, "_sign", lambda self, key, cid: signed.append(cid) or real_sign(self, key, cid))
+    assert tokens.verify(token) == cart_id and signed == []  # issued here: remembered
+    assert tokens.verify(other) == other_id and tokens.verify(other) == other_id
+    assert signed == [other_id]  # checked once, then remembered
+    for altered in (token[:-1] + ("A" if token[-1] != "A" else "B"), f"v1.{other_id}.{token.split('.')[2]}"):
+        for _ in range(2):  # a refusal is never remembered
+            with pytest.raises(InvalidCartToken):
+                tokens.verify(altered)
+    with pytest.raises(InvalidCartToken):
+        CartTokens(("another-key",)).verify(token)  # what one instance remembers, another does not
+    monkeypatch.setattr(auth, "VERIFIED_TOKENS", 3)
+    small = CartTokens(("key",))
+    issued = [small.new_cart() for _ in range(5)]
+    assert len(small._known) == 3 and list(small._known) == [t for _, t in issued[2:]]  # the oldest went first
+    assert all(small.verify(t) == c for c, t in issued)
 
 
 @pytest.mark.usefixtures("clean_state")
