@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+EVENT_KEYS_KEPT = 10_000  # events whose key names a process keeps built
+
 
 @dataclass(frozen=True, slots=True)
 class EventKeys:
@@ -23,10 +25,20 @@ class Keys:
         if "{" in prefix or "}" in prefix:
             raise ValueError("the key prefix must not contain hash-tag braces")
         self.prefix = prefix
+        # Built once per event (a frozen dataclass costs about 1 us to make, and every cart
+        # change names its event's keys, and those of each other event it reads); a bounded
+        # memo, emptied when full.
+        self._events: dict[str, EventKeys] = {}
 
     def event(self, event_id: str) -> EventKeys:
-        tag = f"{self.prefix}{{e:{event_id}}}"
-        return EventKeys(inventory=f"{tag}:inv", carts=f"{tag}:carts", expiries=f"{tag}:exp", checkouts=f"{tag}:co")
+        keys = self._events.get(event_id)
+        if keys is None:
+            if len(self._events) >= EVENT_KEYS_KEPT:
+                self._events.clear()
+            tag = f"{self.prefix}{{e:{event_id}}}"
+            keys = EventKeys(inventory=f"{tag}:inv", carts=f"{tag}:carts", expiries=f"{tag}:exp", checkouts=f"{tag}:co")
+            self._events[event_id] = keys
+        return keys
 
     def cart_meta(self, cart_id: str) -> str:
         """Hash of cart-wide facts: events with a part, currency, promo code, owner."""

@@ -26,6 +26,21 @@ def test_two_events_usually_land_in_different_slots():
     assert len(slots) > 40
 
 
+def test_an_events_key_names_are_built_once_and_the_memo_stays_bounded(monkeypatch):
+    import service.keys
+
+    fresh = Keys("tc:")
+    event = str(uuid.uuid4())
+    names = fresh.event(event)
+    assert fresh.event(event) is names  # remembered
+    assert names.inventory == f"tc:{{e:{event}}}:inv" and names.checkouts == f"tc:{{e:{event}}}:co"
+    monkeypatch.setattr(service.keys, "EVENT_KEYS_KEPT", 3)
+    for _ in range(10):
+        fresh.event(str(uuid.uuid4()))
+    assert len(fresh._events) <= 3
+    assert fresh.event(event) == names  # built again, the same names
+
+
 def test_a_carts_own_keys_share_one_slot():
     cart = str(uuid.uuid4())
     assert key_slot(keys.cart_meta(cart).encode()) == key_slot(keys.cart_checkout_lock(cart).encode())
