@@ -122,7 +122,10 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         exception_handlers=EXCEPTION_HANDLERS,
         # After routing, outermost first; the fast lane is innermost, so the rate limit applies
         # to it. What every request gets, matched or not, is the edge's (below).
-        middleware=[limit_requests, partial(fastlane.fast_lane, enabled=fast_lane)],
+        middleware=[
+            partial(limit_requests, enabled=settings.rate_limit_per_minute > 0),
+            partial(fastlane.fast_lane, enabled=fast_lane),
+        ],
         cors_config=cors,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
