@@ -21,11 +21,12 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.http.security import MAX_HEADER_BYTES, headers_for_path, refuse_large_headers
+from service.http.security import HEADER_NAMES, MAX_HEADER_BYTES, headers_for_path, refuse_large_headers
 from service.logs import REQUEST_ID
 from service.metrics import HTTP_REQUEST_DURATION
 
 _REQUEST_ID = b"x-request-id"
+_SECURITY_NAMES = HEADER_NAMES
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # A made request id: this process's random half, then a counter (32 hex digits, unique
 # across processes without a system call per request).
@@ -71,12 +72,16 @@ def edge(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = message.get("headers") or []
-                present = [name for name, _ in headers]  # Litestar writes header names in lower case
-                message["headers"] = [
-                    *headers,
-                    (_REQUEST_ID, request_id),
-                    *(header for header in security if header[0] not in present),
-                ]
+                tagged = (_REQUEST_ID, request_id)
+                # Litestar writes header names in lower case. Most answers name none of the
+                # security headers: they get the whole tuple without a per-header look.
+                for name, _ in headers:
+                    if name in _SECURITY_NAMES:  # the answer's own is kept
+                        present = [name for name, _ in headers]
+                        message["headers"] = [*headers, tagged, *(item for item in security if item[0] not in present)]
+                        break
+                else:
+                    message["headers"] = [*headers, tagged, *security]
             await send(message)
 
         try:

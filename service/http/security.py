@@ -35,6 +35,7 @@ _NO_STORE = ((b"cache-control", b"no-store"),)
 _API = _EVERYWHERE + _CSP + _NO_STORE
 _OTHER = _EVERYWHERE + _CSP
 _SCHEMA_PAGE = (*_EVERYWHERE, (b"content-security-policy", VIEWER_CSP))
+HEADER_NAMES = frozenset(name for headers in (_API, _OTHER, _SCHEMA_PAGE) for name, _ in headers)
 
 
 def headers_for_path(path: str) -> tuple[tuple[bytes, bytes], ...]:
