@@ -198,3 +198,19 @@ async def expire_holds(redis: Any, settings: Any, event_id: str, cart_id: str) -
 
 def in_days(days: float) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()
+
+
+# The cluster pass (tests/suite_policy.py) leaves the browser out: a page does what the API
+# answers, and every route it calls runs on the Redis Cluster in tests/cart, tests/orders and
+# tests/promo; nothing a browser adds depends on Redis's topology. Saves about 20 s of CI.
+ON_STANDALONE_ONLY = (
+    "the pages call the API, whose routes run on the cluster in tests/cart, tests/orders and tests/promo; "
+    "a browser adds nothing that depends on Redis's topology"
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.standalone_only(reason=ON_STANDALONE_ONLY))
