@@ -140,6 +140,9 @@ class _Link(asyncio.Protocol):
         self.transport.set_protocol(self)  # bytes now come here, not to redis-py's stream
         self.timeout = timeout
         self.callbacks = callbacks
+        # Each command's callback as found in redis-py's case-insensitive table (whose every
+        # look-up upper-cases the name): looked up once per command name, not per reply.
+        self.callback_of: dict[str, Any] = {}
         self.reader = hiredis.Reader()  # error replies come back as hiredis.ReplyError values
         self.waiting: deque[_Call] = deque()
         self.sent = 0
@@ -192,7 +195,10 @@ class _Link(asyncio.Protocol):
             else:
                 future.set_exception(BaseParser.parse_error(str(reply)))
             return
-        callback = self.callbacks.get(name)
+        try:
+            callback = self.callback_of[name]
+        except KeyError:
+            callback = self.callback_of[name] = self.callbacks.get(name)
         if callback is None:
             future.set_result(reply)
             return

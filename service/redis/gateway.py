@@ -87,7 +87,10 @@ class LuaGateway:
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         """Send ``calls`` in one round trip; their raw replies, in order."""
-        if any(isinstance(call, Script) and call.name not in self._sha for call in calls):
+        # Once load() has run, every script is known: the per-call look only before that.
+        if len(self._sha) < len(self._source) and any(
+            isinstance(call, Script) and call.name not in self._sha for call in calls
+        ):
             await self.load()
         if len(calls) == 1 and isinstance(calls[0], Script):
             return [await self._one(calls[0])]  # the common case, without a pipeline object
