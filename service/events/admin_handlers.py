@@ -24,9 +24,8 @@ from service.events.endpoints import WebhookEndpoints
 from service.http.bodies import strict_body
 from service.http.guards import ADMIN
 from service.http.openapi import problems
-from service.http.params import uuid_param
+from service.http.params import PageCursor, uuid_param
 
-CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as DeliveryPage.next_cursor gives it
 UUID_PATTERN = "^[0-9A-Fa-f-]{32,36}$"
 
 
@@ -108,14 +107,7 @@ async def list_webhook_deliveries(
         QueryParameter(pattern=UUID_PATTERN, description="Only deliveries to this endpoint (its id)"),
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=100, description="The most deliveries on the page")] = 50,
-    cursor: Annotated[
-        str | None,
-        QueryParameter(
-            max_length=200,
-            pattern=CURSOR_PATTERN,
-            description="next_cursor of the previous page (opaque: only one this API gave out is taken)",
-        ),
-    ] = None,
+    cursor: PageCursor = None,
 ) -> DeliveryPage:
     endpoint = uuid.UUID(uuid_param(endpoint_id, "endpoint_id")) if endpoint_id is not None else None
     return await webhooks.deliveries(status=status, endpoint_id=endpoint, limit=limit, cursor=cursor)

@@ -5,8 +5,24 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from typing import Annotated
+
+from litestar.params import QueryParameter
 
 from service.errors import ValidationFailed
+
+# A list's page cursor, as every list route takes it (orders, payments, webhook deliveries):
+# the next_cursor of the previous page, base64url without padding. The document says the
+# pattern; a cursor this API did not give out is refused 422 by the list that decodes it.
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
+PageCursor = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=200,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the previous page (opaque: only one this API gave out is taken)",
+    ),
+]
 
 
 def uuid_param(value: str, name: str) -> str:

@@ -29,12 +29,10 @@ from service.errors import (
 from service.http.bodies import strict_body
 from service.http.identity import existing_cart, signed_in_user
 from service.http.openapi import CART_CALLER, OWNER_OR_ORDER_TOKEN, SIGNED_IN, problems
-from service.http.params import idempotency_key as idempotency_key_of
+from service.http.params import PageCursor, idempotency_key as idempotency_key_of
 from service.orders.checkout import Checkouts
 from service.orders.dto import CheckoutRequest, OrderPage, OrderView
 from service.orders.reads import OrderReads
-
-CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as OrderPage.next_cursor gives it
 
 IdempotencyKey = Annotated[
     str | None,
@@ -122,14 +120,7 @@ async def list_orders(
     request: Request[Any, Any, Any],
     orders: NamedDependency[OrderReads],
     limit: Annotated[int, QueryParameter(ge=1, le=100, description="The most orders on the page")] = 20,
-    cursor: Annotated[
-        str | None,
-        QueryParameter(
-            max_length=200,
-            pattern=CURSOR_PATTERN,
-            description="next_cursor of the previous page (opaque: only one this API gave out is taken)",
-        ),
-    ] = None,
+    cursor: PageCursor = None,
 ) -> OrderPage:
     user_id = signed_in_user(request.scope)
     if user_id is None:

@@ -12,11 +12,10 @@ from litestar.params import FromPath, QueryParameter
 from service.errors import NotFound, ValidationFailed
 from service.http.guards import ADMIN
 from service.http.openapi import problems
-from service.http.params import uuid_param
+from service.http.params import PageCursor, uuid_param
 from service.payments.dto import PaymentPage, PaymentRecord
 from service.payments.reads import PaymentReads
 
-CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as PaymentPage.next_cursor gives it
 UUID_PATTERN = "^[0-9A-Fa-f-]{32,36}$"  # refuses NUL and the like at the edge; uuid_param checks the rest
 
 
@@ -45,14 +44,7 @@ async def list_payments(
         ),
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=100, description="The most payments on the page")] = 50,
-    cursor: Annotated[
-        str | None,
-        QueryParameter(
-            max_length=200,
-            pattern=CURSOR_PATTERN,
-            description="next_cursor of the previous page (opaque: only one this API gave out is taken)",
-        ),
-    ] = None,
+    cursor: PageCursor = None,
 ) -> PaymentPage:
     order = uuid.UUID(uuid_param(order_id, "order_id")) if order_id is not None else None
     return await payment_reads.page(status=status, order_id=order, cursor=cursor, limit=limit)
