@@ -22,6 +22,10 @@ SAVED_FIELD = "pg"
 HISTORY_FIELDS = frozenset({LAST_ORDER_FIELD.encode(), UNANSWERED_FIELD.encode(), SAVED_FIELD.encode()})
 
 
+_EVENT_PREFIX = EVENT_FIELD.encode()
+_EVENT_PREFIX_LENGTH = len(_EVENT_PREFIX)
+
+
 def meta_text(meta: dict[bytes, bytes], field: str) -> str | None:
     """A text field of the meta as HGETALL answered it; None when absent or empty."""
     value = meta.get(field.encode())
@@ -30,4 +34,5 @@ def meta_text(meta: dict[bytes, bytes], field: str) -> str | None:
 
 def events_of(meta: dict[bytes, bytes]) -> list[str]:
     """Events the meta names (a superset of the parts: readers drop empty ones)."""
-    return sorted(k[len(EVENT_FIELD) :].decode() for k in meta if k.startswith(EVENT_FIELD.encode()))
+    # A list, not a generator, and the prefix encoded once: every cart change reads it.
+    return sorted([k[_EVENT_PREFIX_LENGTH:].decode() for k in meta if k.startswith(_EVENT_PREFIX)])
