@@ -22,6 +22,7 @@ from typing import Any
 import uvloop
 
 from devtools.dev_secrets import development_secrets
+from loadtest.bench import delete_keys
 from service.app import create_app
 from service.settings import Settings
 
@@ -82,8 +83,25 @@ async def _started(app: Any) -> None:
     await ready.wait()
 
 
+# Its own key prefix unless KEY_PREFIX names one: each run makes a cart per add (thousands),
+# which must not pile up among make run's keys; they are deleted when the run ends. Its 64
+# callers share one address, so the rate limits are off unless RATE_LIMIT_PER_MINUTE is set
+# (as in make bench).
+INPROCESS_KEY_PREFIX = "tcinprocess:"
+
+
 async def measure(requests: int, profile: bool) -> None:
-    settings = Settings.from_env({**os.environ, **development_secrets(os.environ)})
+    env = {"KEY_PREFIX": INPROCESS_KEY_PREFIX, "RATE_LIMIT_PER_MINUTE": "0", **os.environ}
+    settings = Settings.from_env({**env, **development_secrets(env)})
+    try:
+        await _measure(settings, requests, profile)
+    finally:
+        if settings.key_prefix == INPROCESS_KEY_PREFIX:
+            deleted = await delete_keys(settings.redis_url, INPROCESS_KEY_PREFIX)
+            print(f"deleted {deleted:,} keys under {INPROCESS_KEY_PREFIX}")
+
+
+async def _measure(settings: Settings, requests: int, profile: bool) -> None:
     app = create_app(settings)
     await _started(app)
     tier = str(uuid.uuid4())
