@@ -414,6 +414,7 @@ async def test_sold_out_and_limit_refusals_are_shown_with_the_numbers(shop, brow
     await expect(vip.locator(".field-message")).to_have_text(
         "Mỗi đơn hàng được mua tối đa 4 vé VIP. Giỏ hàng của bạn đã có 3 vé loại này."
     )
+    await expect(page.locator(".notice.success")).to_have_count(0)  # the earlier add's notice is gone
     await screenshot(page, "refused-limit")
 
     drawer = await open_drawer(page)

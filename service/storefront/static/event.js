@@ -4,7 +4,7 @@
 import { api, explain, serverNow } from "./api.js";
 import { byId, h } from "./dom.js";
 import { dateTime, money, number, t } from "./i18n.js";
-import { announce, notify, openDrawer } from "./layout.js";
+import { announce, dismiss, notify, openDrawer } from "./layout.js";
 import { addItem, store, subscribe } from "./store.js";
 
 const REFRESH_SECONDS = 20; // seats left change with every buyer
@@ -163,6 +163,7 @@ async function add(event, tierId) {
     notify(message, { kind: "success", key: "added", action: { label: t("cart.view"), run: openDrawer } });
     announce(message);
   } catch (error) {
+    dismiss("added"); // an earlier add's "added" notice would read as this one's outcome
     parts.error.textContent = explain(error, { tier: tier.name, inCart: inCart(tierId), salesStart: tier.sales_start });
     parts.quantity.setAttribute("aria-invalid", "true");
     if (error.code === "rate-limited") retryAfter = error.retryAfter || 1;
