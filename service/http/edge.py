@@ -5,8 +5,10 @@ headers (431), the request id (``X-Request-ID``, echoed or made, and in every lo
 the request), the security headers (``service.http.security``) and the timing metric by
 route template. It wraps Litestar's own ASGI handler (``wrap_app``), outside its exception
 handling and CORS, so a request pays for one extra coroutine and one ``send`` wrapper in
-all. (These were two route middlewares and a ``before_send`` hook: 14 us of CPU per
-request in process, now about 4; docs/performance.md.)
+all. (These were two route middlewares and a ``before_send`` hook. In process, the CPU of
+``/health/live`` above a bare Litestar route went from 14-16 to 11-14 us; this layer alone
+costs about 9 of them: the coroutine, the request id, the headers, the histogram;
+docs/performance.md.)
 """
 
 from __future__ import annotations
