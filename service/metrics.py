@@ -80,6 +80,12 @@ CHECKOUT_DURATION = Histogram(
     "Time of a whole checkout: every Redis part and the PostgreSQL transaction.",
     buckets=CHECKOUT_LATENCY_BUCKETS,
 )
+ORDER_WRITES = Counter(
+    "tc_order_writes_total",
+    "Order writes to PostgreSQL without a promo use, by how many orders each carried (up to "
+    "1, 2, 4 ... 64): a hot tier's checkouts are written together (group commit).",
+    ("orders",),
+)
 POSTGRES_UP = Gauge(
     "tc_postgres_up",
     "1 if the last probe of PostgreSQL (every 10 s, 2 s while down) answered, else 0. Readiness "

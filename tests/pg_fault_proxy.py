@@ -11,7 +11,8 @@ COMMIT: a Simple Query whose SQL, without surrounding whitespace and semicolons,
 ``COMMIT`` in any case (asyncpg's ``Transaction.commit()`` sends ``COMMIT;`` that way), or
 the Execute of a portal bound to a statement parsed from such SQL (extended protocol). A
 statement that commits on its own (its SQL starts with ``-- commits on its own``: the
-checkout's order without a promo use) counts as a COMMIT too.
+checkout's order without a promo use) commits at the Sync that follows its Execute (several
+such Executes before one Sync commit together: group commit), so that Sync is the COMMIT.
 The server's bytes are never parsed, only copied, held or discarded.
 
 It never rewrites a message, never talks to the server on its own except for the Terminate
@@ -33,7 +34,6 @@ from service.orders.sql import COMMITS_ON_ITS_OWN
 
 SSL_REQUEST, GSSENC_REQUEST = 80877103, 80877104
 TERMINATE = b"X\x00\x00\x00\x04"
-SYNC = b"S\x00\x00\x00\x04"
 _CHUNK = 1 << 16
 _MAX_STARTUP = 10_000  # the server's own limit on a startup packet
 _DROP_DRAIN_SECONDS = 10.0  # how long a dropped connection waits for the server to finish
@@ -77,7 +77,16 @@ def url_via(proxy: PgFaultProxy, database_url: str) -> str:
 def is_commit_sql(sql: bytes) -> bool:
     """COMMIT, or a statement sent to commit on its own (the checkout's order without a
     promo use: service/orders/sql.py INSERT_ORDER_ALONE), whose answer is its commit's."""
-    return sql.strip(b" \t\r\n\f\v;").upper() == b"COMMIT" or sql.startswith(_COMMITS_ON_ITS_OWN)
+    return commit_kind(sql) is not None
+
+
+def commit_kind(sql: bytes) -> str | None:
+    """ "commit" for COMMIT (it commits where it runs), "alone" for a statement that commits
+    on its own (it commits at the Sync after its Execute, with the others before that Sync),
+    else None."""
+    if sql.strip(b" \t\r\n\f\v;").upper() == b"COMMIT":
+        return "commit"
+    return "alone" if sql.startswith(_COMMITS_ON_ITS_OWN) else None
 
 
 def split_messages(buffer: bytes | bytearray) -> tuple[list[bytes], int]:
@@ -100,27 +109,37 @@ class CommitDetector:
     """Tells, message by message, which of one client's messages is a COMMIT."""
 
     def __init__(self) -> None:
-        self._statements: set[bytes] = set()  # prepared from COMMIT
-        self._portals: set[bytes] = set()  # bound to such a statement
+        self._statements: dict[bytes, str] = {}  # prepared from a committing statement: its kind
+        self._portals: dict[bytes, str] = {}  # bound to such a statement: its kind
+        self._commit_at_sync = False  # a statement that commits on its own ran: the next Sync commits
 
     def is_commit(self, message: bytes) -> bool:
         kind = message[:1]
+        if kind == b"S":
+            commit, self._commit_at_sync = self._commit_at_sync, False
+            return commit
         if kind not in (b"Q", b"P", b"B", b"E"):
-            return False  # the cheap, common case: Sync, Describe, CopyData...
+            return False  # the cheap, common case: Describe, CopyData...
         names = message[5:].split(b"\0", 2)
         if kind == b"Q":
             return is_commit_sql(names[0])
         if kind == b"P":  # Parse: statement name, query
-            self._mark(self._statements, names[0], is_commit_sql(names[1]))
+            _mark(self._statements, names[0], commit_kind(names[1]))
         elif kind == b"B":  # Bind: portal name, statement name
-            self._mark(self._portals, names[0], names[1] in self._statements)
+            _mark(self._portals, names[0], self._statements.get(names[1]))
         elif kind == b"E":  # Execute: portal name
-            return names[0] in self._portals
+            portal = self._portals.get(names[0])
+            if portal == "commit":
+                return True
+            self._commit_at_sync = self._commit_at_sync or portal == "alone"
         return False
 
-    @staticmethod
-    def _mark(names: set[bytes], name: bytes, commit: bool) -> None:
-        (names.add if commit else names.discard)(name)
+
+def _mark(names: dict[bytes, str], name: bytes, kind: str | None) -> None:
+    if kind is None:
+        names.pop(name, None)
+    else:
+        names[name] = kind
 
 
 @dataclass
@@ -349,8 +368,7 @@ class PgFaultProxy:
                             self._refusing = True
                             for other in list(self._links - {link}):
                                 other.abort()
-                        # An Execute commits on its own only at the Sync after it: send that too.
-                        link.server.write(forward + message + (SYNC if message[:1] == b"E" else b"") + TERMINATE)
+                        link.server.write(forward + message + TERMINATE)
                         return
                     if rule.mode == "delay":
                         link.hold_until = asyncio.get_running_loop().time() + rule.seconds

@@ -63,14 +63,17 @@ WITH new_order AS (
 ), guard AS (
     SELECT refuse_unsold_tiers(ARRAY(SELECT unnest($17::uuid[]) EXCEPT SELECT id FROM sold)) AS ok
 )
-SELECT o.created_at, o.payment_due_at, o.status, s.id AS tier_id, s.event_id, s.quantity_sold, s.sold_version
+SELECT o.id AS order_id, o.created_at, o.payment_due_at, o.status,
+       s.id AS tier_id, s.event_id, s.quantity_sold, s.sold_version
 FROM new_order o CROSS JOIN guard g LEFT JOIN sold s ON true
 WHERE g.ok
 """
 
-# The same statement sent outside a transaction, where it commits on its own (writer.py).
-# Its first line says so to whoever reads the server's statements (pg_stat_statements, logs,
-# tests/pg_fault_proxy.py, which treats its answer as a COMMIT's).
+# The same statement sent outside a transaction, where it commits on its own (writer.py),
+# or with the same statement of other orders before the one Sync that commits them all
+# (group_commit.py, store.insert_orders). Its first line says so to whoever reads the
+# server's statements (pg_stat_statements, logs, tests/pg_fault_proxy.py, which treats the
+# Sync after it as a COMMIT).
 COMMITS_ON_ITS_OWN = "-- commits on its own"
 INSERT_ORDER_ALONE = f"{COMMITS_ON_ITS_OWN}\n{INSERT_ORDER}"
 

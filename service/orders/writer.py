@@ -3,7 +3,8 @@
 It writes the order, its items and tickets, takes the seats (guarded: store.insert_order),
 records the order's events in the outbox (in the same statement: service/events) and counts
 the promo use. Without a promo use that is one statement committing on its own (no BEGIN,
-no COMMIT: a hot tier's row lock is never held across a round trip); with one, a
+no COMMIT: a hot tier's row lock is never held across a round trip), sent with the other
+orders of its tiers that are waiting (group commit: group_commit.py); with one, a
 transaction. What the checkout must know is how it ended, and that is the whole interface:
 - it returns: committed, and answered;
 - it raises an error of PostgreSQL or the network: certainly not committed (the COMMIT was
@@ -23,11 +24,13 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from service.orders import store
+from service.orders.commits import CommitUnanswered, CommitWatch
+from service.orders.group_commit import BatchRefused, GroupCommit
 from service.orders.store import Inserted, NewOrder
 
 if TYPE_CHECKING:
@@ -54,20 +57,6 @@ class ExistingOrder(Exception):
     def __init__(self, order_id: uuid.UUID) -> None:
         super().__init__(f"order {order_id} already has this Idempotency-Key")
         self.order_id = order_id
-
-
-class CommitUnanswered(Exception):
-    """The COMMIT was sent and no answer said how it ended."""
-
-
-class CommitWatch(Protocol):
-    """Who must know when an order may have committed (the checkout's parts, parts.py)."""
-
-    def committing(self, order_id: str) -> None:
-        """The order's COMMIT is about to be sent: from now on it may be committed."""
-
-    def refused(self, order_id: str) -> None:
-        """PostgreSQL refused the order's one statement after all: it never committed."""
 
 
 class TierGates:
@@ -107,6 +96,7 @@ class OrderWriter:
         self.promos = promos
         self.timeout = timeout_seconds
         self.gates = TierGates()
+        self.group = GroupCommit(pool, self.gates, timeout_seconds=timeout_seconds)
 
     async def write(
         self,
@@ -124,14 +114,25 @@ class OrderWriter:
         after a recovery may have judged the order absent (settlement.commit_fence_ms).
         ``watch.committing(order_id)`` is called just before the COMMIT is sent: from then on
         the order may be committed whatever is raised, unless ``watch.refused(order_id)``
-        follows (PostgreSQL refused the one statement itself)."""
+        follows (PostgreSQL refused the one statement itself).
+
+        Without a promo use, the order goes through group commit (group_commit.py): written
+        with the other orders of its tiers that wait for the same write. When PostgreSQL
+        refuses such a write of several orders, it is tried again alone, which answers for
+        this order only."""
         clashes = deadlocks = 0
+        alone = False
         while True:
             if clock() > start_by_ms:
                 raise TimeoutError("the checkout took too long to reach PostgreSQL")
             order = draft()
             try:
-                return order, await self.transaction(order, quote, customer_key, clock=clock, watch=watch)
+                inserted = await self.transaction(
+                    order, quote, customer_key, clock=clock, watch=watch, start_by_ms=start_by_ms, alone=alone
+                )
+                return order, inserted
+            except BatchRefused:
+                alone = True  # nothing of that write was written
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name == "orders_cart_idempotency" and order.idempotency_key:
                     found = await store.order_id_by_idempotency_key(self.pool, order.cart_id, order.idempotency_key)
@@ -153,6 +154,8 @@ class OrderWriter:
         *,
         clock: Callable[[], int],
         watch: CommitWatch,
+        start_by_ms: float = float("inf"),
+        alone: bool = False,
     ) -> Inserted:
         """One try. An error before the COMMIT is sent is raised as it is (nothing
         committed); one while or after it is CommitUnanswered, and the connection is
@@ -160,11 +163,14 @@ class OrderWriter:
 
         Without a promo use to count, the order is one statement that commits on its own:
         sending it is sending the COMMIT, and a hot tier's row lock is held only while
-        PostgreSQL runs it, never across a round trip to this process. An error PostgreSQL
-        answers for that statement still means nothing was written (``_refused``). The
-        order's tiers' gates (``TierGates``) are held for the try, inside its time budget.
+        PostgreSQL runs it, never across a round trip to this process. It is written by
+        group commit (group_commit.py): with the orders of its tiers that wait for the same
+        write, unless ``alone``. An error PostgreSQL answers for that statement still means
+        nothing was written (``refused_by_postgres``). The order's tiers' gates
+        (``TierGates``) are held for the try, inside its time budget.
         """
-        redeem = quote is not None and self.promos is not None
+        if quote is None or self.promos is None:
+            return await self.group.write(order, watch=watch, start_by_ms=start_by_ms, clock=clock, alone=alone)
         sent = False
         try:
             async with (
@@ -173,19 +179,9 @@ class OrderWriter:
                 self.pool.acquire(timeout=self.timeout) as conn,
             ):
                 try:
-                    if not redeem:
-                        watch.committing(str(order.id))
-                        sent = True  # the statement is its own transaction
-                        try:
-                            return await store.insert_order(conn, order, now_ms=clock())
-                        except Exception as exc:
-                            if _refused(exc):
-                                sent = False
-                                watch.refused(str(order.id))
-                            raise
                     async with conn.transaction():
                         inserted = await store.insert_order(conn, order, now_ms=clock())
-                        assert self.promos is not None and customer_key is not None  # a quote has its key
+                        assert customer_key is not None  # a quote has its key
                         await self.promos.redeem(conn, quote, order.id, customer_key)
                         watch.committing(str(order.id))
                         sent = True  # leaving the block sends the COMMIT
@@ -198,16 +194,3 @@ class OrderWriter:
             if sent:
                 raise CommitUnanswered(repr(exc)) from exc
             raise
-
-
-# SQLSTATE classes that can come after a commit took place: connection exceptions,
-# operator intervention (shutdown, termination, a cancel), system and internal errors.
-_UNKNOWN_OUTCOME_CLASSES = frozenset({"08", "57", "58", "XX"})
-
-
-def _refused(exc: BaseException) -> bool:
-    """PostgreSQL answered the order's one statement with an error of the statement itself
-    (a guard, a unique code, bad data): the statement and its own transaction did not commit."""
-    if isinstance(exc, store.TierGuardFailed):
-        return True
-    return isinstance(exc, asyncpg.PostgresError) and (exc.sqlstate or "XX")[:2] not in _UNKNOWN_OUTCOME_CLASSES

@@ -90,7 +90,8 @@ def lose_the_commit_answer(monkeypatch, *, looked_up: Outcome | None = None) -> 
 def postgres_down(client) -> Iterator[None]:
     """The checkout's pool points at a port where nothing listens: every connection is refused."""
     services = client.app.state.services
-    users = (services.checkouts, services.checkouts.writer, services.settlement)  # a checkout's ways to PostgreSQL
+    writer = services.checkouts.writer
+    users = (services.checkouts, writer, writer.group, services.settlement)  # a checkout's ways to PostgreSQL
     real_pool = services.pool
     down = in_app(client, unreachable_pool)
     for user in users:
