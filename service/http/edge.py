@@ -24,8 +24,9 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http.security import HEADER_NAMES, MAX_HEADER_BYTES, headers_for_path, refuse_large_headers
+from service.http.timings import RequestTimings
 from service.logs import REQUEST_ID
-from service.metrics import HTTP_REQUEST_DURATION
+from service.metrics import HTTP_LATENCY_BUCKETS, HTTP_REQUEST_DURATION
 
 _REQUEST_ID = b"x-request-id"
 _SECURITY_NAMES = HEADER_NAMES
@@ -34,8 +35,6 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 # across processes without a system call per request).
 _PROCESS_PART = os.urandom(8).hex()
 _COUNTER = itertools.count(1)
-# The labelled histogram of each (route handler, method, status): looked up once.
-_timers: dict[tuple[Any, str, int], Any] = {}
 
 
 def wrap_app(app: Litestar) -> Litestar:
@@ -93,18 +92,20 @@ def edge(app: ASGIApp) -> ASGIApp:
                 await app(scope, receive, send_with_headers)
         finally:
             REQUEST_ID.reset(bound)
-            _observe(scope.get("route_handler"), scope["method"], status, time.perf_counter() - started)
+            method = scope["method"]
+            key = (scope.get("route_handler"), method if method in _METHODS else "OTHER", status)  # bounded labels
+            TIMINGS.observe(key, time.perf_counter() - started)
 
     return handle
 
 
-def _observe(handler: Any, method: str, status: int, seconds: float) -> None:
-    method = method if method in _METHODS else "OTHER"  # bounded labels
-    key = (handler, method, status)
-    timer = _timers.get(key)
-    if timer is None:
-        timer = _timers[key] = HTTP_REQUEST_DURATION.labels(_route(key[0]), method, str(status))
-    timer.observe(seconds)
+def _labels(key: tuple[Any, str, int]) -> tuple[str, str, str]:
+    handler, method, status = key
+    return _route(handler), method, str(status)
+
+
+# The timing metric, by (route handler, method, status): gathered here, added a second later.
+TIMINGS = RequestTimings(HTTP_REQUEST_DURATION, HTTP_LATENCY_BUCKETS, _labels)
 
 
 def _route(handler: Any) -> str:

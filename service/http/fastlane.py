@@ -21,18 +21,25 @@ must do the same as its fast function: ``tests/http/test_fastlane.py`` compares 
 What the fast lane skips is the handler's own machinery: its guards, dependencies and
 before/after-request hooks do not run. A route that needs any of those must not opt in.
 
+The lane is the opted-in routes' own (innermost) middleware (``with_fast_lane``), not the
+app's: Litestar gives a route with any middleware of its own a second exception-handling
+layer, so an app-wide lane cost every other route (``/health/live``, the admin API) both
+layers for nothing: about 3 us per request (docs/performance.md).
+
 ``create_app(fast_lane=False)`` turns the lane off (every request takes the Litestar handler).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from copy import copy
 from typing import Any
 
 import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp, ControllerRouterHandler, Receive, ReceiveMessage, Scope, Send
 
 from service.http.problems import render_exception
 from service.http.security import send_response
@@ -119,10 +126,28 @@ def _replaying(messages: list[ReceiveMessage], receive: Receive) -> Receive:
     return replay
 
 
-def fast_lane(app: ASGIApp, *, enabled: bool = True) -> ASGIApp:
-    """The innermost middleware: runs the route's fast function when it has one."""
+def with_fast_lane(
+    handlers: Sequence[ControllerRouterHandler], *, enabled: bool = True
+) -> list[ControllerRouterHandler]:
+    """``handlers``, each one that names a fast function in its ``opt`` copied with the fast
+    lane as its innermost middleware (the app's own, such as the rate limit, stay outside
+    it); the others as they are. The copies are this app's: the module's handlers are
+    shared by every app built (tests build many, with and without the lane)."""
     if not enabled:
-        return app
+        return list(handlers)
+    laned: list[ControllerRouterHandler] = []
+    for handler in handlers:
+        if isinstance(handler, HTTPRouteHandler) and FAST_LANE in handler.opt:
+            own = copy(handler)
+            own.middleware = [*(handler.middleware or []), fast_lane]
+            laned.append(own)
+        else:
+            laned.append(handler)
+    return laned
+
+
+def fast_lane(app: ASGIApp) -> ASGIApp:
+    """The route's innermost middleware: runs its fast function (``with_fast_lane``)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         handler = scope.get("route_handler")
