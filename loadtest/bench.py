@@ -19,11 +19,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from loadtest.procstat import redis_cpu_meter
 from loadtest.progress import ProgressLine
 from loadtest.runner import Phase
 from loadtest.scenarios import SCENARIOS, SERVICE, STACK_REFERENCE
 from loadtest.server import ServerUnderTest
-from loadtest.suite import Options, PhaseOutcome, SuiteError, run_suite
+from loadtest.suite import REDIS, Options, PhaseOutcome, SuiteError, run_suite
 
 BENCH_DATABASE = "ticket_cart_bench"
 BENCH_KEY_PREFIX = "tcbench:"
@@ -170,7 +171,7 @@ def run_bench(
                         processes=processes,
                         seats=seats,
                     )
-                    meters = {SERVICE: server.cpu_seconds}
+                    meters = {SERVICE: server.cpu_seconds, REDIS: redis_cpu_meter(servers.redis_url)}
                     if reference is not None:
                         meters[STACK_REFERENCE] = reference.cpu_seconds
                     return run_suite(options, phases, display, cpu_meters=meters), server.url

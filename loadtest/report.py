@@ -40,6 +40,7 @@ _COLUMNS = (
     "p99/ceil",
     "max ms",
     "srv us/req",
+    "redis us/req",
     "not ok",
 )
 
@@ -112,7 +113,7 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
         paired = targets.reference_of(outcome, outcomes)
         names = _op_names(stats)
         rows_of_phase = names + (["(all)"] if len(names) > 1 else [])
-        cpu = outcome.server_cpu_per_request_us()
+        cpu, redis_cpu = outcome.server_cpu_per_request_us(), outcome.redis_cpu_per_request_us()
         for i, name in enumerate(rows_of_phase):
             if name == "(all)":
                 latency = PhaseStats()
@@ -147,6 +148,7 @@ def table_rows(outcomes: list[PhaseOutcome]) -> list[tuple[str, ...]]:
                     _ms(hist.max_us) if hist.count else "-",
                     # the whole phase's figure: on its one row, or its (all) row
                     f"{cpu:,.0f}" if cpu is not None and i == len(rows_of_phase) - 1 else "-",
+                    f"{redis_cpu:,.0f}" if redis_cpu is not None and i == len(rows_of_phase) - 1 else "-",
                     f"{op.requests - op.ok:,}",
                 )
             )
@@ -184,6 +186,9 @@ def ratio_lines(outcomes: list[PhaseOutcome]) -> list[str]:
         my_cpu, their_cpu = ratio.measured.server_cpu_per_request_us(), ratio.reference.server_cpu_per_request_us()
         if my_cpu is not None and their_cpu is not None:
             line += f", server CPU {my_cpu:,.0f} / {their_cpu:,.0f} us per request ({my_cpu - their_cpu:+,.0f} us)"
+        my_redis, their_redis = ratio.measured.redis_cpu_per_request_us(), ratio.reference.redis_cpu_per_request_us()
+        if my_redis is not None and their_redis is not None:
+            line += f", Redis CPU {my_redis:,.0f} / {their_redis:,.0f} us ({my_redis - their_redis:+,.0f} us)"
         lines.append(line)
     return lines
 
@@ -271,6 +276,8 @@ def to_document(
                 "rps": stats.throughput(),
                 "server_cpu_s": outcome.server_cpu,
                 "server_cpu_us_per_request": outcome.server_cpu_per_request_us(),
+                "redis_cpu_s": outcome.redis_cpu,
+                "redis_cpu_us_per_request": outcome.redis_cpu_per_request_us(),
                 "invariants": [c._asdict() for c in outcome.checks],
                 "stats": stats.to_dict(),
             }
@@ -300,6 +307,7 @@ def ratio_document(ratio: targets.Ratio) -> dict[str, Any]:
             "rps": rps,
             "p99_ms": p99_ms,
             "server_cpu_us_per_request": outcome.server_cpu_per_request_us(),
+            "redis_cpu_us_per_request": outcome.redis_cpu_per_request_us(),
         }
 
     return {

@@ -43,15 +43,24 @@ class PhaseOutcome(NamedTuple):
     checks: list[invariants.Check]
     processes: int
     server_cpu: float | None = None  # CPU seconds the phase's server spent during it; None: not read
+    redis_cpu: float | None = None  # CPU seconds Redis spent during it (all its clients); None: not read
 
     def server_cpu_per_request_us(self) -> float | None:
-        if self.server_cpu is None or not self.stats.requests:
+        return self._per_request_us(self.server_cpu)
+
+    def redis_cpu_per_request_us(self) -> float | None:
+        return self._per_request_us(self.redis_cpu)
+
+    def _per_request_us(self, seconds: float | None) -> float | None:
+        if seconds is None or not self.stats.requests:
             return None
-        return self.server_cpu / self.stats.requests * 1e6
+        return seconds / self.stats.requests * 1e6
 
 
-# Reads a server's CPU seconds so far (ServerUnderTest.cpu_seconds), by server name.
+# Reads a server's CPU seconds so far (ServerUnderTest.cpu_seconds), by server name; under
+# REDIS, Redis's (procstat.redis_cpu_meter), read around every phase whichever server it loads.
 CpuMeters = Mapping[str, Callable[[], float | None]]
+REDIS = "redis"
 
 
 class SuiteError(RuntimeError):
@@ -114,8 +123,9 @@ def _run_phases(
             uvloop.run(_with_admin(options, headers, lambda admin: admin.create_catalog(catalog)))  # noqa: B023
         load = f"{phase.rate:,.0f} req/s offered" if phase.mode == "open" else f"{phase.connections} connections"
         display.note(f"[{number + 1}/{len(phases)}] {phase.name}: {scenario.description}; {phase.mode} loop, {load}")
-        meter = cpu_meters.get(scenario.server)
+        meter, redis_meter = cpu_meters.get(scenario.server), cpu_meters.get(REDIS)
         cpu_before = meter() if meter else None
+        redis_before = redis_meter() if redis_meter else None
         stats = generator.run(
             phase,
             base_url=url_of(options, scenario),
@@ -125,12 +135,18 @@ def _run_phases(
             seed=options.seed + number,
         )
         cpu_after = meter() if meter else None
-        server_cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+        redis_after = redis_meter() if redis_meter else None
+        server_cpu = _spent(cpu_before, cpu_after)
+        redis_cpu = _spent(redis_before, redis_after)
         checks: list[invariants.Check] = []
         if catalog.tiers:
             checks = uvloop.run(_check(options, headers, catalog, phase, stats))
-        outcomes.append(PhaseOutcome(phase, stats, checks, min(processes, phase.connections), server_cpu))
+        outcomes.append(PhaseOutcome(phase, stats, checks, min(processes, phase.connections), server_cpu, redis_cpu))
     return outcomes
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return after - before if after is not None and before is not None else None
 
 
 T = TypeVar("T")

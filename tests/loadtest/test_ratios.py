@@ -40,10 +40,17 @@ def test_ratio_verdicts_at_their_bounds(
 
 
 def outcome(
-    label: str, scenario: str, op: str, rps: int, p99_ms: float, round_: int = 0, cpu_us: float | None = None
+    label: str,
+    scenario: str,
+    op: str,
+    rps: int,
+    p99_ms: float,
+    round_: int = 0,
+    cpu_us: float | None = None,
+    redis_us: float | None = None,
 ) -> PhaseOutcome:
     """A closed-loop phase of 64 connections, 1 s long, whose ``op`` ran at ``rps``, every
-    answer at ``p99_ms``, its server spending ``cpu_us`` per request."""
+    answer at ``p99_ms``, its server spending ``cpu_us`` per request and Redis ``redis_us``."""
     stats = PhaseStats()
     counts = stats.op(op)
     for _ in range(int(rps)):
@@ -51,19 +58,26 @@ def outcome(
     counts.ok = int(rps)
     stats.elapsed = 1.0
     phase = Phase(label=label, scenario=scenario, mode="closed", connections=64, duration=1.0, round=round_)
-    return PhaseOutcome(phase, stats, [], 2, None if cpu_us is None else cpu_us * rps / 1e6)
+    return PhaseOutcome(
+        phase,
+        stats,
+        [],
+        2,
+        None if cpu_us is None else cpu_us * rps / 1e6,
+        None if redis_us is None else redis_us * rps / 1e6,
+    )
 
 
 def stack_run() -> list[PhaseOutcome]:
     return [
         outcome("ref-ping", "ping", "ping", 20000, 4.0, 1, cpu_us=30),
         outcome("ceiling", "health", "live", 18000, 5.0, 1, cpu_us=50),
-        outcome("ref-eval", "eval", "eval", 10000, 10.0, 1),
+        outcome("ref-eval", "eval", "eval", 10000, 10.0, 1, cpu_us=60, redis_us=4),
         outcome("add", "add", "add", 8000, 12.0, 1),
         outcome("ref-ping", "ping", "ping", 16000, 6.0, 2),
         outcome("ceiling", "health", "live", 15000, 6.0, 2),
         outcome("ref-eval", "eval", "eval", 9000, 11.0, 2),
-        outcome("add", "add", "add", 9000, 14.0, 2),
+        outcome("add", "add", "add", 9000, 14.0, 2, cpu_us=100, redis_us=30),
         outcome("checkout-spread", "checkout-spread", "checkout", 1000, 50.0),
         outcome("checkout-hot", "checkout-hot", "checkout", 850, 90.0),
     ]
@@ -121,6 +135,9 @@ def test_the_report_prints_the_ratios_and_their_verdicts() -> None:
     assert "server CPU 50 / 30 us per request (+20 us)" in printed
     assert rows[("ceiling #1", "live")][report._COLUMNS.index("srv us/req")] == "50"
     assert rows[("add #1", "add")][report._COLUMNS.index("srv us/req")] == "-"  # not read
+    assert rows[("add #2", "add")][report._COLUMNS.index("redis us/req")] == "30"
+    assert rows[("add #1", "add")][report._COLUMNS.index("redis us/req")] == "-"
+    assert "server CPU 100 / 60 us per request (+40 us), Redis CPU 30 / 4 us (+26 us)" in printed
     assert "checkout (checkout-hot) / checkout (checkout-spread): rate 0.85" in printed
     assert f"PASS  {ADD_OF_EVAL.title}: rate >= 0.9x, p99 <= 1.5x (64 connections, same run)" in printed
     assert f"PASS  {HOT_OF_SPREAD.title}: rate >= 0.8x, p99 < 100 ms" in printed
@@ -136,6 +153,10 @@ def test_the_json_document_holds_the_ratios() -> None:
     assert by_target[LIVE_OF_PING.title]["share"] == pytest.approx(0.9)
     assert by_target[LIVE_OF_PING.title]["measured"]["server_cpu_us_per_request"] == pytest.approx(50)
     assert document["phases"][0]["server_cpu_us_per_request"] == pytest.approx(30)
+    assert add["measured"]["redis_cpu_us_per_request"] == pytest.approx(30)
+    assert add["reference"]["redis_cpu_us_per_request"] == pytest.approx(4)
+    assert document["phases"][7]["redis_cpu_us_per_request"] == pytest.approx(30)  # add #2
+    assert document["phases"][0]["redis_cpu_s"] is None  # not read
     assert by_target[HOT_OF_SPREAD.title]["max_p99_ms"] == 100.0
     assert [p["server"] for p in document["phases"][:2]] == ["stack-reference", "service"]
     assert {t["status"] for t in document["targets"]} == {"pass"}

@@ -13,12 +13,13 @@ from litestar.testing import AsyncTestClient
 from devtools.embedded import ResolvedServers
 from loadtest import targets
 from loadtest.bench import STACK_REFERENCE_APP, stack_phases
+from loadtest.procstat import redis_cpu_meter
 from loadtest.progress import ProgressLine
 from loadtest.runner import LoadGenerator
 from loadtest.scenarios import SERVICE, STACK_REFERENCE
 from loadtest.server import ServerUnderTest
 from loadtest.stack_reference import create_app
-from loadtest.suite import Options, SuiteError, run_suite
+from loadtest.suite import REDIS, Options, SuiteError, run_suite
 from service.redis.autopipeline import AutoPipelined
 from service.settings import Settings
 from tests.conftest import TEST_SECRETS
@@ -50,7 +51,7 @@ async def test_both_routes_answer_through_the_services_auto_pipelined_client(ser
 
 
 def test_reference_phases_reach_the_reference_and_service_phases_the_service(
-    generator: LoadGenerator, stack_reference: ServerUnderTest, real_app: ServerUnderTest
+    generator: LoadGenerator, stack_reference: ServerUnderTest, real_app: ServerUnderTest, servers: ResolvedServers
 ) -> None:
     phases = stack_phases(duration=0.2, connections=2, rounds=1)
     options = Options(
@@ -60,7 +61,11 @@ def test_reference_phases_reach_the_reference_and_service_phases_the_service(
         service_key=SERVICE_KEY,
         processes=1,
     )
-    meters = {SERVICE: real_app.cpu_seconds, STACK_REFERENCE: stack_reference.cpu_seconds}
+    meters = {
+        SERVICE: real_app.cpu_seconds,
+        STACK_REFERENCE: stack_reference.cpu_seconds,
+        REDIS: redis_cpu_meter(servers.redis_url),
+    }
     outcomes = run_suite(options, phases, ProgressLine(enabled=False), generator, cpu_meters=meters)
 
     assert [o.phase.name for o in outcomes] == ["ref-ping", "ceiling", "ref-eval", "add"]
@@ -71,6 +76,9 @@ def test_reference_phases_reach_the_reference_and_service_phases_the_service(
     assert all(o.server_cpu is not None and o.server_cpu >= 0 for o in outcomes)
     assert sum(o.server_cpu for o in outcomes if o.phase.label.startswith("ref-")) > 0
     assert sum(o.server_cpu for o in outcomes if not o.phase.label.startswith("ref-")) > 0
+    # and Redis's, around every phase (the eval and add phases run scripts there)
+    assert all(o.redis_cpu is not None and o.redis_cpu >= 0 for o in outcomes)
+    assert sum(o.redis_cpu for o in outcomes if o.phase.label in ("ref-eval", "add")) > 0
     judged = {r.pairing for r in targets.ratios(outcomes)}
     assert judged == {targets.ADD_OF_EVAL, targets.LIVE_OF_PING}
 
