@@ -7,6 +7,7 @@ cannot be guessed quickly; the limit's state goes back in the answer's headers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from service.auth import CartRef
@@ -15,6 +16,7 @@ from service.cart.service import CartService
 from service.clock import now_ms, utcnow
 from service.errors import CheckoutInProgress, InvalidPromo, RateLimited
 from service.promo.attempts import AttemptLimit, PromoAttempts
+from service.promo.dto import PromoCode
 from service.promo.rules import check_applies, invalid, normalize_code, uses_refusal
 from service.promo.service import PromoService, customer_key
 
@@ -41,15 +43,15 @@ class CartPromos:
             _log_attempt(code, "rate-limited", cart_id, client)
             raise
         try:
-            view = await self.carts.settled_view(cart) if cart else None
+            # The cart from Redis and the code from PostgreSQL at once (their answers are
+            # judged in the order they were asked in before: the cart's first).
+            user_key = customer_key(cart.user_id, "") if cart and cart.user_id else None
+            view, found = await self._cart_and_code(cart, code, user_key)
             if view is not None and view.status == "checkout":
                 raise CheckoutInProgress("The cart is being checked out; the promo code cannot change now")
             if code is None:
                 raise invalid("not-found")
-            # Fresh from PostgreSQL: an admin's change shows here at once, and a signed-in
-            # buyer learns of their own use limit before checkout.
-            user_key = customer_key(cart.user_id, "") if cart and cart.user_id else None
-            promo, customer_uses = await self.promos.for_customer(code, user_key)
+            promo, customer_uses = found
             check_applies(promo, view.items if view else [], utcnow())
             assert promo is not None and cart is not None  # a code that applies has lines
             if uses_refusal(promo, customer_uses if user_key else None):
@@ -61,6 +63,28 @@ class CartPromos:
             raise
         _log_attempt(code, "applied", cart_id, client)
         return view, limit
+
+    async def _cart_and_code(
+        self, cart: CartRef | None, code: str | None, user_key: str | None
+    ) -> tuple[CartView | None, tuple[PromoCode | None, int]]:
+        """The settled cart (None without one) and the code with ``user_key``'s uses of it,
+        fresh from PostgreSQL (an admin's change shows here at once, and a buyer learns of
+        their own use limit before checkout), asked at once; an error of the cart's first."""
+
+        async def cart_view() -> CartView | None:
+            return await self.carts.settled_view(cart) if cart else None
+
+        async def promo() -> tuple[PromoCode | None, int]:
+            if code is None:
+                return None, 0
+            return await self.promos.for_customer(code, user_key)
+
+        view, found = await asyncio.gather(cart_view(), promo(), return_exceptions=True)
+        if isinstance(view, BaseException):
+            raise view
+        if isinstance(found, BaseException):
+            raise found
+        return view, found
 
     async def remove(self, cart: CartRef) -> CartView:
         view = await self.carts.settled_view(cart)
