@@ -1,6 +1,7 @@
 """A flash sale's last act through real uvicorn processes: 200 carts holding every last
 seat check out at once, some of them twice. Every seat is sold exactly once, every cart
-has one order, and Redis agrees with PostgreSQL afterwards."""
+has one order, and Redis agrees with PostgreSQL afterwards. The floor's orders are written
+together (group commit), each with a version of its own."""
 
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ async def test_two_hundred_carts_holding_the_last_seats_check_out_at_once(settin
 
             floor_inventory = await inventory(client, floor)
             balcony_inventory = await inventory(client, balcony)
+            metrics = (await client.get("/metrics")).text
 
     assert floor_inventory == {"total": CARTS, "sold": CARTS, "held": 0, "available": 0, "sold_db": CARTS}
     assert balcony_inventory == {
@@ -113,3 +115,15 @@ async def test_two_hundred_carts_holding_the_last_seats_check_out_at_once(settin
         == []
     )
     assert await db_pool.fetchval("SELECT count(DISTINCT payment_code) FROM orders") == CARTS
+    # Group commit wrote orders of the floor together (service/orders/group_commit.py), each
+    # still its own change of quantity_sold: one sold_version per order, none shared.
+    together = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("tc_order_writes_total{") and 'orders="1"' not in line and float(line.split()[-1]) > 0
+    ]
+    assert together, "no write of several orders"
+    versions = await db_pool.fetch(
+        "SELECT sold_version FROM order_items WHERE tier_id = $1 ORDER BY sold_version", uuid.UUID(floor)
+    )
+    assert [r["sold_version"] for r in versions] == list(range(1, CARTS + 1))
