@@ -19,7 +19,7 @@ from service.http import edge, fastlane, schema_viewer
 from service.http.openapi import document_refusals
 from service.http.options import methods_of, with_options
 from service.http.problems import EXCEPTION_HANDLERS
-from service.http.ratelimit import limit_requests
+from service.http.ratelimit import with_rate_limit
 from service.inventory import handlers as tier_handlers
 from service.logs import configure_logging
 from service.metrics import render_latest
@@ -114,17 +114,20 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         if settings.cors_allow_origins
         else None
     )
+    # OPTIONS lists every method of a path; the cart's hottest routes have the fast lane and
+    # every /api/ route the rate limit outside it (when on), as their own middleware: a route
+    # with none gets one exception-handling layer from Litestar instead of two
+    # (service/http/route_middleware.py).
+    routes = with_options(fastlane.with_fast_lane(handlers, enabled=fast_lane))
+    if settings.rate_limit_per_minute > 0:
+        routes = with_rate_limit(routes)
     app = Litestar(
-        # OPTIONS lists every method of a path; the cart's hottest routes have the fast lane.
-        route_handlers=with_options(fastlane.with_fast_lane(handlers, enabled=fast_lane)),
+        route_handlers=routes,
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,  # each area's service, handed to its handlers by name
         exception_handlers=EXCEPTION_HANDLERS,
-        # After routing; the fast lane is inside it (each fast route's own middleware), so the
-        # rate limit applies to it. What every request gets, matched or not, is the edge's (below).
-        # With the limit off (RATE_LIMIT_PER_MINUTE=0) there is no app middleware at all: a route
-        # with none gets one exception-handling layer from Litestar instead of two.
-        middleware=[limit_requests] if settings.rate_limit_per_minute > 0 else [],
+        # No app middleware: what every request gets, matched or not, is the edge's (below);
+        # the rate limit and the fast lane are their routes' own (see ``routes``).
         cors_config=cors,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(

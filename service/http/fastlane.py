@@ -22,9 +22,9 @@ What the fast lane skips is the handler's own machinery: its guards, dependencie
 before/after-request hooks do not run. A route that needs any of those must not opt in.
 
 The lane is the opted-in routes' own (innermost) middleware (``with_fast_lane``), not the
-app's: Litestar gives a route with any middleware of its own a second exception-handling
-layer, so an app-wide lane cost every other route (``/health/live``, the admin API) both
-layers for nothing: about 3 us per request (docs/performance.md).
+app's: as app middleware it cost every other route (``/health/live``, the admin API) its call
+and a second exception-handling layer for nothing, about 1.2 us per request in process
+(service/http/route_middleware.py, docs/performance.md).
 
 ``create_app(fast_lane=False)`` turns the lane off (every request takes the Litestar handler).
 """
@@ -32,16 +32,15 @@ layers for nothing: about 3 us per request (docs/performance.md).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from copy import copy
 from typing import Any
 
 import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, ControllerRouterHandler, Receive, ReceiveMessage, Scope, Send
 
 from service.http.problems import render_exception
+from service.http.route_middleware import with_route_middleware
 from service.http.security import send_response
 
 FAST_LANE = "fast_lane"
@@ -129,21 +128,11 @@ def _replaying(messages: list[ReceiveMessage], receive: Receive) -> Receive:
 def with_fast_lane(
     handlers: Sequence[ControllerRouterHandler], *, enabled: bool = True
 ) -> list[ControllerRouterHandler]:
-    """``handlers``, each one that names a fast function in its ``opt`` copied with the fast
-    lane as its innermost middleware (the app's own, such as the rate limit, stay outside
-    it); the others as they are. The copies are this app's: the module's handlers are
-    shared by every app built (tests build many, with and without the lane)."""
+    """``handlers``, each one that names a fast function in its ``opt`` with the fast lane as
+    its innermost middleware (service/http/route_middleware.py); the others as they are."""
     if not enabled:
         return list(handlers)
-    laned: list[ControllerRouterHandler] = []
-    for handler in handlers:
-        if isinstance(handler, HTTPRouteHandler) and FAST_LANE in handler.opt:
-            own = copy(handler)
-            own.middleware = [*(handler.middleware or []), fast_lane]
-            laned.append(own)
-        else:
-            laned.append(handler)
-    return laned
+    return with_route_middleware(handlers, fast_lane, where=lambda handler: FAST_LANE in handler.opt)
 
 
 def fast_lane(app: ASGIApp) -> ASGIApp:

@@ -19,12 +19,13 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
 from redis.exceptions import RedisError
 
 from service.auth import key_matches
@@ -33,6 +34,7 @@ from service.errors import DomainError, RateLimited
 from service.http.forwarded import client_addresses
 from service.http.identity import resolve_cart
 from service.http.problems import domain_error
+from service.http.route_middleware import with_route_middleware
 from service.http.security import send_response
 from service.metrics import RATE_LIMITED
 from service.redis.replies import RateLimitReply
@@ -118,6 +120,18 @@ class RequestLimiter:
             self.fail_open_until = time.monotonic() + FAIL_OPEN_SECONDS
             log.warning("rate limiter unavailable, not limiting for %.0f s: %r", FAIL_OPEN_SECONDS, exc)
             return None
+
+
+def with_rate_limit(handlers: Sequence[ControllerRouterHandler]) -> list[ControllerRouterHandler]:
+    """``handlers``, each one of an ``/api/`` path with the limit as its outermost middleware
+    (outside the fast lane, so the lane is limited too); the others, health, metrics, schema
+    and pages, as they are (service/http/route_middleware.py: not even a pass-through layer)."""
+    return with_route_middleware(
+        handlers,
+        limit_requests,
+        where=lambda handler: any(path.startswith(LIMITED_PREFIX) for path in handler.paths),
+        outermost=True,
+    )
 
 
 def limit_requests(app: ASGIApp, *, enabled: bool = True) -> ASGIApp:
