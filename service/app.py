@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> L
         ),
         debug=False,
     )
-    document_refusals(app.openapi_schema)
+    document_refusals(app)  # finished when first built, on first use
     # One outer layer: header bound, request id, security headers, timing (service/http/edge.py).
     return edge.wrap_app(app)
 

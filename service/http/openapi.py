@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, Reference, RequestBody
 
@@ -40,6 +41,7 @@ from service.http.params import IDEMPOTENCY_KEY_PATTERN
 from service.http.problems import PROBLEM_JSON
 
 if TYPE_CHECKING:
+    from litestar import Litestar
     from litestar.openapi.spec import OpenAPI
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
@@ -400,9 +402,27 @@ def raw_body_operation(body: type[msgspec.Struct], description: str) -> type[Ope
 # -- the document ------------------------------------------------------------------------------
 
 
-def document_refusals(openapi: OpenAPI) -> OpenAPI:
-    """What service/app.py calls: ``finish_document``."""
-    return finish_document(openapi)
+def document_refusals(app: Litestar) -> Litestar:
+    """What service/app.py calls: the app's document is finished (``finish_document``) when
+    it is first built, which Litestar does on first use (a request for it, ``app.openapi_schema``),
+    not when the app is built. Building and finishing it takes about 40 ms, which every app
+    paid at start-up: a quarter of the test suite's time, where hundreds of apps are built
+    and few ask for their document.
+
+    Litestar adds its own OpenAPIPlugin to every app; its class becomes the one below, which
+    finishes what Litestar's ``_build_openapi`` returns. That method is Litestar's own (not
+    public API): tests/contract/test_openapi_document.py fails if the served document is not
+    the finished one, so an upgrade that changes it cannot pass unnoticed."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    plugin.__class__ = _FinishingOpenAPIPlugin
+    return app
+
+
+class _FinishingOpenAPIPlugin(OpenAPIPlugin):
+    __slots__ = ()
+
+    def _build_openapi(self) -> OpenAPI:
+        return finish_document(super()._build_openapi())
 
 
 def finish_document(openapi: OpenAPI) -> OpenAPI:
