@@ -176,7 +176,54 @@ async def clean_state(redis: Redis, db_pool: asyncpg.Pool) -> None:
     pure unit tests need no server and should not pay for one.
     """
     await delete_keys(redis, TEST_KEY_PREFIX)
-    await db_pool.execute(f"TRUNCATE {await db_pool.fetchval(_STATE_TABLES)} RESTART IDENTITY CASCADE")
+    await empty_tables(db_pool)
+
+
+# The statements that empty every table, found once per run (children before the tables
+# they reference). DELETE on the few rows a test leaves costs about 0.2 ms where TRUNCATE
+# (new files for a dozen tables) costs about 20: over a thousand tests, half a minute a pass.
+_emptying: list[str] = []
+
+_FOREIGN_KEYS = """
+SELECT c.conrelid::regclass::text AS child, c.confrelid::regclass::text AS parent
+FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+WHERE c.contype = 'f' AND n.nspname = 'public' AND c.conrelid <> c.confrelid
+"""
+_RESTART_SEQUENCES = """
+SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false)
+FROM pg_sequences WHERE schemaname = 'public'
+"""
+
+
+async def empty_tables(db_pool: asyncpg.Pool) -> None:
+    """Every table the migrations create emptied, whatever a new one adds, and their
+    sequences restarted (as TRUNCATE ... RESTART IDENTITY would)."""
+    if not _emptying:
+        _emptying.append(await _emptying_script(db_pool))
+    try:
+        await db_pool.execute(_emptying[0])
+    except asyncpg.UndefinedTableError:  # a test changed the schema: find the tables again
+        _emptying[0] = await _emptying_script(db_pool)
+        await db_pool.execute(_emptying[0])
+
+
+async def _emptying_script(db_pool: asyncpg.Pool) -> str:
+    names = (await db_pool.fetchval(_STATE_TABLES) or "").split(", ")
+    tables = [name for name in names if name]
+    parents: dict[str, set[str]] = {table: set() for table in tables}
+    for row in await db_pool.fetch(_FOREIGN_KEYS):
+        if row["child"] in parents and row["parent"] in parents:
+            parents[row["child"]].add(row["parent"])
+    ordered: list[str] = []  # a table before every table it references
+    while parents:
+        free = sorted(t for t in parents if not any(t in refs for refs in parents.values()))
+        if not free:  # a cycle of references: TRUNCATE takes them all at once
+            return f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"
+        ordered += free
+        for table in free:
+            del parents[table]
+    deletes = "; ".join(f"DELETE FROM {table}" for table in ordered)
+    return f"BEGIN; {deletes}; {_RESTART_SEQUENCES}; COMMIT"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
