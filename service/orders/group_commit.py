@@ -146,7 +146,10 @@ class GroupCommit:
             self._next(key, lane)
 
     async def _write(self, entries: list[_Order]) -> None:
-        """One write of the taken ``entries``; every entry's answer is set when it returns."""
+        """One write of the taken ``entries``; every entry's answer is set when it returns.
+        None at all when every order waiting left the lane between the hand-over and now."""
+        if not entries:
+            return
         clock = entries[0].clock
         now = clock()
         late = [e for e in entries if now > e.start_by_ms]

@@ -208,3 +208,41 @@ async def test_a_write_of_several_whose_commit_answer_is_lost_leaves_each_order_
     assert outcomes == {Outcome.COMMITTED if fault == "drop" else Outcome.ABSENT}
     sold = await db_pool.fetchval("SELECT quantity_sold FROM ticket_tiers WHERE id = $1", tier)
     assert sold == (6 if fault == "drop" else 1)
+
+
+async def test_a_lane_whose_last_waiter_left_before_its_write_began_ends_quietly(db_pool, monkeypatch):
+    """The first write ends and hands the lane to the next write; the one order waiting for it
+    is cancelled in that same step (its cancel runs before the next write's first step), so
+    the next write finds nobody and must simply end."""
+    event_id = uuid.uuid4()
+    tier = await new_tier(db_pool, event_id)
+    writes_seen(monkeypatch, first_write_pause=0.1)
+    writer = OrderWriter(db_pool, None, timeout_seconds=10)
+    first, gone = order_of(event_id, tier), order_of(event_id, tier)
+    tasks: list[asyncio.Task] = []
+    runs: list[asyncio.Task] = []
+    real_next = writer.group._next
+
+    def cancel_then_hand_over(key, lane):
+        if not runs:
+            tasks[1].cancel()
+        real_next(key, lane)
+        runs.extend(writer.group._runs)
+
+    monkeypatch.setattr(writer.group, "_next", cancel_then_hand_over)
+
+    async def write(order: NewOrder) -> None:
+        await writer.write(
+            lambda: order, quote=None, customer_key=None, start_by_ms=clock() + 60_000, clock=clock, watch=Watch()
+        )
+
+    tasks.append(asyncio.create_task(write(first)))
+    await asyncio.sleep(0.03)
+    tasks.append(asyncio.create_task(write(gone)))
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert runs  # the next write was started, with the waiter still in the lane
+    await asyncio.gather(*runs)  # and it ended without an error
+
+    assert results[0] is None and isinstance(results[1], asyncio.CancelledError)
+    assert {r["id"] for r in await db_pool.fetch("SELECT id FROM orders")} == {first.id}
+    assert not writer.group._lanes
