@@ -112,9 +112,10 @@ class OrderWriter:
 
         ``start_by_ms``: no try starts after it (``clock``'s time), so no commit can land
         after a recovery may have judged the order absent (settlement.commit_fence_ms).
-        ``watch.committing(order_id)`` is called just before the COMMIT is sent: from then on
-        the order may be committed whatever is raised, unless ``watch.refused(order_id)``
-        follows (PostgreSQL refused the one statement itself).
+        ``watch.committing(order_id)`` is called before the COMMIT is sent (for a write of
+        group commit, when the write takes the order): from then on the order may be
+        committed whatever is raised, unless ``watch.refused(order_id)`` follows (PostgreSQL
+        refused the statement itself, or the write never sent it).
 
         Without a promo use, the order goes through group commit (group_commit.py): written
         with the other orders of its tiers that wait for the same write. When PostgreSQL
