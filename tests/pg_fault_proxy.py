@@ -81,9 +81,9 @@ def is_commit_sql(sql: bytes) -> bool:
 
 
 def commit_kind(sql: bytes) -> str | None:
-    """ "commit" for COMMIT (it commits where it runs), "alone" for a statement that commits
-    on its own (it commits at the Sync after its Execute, with the others before that Sync),
-    else None."""
+    """How ``sql`` commits: "commit" for COMMIT (where it runs), "alone" for a statement that
+    commits on its own (at the Sync after its Execute, with the others before that Sync),
+    None when it does not."""
     if sql.strip(b" \t\r\n\f\v;").upper() == b"COMMIT":
         return "commit"
     return "alone" if sql.startswith(_COMMITS_ON_ITS_OWN) else None
