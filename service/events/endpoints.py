@@ -4,9 +4,6 @@ Knows nothing of HTTP (service/events/admin_handlers.py is the edge)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +11,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 
+from service.cursors import decode_cursor, encode_cursor
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.events.dto import DeliveryPage, DeliveryStatus, DeliveryView, EndpointSecret, EndpointView, NewEndpoint
 from service.events.signing import new_secret
@@ -26,7 +24,6 @@ from service.events.sql import (
     REPLAY,
     ROTATE_SECRET,
 )
-from service.validation import instant_problem
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600  # the secret before a rotation still signs this long
 MAX_PAGE = 100
@@ -80,24 +77,6 @@ def _delivery(row: asyncpg.Record) -> DeliveryView:
     return DeliveryView(**fields)
 
 
-def _encode_cursor(created_at: dt.datetime, delivery_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{delivery_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    """The (created_at, id) a cursor names; ValidationFailed for any cursor this API did not
-    give out (it must encode back to itself)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, delivery_id = raw.partition("|")
-        when, did = dt.datetime.fromisoformat(created), uuid.UUID(delivery_id)
-        if instant_problem(when) or _encode_cursor(when, str(did)) != cursor:
-            raise ValueError("not a cursor this API encodes")
-        return when, did
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("cursor is not one this API gave out", field="cursor") from None
-
-
 class WebhookEndpoints:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -138,13 +117,13 @@ class WebhookEndpoints:
         cursor: str | None,
     ) -> DeliveryPage:
         """A page of deliveries, newest first."""
-        created, after_id = _decode_cursor(cursor) if cursor else (None, None)
+        created, after_id = decode_cursor(cursor) if cursor else (None, None)
         limit = max(1, min(limit, MAX_PAGE))
         rows = await self.pool.fetch(LIST_DELIVERIES, status, endpoint_id, created, after_id, limit + 1)
         page = [_delivery(r) for r in rows[:limit]]
         more = len(rows) > limit
         return DeliveryPage(
-            deliveries=page, next_cursor=_encode_cursor(page[-1].created_at, page[-1].id) if more else None
+            deliveries=page, next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None
         )
 
     async def replay(self, delivery_id: uuid.UUID) -> DeliveryView:

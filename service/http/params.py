@@ -13,7 +13,8 @@ from service.errors import ValidationFailed
 
 # A list's page cursor, as every list route takes it (orders, payments, webhook deliveries):
 # the next_cursor of the previous page, base64url without padding. The document says the
-# pattern; a cursor this API did not give out is refused 422 by the list that decodes it.
+# pattern; a cursor this API did not give out is refused 422 by the list that decodes it
+# (service/cursors.py).
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 PageCursor = Annotated[
     str | None,

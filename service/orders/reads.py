@@ -6,20 +6,17 @@ Anyone else learns nothing, not even that the order exists: every refusal is Not
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
 import uuid
 
 import asyncpg
 
-from service.errors import NotFound, ValidationFailed
+from service.cursors import decode_cursor, encode_cursor
+from service.errors import NotFound
 from service.orders import store
 from service.orders.codes import access_token_matches
 from service.orders.dto import OrderPage, OrderView
 from service.orders.instructions import BankAccount, payment_instructions
 from service.orders.store import OrderRecord
-from service.validation import instant_problem
 
 MAX_PAGE = 100
 
@@ -44,25 +41,6 @@ def order_view(record: OrderRecord, access_token: str | None = None, bank: BankA
         created_at=record.created_at,
         access_token=access_token,
     )
-
-
-def _encode_cursor(created_at: dt.datetime, order_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{order_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    """The (created_at, id) a cursor names; ValidationFailed for anything this API did not
-    give out: it must decode, name an instant in range and a UUID, and encode back to itself
-    (so no lenient parse lets a crafted value through to PostgreSQL)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, order_id = raw.partition("|")
-        when, oid = dt.datetime.fromisoformat(created), uuid.UUID(order_id)
-        if instant_problem(when) or _encode_cursor(when, str(oid)) != cursor:
-            raise ValueError("not a cursor this API encodes")
-        return when, oid
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("cursor is not one this API gave out", field="cursor") from None
 
 
 class OrderReads:
@@ -93,10 +71,10 @@ class OrderReads:
 
     async def list_for_user(self, user_id: str, *, limit: int, cursor: str | None) -> OrderPage:
         """A page of the user's orders, newest first."""
-        before = _decode_cursor(cursor) if cursor else None
+        before = decode_cursor(cursor) if cursor else None
         limit = max(1, min(limit, MAX_PAGE))
         orders = await store.user_orders(self.pool, user_id, before, limit + 1)
         more = len(orders) > limit
         orders = orders[:limit]
-        next_cursor = _encode_cursor(orders[-1].created_at, orders[-1].id) if more else None
+        next_cursor = encode_cursor(orders[-1].created_at, orders[-1].id) if more else None
         return OrderPage(orders=orders, next_cursor=next_cursor)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from typing import Any
@@ -11,11 +9,10 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from service.errors import ValidationFailed
+from service.cursors import decode_cursor, encode_cursor
 from service.payments.dto import PaymentPage, PaymentRecord, PaymentView
 from service.payments.payload import Delivery, transaction_time
 from service.payments.sql import DECIDE, FETCH_PAYMENT, INSERT_DELIVERY, LIST_PAYMENTS, LOCK_ORDERS_BY_CODE
-from service.validation import instant_problem
 
 
 class OrderToPay(msgspec.Struct, frozen=True):
@@ -101,21 +98,3 @@ async def fetch_payment(pool: asyncpg.Pool, payment_id: uuid.UUID) -> PaymentRec
         payload=payload,
         headers=msgspec.json.decode(row["headers"]),
     )
-
-
-def encode_cursor(received_at: dt.datetime, payment_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{received_at.isoformat()}|{payment_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    """The (received_at, id) a cursor names; ValidationFailed for one this API did not give
-    out (it must decode, and encode back to itself)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when_text, _, id_text = raw.partition("|")
-        when, payment_id = dt.datetime.fromisoformat(when_text), uuid.UUID(id_text)
-        if instant_problem(when) or encode_cursor(when, payment_id) != cursor:
-            raise ValueError("not a cursor this API encodes")
-        return when, payment_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("cursor is not one this API gave out", field="cursor") from None
