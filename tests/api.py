@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.auth import UserTokens
+from service.redis.client import create_redis
 from service.settings import Settings
+from service.wiring import Services, build_services
 
 ADMIN_HEADERS = {"X-Admin-Key": "test-admin-key"}
 
@@ -20,6 +23,19 @@ ADMIN_HEADERS = {"X-Admin-Key": "test-admin-key"}
 async def api_client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
+
+
+@asynccontextmanager
+async def running_services(settings: Settings, db_pool: asyncpg.Pool) -> AsyncIterator[Services]:
+    """What the API and the worker run on (a Redis client of its own, the scripts loaded), for
+    tests that call the domain directly."""
+    redis = create_redis(settings)
+    built = build_services(settings, redis, db_pool)
+    await built.scripts.load()
+    try:
+        yield built
+    finally:
+        await redis.aclose()
 
 
 async def put_tier(

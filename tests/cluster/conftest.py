@@ -20,10 +20,9 @@ from redis.crc import key_slot
 from devtools.embedded import ResolvedServers
 from devtools.embedded_cluster import EmbeddedCluster
 from service.keys import Keys
-from service.redis.client import create_redis
 from service.settings import Settings
-from service.wiring import Services, build_services
-from tests.api import api_client
+from service.wiring import Services
+from tests.api import api_client, running_services
 from tests.conftest import TEST_KEY_PREFIX, cluster_env, settings_on
 
 
@@ -51,11 +50,8 @@ async def api(settings, clean_state):
 @pytest_asyncio.fixture(loop_scope="session")
 async def services(settings, db_pool, clean_state) -> AsyncIterator[Services]:
     """What the API and the worker build, on the cluster."""
-    client = create_redis(settings)
-    built = build_services(settings, client, db_pool)
-    await built.scripts.load()
-    yield built
-    await client.aclose()
+    async with running_services(settings, db_pool) as built:
+        yield built
 
 
 @pytest_asyncio.fixture(loop_scope="session")

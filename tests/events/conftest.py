@@ -9,9 +9,8 @@ import pytest_asyncio
 
 from service.events.delivery import RetryPolicy, WebhookSender
 from service.events.endpoints import WebhookEndpoints
-from service.redis.client import create_redis
-from service.wiring import Services, build_services
-from tests.api import api_client
+from service.wiring import Services
+from tests.api import api_client, running_services
 from tests.events.receiver import Receiver
 
 
@@ -24,11 +23,8 @@ async def client(settings, clean_state):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def services(settings, db_pool, clean_state) -> AsyncIterator[Services]:
-    redis = create_redis(settings)
-    built = build_services(settings, redis, db_pool)
-    await built.scripts.load()
-    yield built
-    await redis.aclose()
+    async with running_services(settings, db_pool) as built:
+        yield built
 
 
 @pytest_asyncio.fixture(loop_scope="session")

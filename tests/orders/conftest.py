@@ -10,9 +10,8 @@ import pytest_asyncio
 
 from service.auth import CartRef
 from service.inventory.dto import TierDefinition
-from service.redis.client import create_redis
-from service.wiring import Services, build_services
-from tests.api import api_client
+from service.wiring import Services
+from tests.api import api_client, running_services
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -25,11 +24,8 @@ async def client(settings, clean_state):
 @pytest_asyncio.fixture(loop_scope="session")
 async def services(settings, db_pool, clean_state) -> AsyncIterator[Services]:
     """What the API and the worker run on, for tests that call the domain directly."""
-    redis = create_redis(settings)
-    built = build_services(settings, redis, db_pool)
-    await built.scripts.load()
-    yield built
-    await redis.aclose()
+    async with running_services(settings, db_pool) as built:
+        yield built
 
 
 async def make_tier(

@@ -17,9 +17,8 @@ import pytest_asyncio
 
 from service.payments.auth import signature
 from service.payments.payload import VIETNAM
-from service.redis.client import create_redis
-from service.wiring import Services, build_services
-from tests.api import api_client, put_tier
+from service.wiring import Services
+from tests.api import api_client, put_tier, running_services
 
 SEPAY_KEY = "test-sepay-api-key"
 HMAC_SECRET = "whsec_test-sepay-hmac-secret"
@@ -46,11 +45,8 @@ async def client(settings, clean_state):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def services(settings, db_pool, clean_state) -> AsyncIterator[Services]:
-    redis = create_redis(settings)
-    built = build_services(sepay_settings(settings), redis, db_pool)
-    await built.scripts.load()
-    yield built
-    await redis.aclose()
+    async with running_services(sepay_settings(settings), db_pool) as built:
+        yield built
 
 
 def vietnam_time(when: dt.datetime | None = None) -> str:
