@@ -3,15 +3,12 @@ event, and arq keeps its queue on the standalone Redis ARQ_REDIS_URL names."""
 
 from __future__ import annotations
 
-import uuid
-
 import msgspec
 import pytest
-from arq.connections import create_pool
-from arq.worker import Worker, get_kwargs
 
 from service.settings import SettingsError
 from tests.cluster.conftest import event_on
+from tests.worker_jobs import burst_run
 from tests.workers.conftest import TTL_MS, counters, hold, make_tier, now_ms
 from workers.main import create_worker_settings
 from workers.sweep import sweep_expired_parts
@@ -36,23 +33,11 @@ async def test_the_sweep_releases_expired_holds_on_every_master(services, redis_
 async def test_the_arq_worker_runs_reconcile_on_the_cluster_with_its_queue_on_arq_redis_url(services, settings):
     assert settings.redis_cluster and settings.arq_redis_url
     row = await make_tier(services, total=8, sold=3, load=False)  # in PostgreSQL only
-    worker_settings = create_worker_settings(msgspec.structs.replace(settings, worker_metrics_port=0))
-    queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
-    job_id = f"test-cluster-reconcile-{uuid.uuid4()}"
-    try:
-        job = await queue.enqueue_job(f"{settings.key_prefix}reconcile", _job_id=job_id)
-        worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
-        try:
-            await worker.async_run()
-        finally:
-            await worker.close()
+    async with burst_run(settings, "reconcile") as (worker, (job,)):
         result = await job.result(timeout=5)
         assert result["loaded"] >= 1 and worker.jobs_failed == 0
         tier = await counters(services, row)  # read on the cluster
         assert (tier.total, tier.sold, tier.held) == (8, 3, 0)
-    finally:
-        await queue.delete(f"arq:result:{job_id}")
-        await queue.aclose()
 
 
 def test_the_worker_refuses_a_cluster_without_arq_redis_url(settings):

@@ -4,18 +4,14 @@ services, the job's run counted in the metrics, the sender closed at shutdown.""
 from __future__ import annotations
 
 import time
-import uuid
 
-import msgspec
-from arq.connections import create_pool
-from arq.worker import Worker, get_kwargs
 from prometheus_client import REGISTRY
 
 from service.events.dto import NewEndpoint
 from service.events.outbox import ORDER_CREATED, record_event
 from service.events.signing import verify
 from tests.events.test_outbox import an_order
-from workers.main import create_worker_settings
+from tests.worker_jobs import burst_run
 
 
 def sample(name: str, **labels: str) -> float:
@@ -31,20 +27,8 @@ async def test_the_worker_delivers_a_recorded_event_and_counts_it(settings, db_p
         sample("tc_order_events_total", kind="order.created"),
         sample("tc_webhook_deliveries_total", outcome="delivered"),
     )
-    worker_settings = create_worker_settings(msgspec.structs.replace(settings, worker_metrics_port=0))
-    queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
-    job_id = f"test-webhooks-{uuid.uuid4()}"
-    try:
-        job = await queue.enqueue_job(f"{settings.key_prefix}deliver_webhooks", _job_id=job_id)
-        worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
-        try:
-            await worker.async_run()
-        finally:
-            await worker.close()
+    async with burst_run(settings, "deliver_webhooks") as (worker, (job,)):
         result = await job.result(timeout=5)
-    finally:
-        await queue.delete(f"arq:result:{job_id}")
-        await queue.aclose()
 
     assert (result["fanned_out"], result["delivered"], result["kinds"]) == (1, 1, {"order.created": 1})
     (got,) = receiver.accepted

@@ -10,14 +10,13 @@ import uuid
 
 import msgspec
 import pytest
-from arq.connections import create_pool
-from arq.worker import Worker, get_kwargs
+from arq.worker import get_kwargs
 
 import workers.main
 from service.metrics import MetricsPortTaken, start_worker_metrics_server
 from tests.conftest import TEST_SECRETS
+from tests.worker_jobs import burst_run
 from tests.workers.conftest import counters, hold, make_tier, now_ms
-from workers.main import create_worker_settings
 
 
 def test_worker_settings_come_from_the_environment_with_the_queue_on_arq_redis_url(monkeypatch):
@@ -45,57 +44,25 @@ def test_worker_settings_come_from_the_environment_with_the_queue_on_arq_redis_u
 
 async def test_the_arq_worker_starts_runs_a_queued_job_and_shuts_down(services, settings):
     row = await make_tier(services, total=8, sold=3, load=False)  # in PostgreSQL only
-    settings = msgspec.structs.replace(settings, worker_metrics_port=0)
-    worker_settings = create_worker_settings(settings)
-    queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
-    job_id = f"test-reconcile-{uuid.uuid4()}"
-    try:
-        job = await queue.enqueue_job(f"{settings.key_prefix}reconcile", _job_id=job_id)
-        worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
-        try:
-            await worker.async_run()
-        finally:
-            await worker.close()
-
+    async with burst_run(settings, "reconcile") as (worker, (job,)):
         result = await job.result(timeout=5)
         assert {"events", "tiers", "loaded", "held_drift", "sold_drift"} <= set(result)
         assert worker.jobs_failed == 0 and worker.jobs_complete >= 1
         assert "services" not in worker.ctx  # on_shutdown closed them
         tier = await counters(services, row)
         assert (tier.total, tier.sold, tier.held) == (8, 3, 0)
-    finally:
-        await queue.delete(f"arq:result:{job_id}")
-        await queue.aclose()
 
 
 async def test_the_arq_worker_starts_without_postgres_and_runs_the_jobs_that_need_only_redis(settings):
     settings = msgspec.structs.replace(
         settings,
-        worker_metrics_port=0,
         database_timeout_seconds=1.0,
         database_url="postgresql://postgres@127.0.0.1:9/nothing-listens",
     )
-    worker_settings = create_worker_settings(settings)
-    queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
-    job_ids = [f"test-{name}-{uuid.uuid4()}" for name in ("sweep", "reconcile")]
-    try:
-        sweep, reconcile = [
-            await queue.enqueue_job(f"{settings.key_prefix}{name}", _job_id=job_id)
-            for name, job_id in zip(("sweep", "reconcile"), job_ids, strict=True)
-        ]
-        worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
-        try:
-            await worker.async_run()  # start-up does not need PostgreSQL
-        finally:
-            await worker.close()
-
+    async with burst_run(settings, "sweep", "reconcile") as (worker, (sweep, reconcile)):  # starts without PostgreSQL
         assert "released" in await sweep.result(timeout=5)
         assert not (await reconcile.result_info()).success  # the next minute's run tries again
         assert worker.jobs_failed >= 1
-    finally:
-        for job_id in job_ids:
-            await queue.delete(f"arq:result:{job_id}")
-        await queue.aclose()
 
 
 def test_a_taken_metrics_port_moves_to_a_free_one_in_development_and_is_named_in_production():
@@ -128,20 +95,8 @@ async def test_the_worker_writes_the_info_lines_of_shared_domain_code(services, 
         now_ms=now_ms(),
         deadline_ms=now_ms() - 1,
     )
-    settings = msgspec.structs.replace(settings, worker_metrics_port=0, log_level="INFO")
-    worker_settings = create_worker_settings(settings)
-    queue = await create_pool(worker_settings.redis_settings, default_queue_name=worker_settings.queue_name)
-    job_id = f"test-recover-{uuid.uuid4()}"
-    try:
-        await queue.enqueue_job(f"{settings.key_prefix}recover_checkouts", _job_id=job_id)
-        worker = Worker(**get_kwargs(worker_settings), burst=True, handle_signals=False, poll_delay=0.05)
-        try:
-            await worker.async_run()
-        finally:
-            await worker.close()
-    finally:
-        await queue.delete(f"arq:result:{job_id}")
-        await queue.aclose()
+    async with burst_run(msgspec.structs.replace(settings, log_level="INFO"), "recover_checkouts"):
+        pass
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     (domain,) = [
