@@ -20,7 +20,9 @@ untested path, so each allowed one says why a CI machine may lack what the test 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +66,19 @@ def under_ci() -> bool:
 def allowed_skip(nodeid: str) -> str | None:
     """Why CI may skip this test, or None."""
     return ALLOWED_SKIPS.get(nodeid.partition("[")[0])
+
+
+def folder_standalone_only(conftest: str, reason: str) -> Callable[[list[pytest.Item]], None]:
+    """A folder's ``pytest_collection_modifyitems`` that marks every test below its conftest
+    ``standalone_only(reason)``: ``pytest_collection_modifyitems = folder_standalone_only(__file__, WHY)``."""
+    here = Path(conftest).parent
+
+    def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+        for item in items:
+            if item.path.is_relative_to(here):
+                item.add_marker(pytest.mark.standalone_only(reason=reason))
+
+    return pytest_collection_modifyitems
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

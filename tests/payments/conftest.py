@@ -8,17 +8,16 @@ import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 import pytest_asyncio
 
 from service.payments.auth import signature
 from service.payments.payload import VIETNAM
 from service.wiring import Services
 from tests.api import api_client, put_tier, running_services
+from tests.suite_policy import folder_standalone_only
 
 SEPAY_KEY = "test-sepay-api-key"
 HMAC_SECRET = "whsec_test-sepay-hmac-secret"
@@ -135,8 +134,4 @@ ON_STANDALONE_ONLY = (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.standalone_only(reason=ON_STANDALONE_ONLY))
+pytest_collection_modifyitems = folder_standalone_only(__file__, ON_STANDALONE_ONLY)

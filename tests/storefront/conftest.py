@@ -32,7 +32,7 @@ from service.clock import now_ms
 from service.keys import Keys
 from tests.api import ADMIN_HEADERS, put_tier
 from tests.live_server import LiveServer, live_server
-from tests.suite_policy import under_ci
+from tests.suite_policy import folder_standalone_only, under_ci
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package chromium
 CHROMIUM_ARGS = [
@@ -209,8 +209,4 @@ ON_STANDALONE_ONLY = (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.standalone_only(reason=ON_STANDALONE_ONLY))
+pytest_collection_modifyitems = folder_standalone_only(__file__, ON_STANDALONE_ONLY)
