@@ -38,11 +38,9 @@ async def running_services(settings: Settings, db_pool: asyncpg.Pool) -> AsyncIt
         await redis.aclose()
 
 
-async def put_tier(
-    client: AsyncTestClient, *, tier_id: str | None = None, event_id: str | None = None, **fields: Any
-) -> dict:
-    tier_id = tier_id or str(uuid.uuid4())
-    body = {
+def tier_body(event_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A tier's definition as PUT /api/admin/tiers/{id} takes it; ``fields`` replace or add."""
+    return {
         "event_id": event_id or str(uuid.uuid4()),
         "name": "General admission",
         "price": 500_000,
@@ -51,6 +49,13 @@ async def put_tier(
         "max_per_order": 6,
         **fields,
     }
+
+
+async def put_tier(
+    client: AsyncTestClient, *, tier_id: str | None = None, event_id: str | None = None, **fields: Any
+) -> dict:
+    tier_id = tier_id or str(uuid.uuid4())
+    body = tier_body(event_id, **fields)
     response = await client.put(f"/api/admin/tiers/{tier_id}", json=body, headers=ADMIN_HEADERS)
     assert response.status_code in (200, 201), response.text
     return response.json()

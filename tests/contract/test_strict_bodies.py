@@ -11,7 +11,7 @@ import pytest
 
 from service.app import create_app
 from service.http.bodies import strict_body
-from tests.api import ADMIN_HEADERS, put_tier
+from tests.api import ADMIN_HEADERS, put_tier, tier_body
 
 PROBLEM = "application/problem+json"
 
@@ -54,15 +54,7 @@ async def test_the_cart_takes_no_quantity_as_text(api):
     [("active", 0), ("price", "500000"), ("sales_start", 1_900_000_000), ("quantity_total", 10.5)],
 )
 async def test_a_tier_takes_each_field_as_its_type(api, field, value):
-    body = {
-        "event_id": str(uuid.uuid4()),
-        "name": "General admission",
-        "price": 500_000,
-        "currency": "VND",
-        "quantity_total": 10,
-        "max_per_order": 2,
-        field: value,
-    }
+    body = tier_body(**{"quantity_total": 10, "max_per_order": 2, field: value})
     response = await api.put(f"/api/admin/tiers/{uuid.uuid4()}", json=body, headers=ADMIN_HEADERS)
     assert _refused(response, field), response.text
 

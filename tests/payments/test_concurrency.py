@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.api import ADMIN_HEADERS
+from tests.api import ADMIN_HEADERS, tier_body
 from tests.live_server import live_server
 from tests.payments.conftest import ACCOUNT, SEPAY_KEY, apikey_headers, payments, review_events, transaction
 
@@ -24,14 +24,7 @@ def server(settings):
 
 async def buy(http: httpx.AsyncClient) -> dict:
     tier_id = str(uuid.uuid4())
-    tier = {
-        "event_id": str(uuid.uuid4()),
-        "name": "GA",
-        "price": 500_000,
-        "currency": "VND",
-        "quantity_total": 10,
-        "max_per_order": 6,
-    }
+    tier = tier_body(quantity_total=10)
     assert (await http.put(f"/api/admin/tiers/{tier_id}", json=tier, headers=ADMIN_HEADERS)).status_code == 201
     added = await http.post("/api/cart/items", json={"tier_id": tier_id, "quantity": 1})
     http.cookies.clear()
